@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint unit stop migrate worker beat clean-data help
+
+help:
+	@echo "make run    - serve the API on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)"
+	@echo "make test   - ruff, import-linter and the whole pytest suite"
+	@echo "make unit   - the domain's unit tests only (no database)"
+	@echo "make stop   - stop the embedded PostgreSQL and the test Redis started by the tests"
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m config.devrun
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate
+
+worker: $(STAMP)
+	$(VENV)/bin/celery -A config.celery_app worker --loglevel INFO --concurrency 2
+
+beat: $(STAMP)
+	$(VENV)/bin/celery -A config.celery_app beat --loglevel INFO
+
+stop:
+	-$(PY) -m config.embedded stop
+	-@[ -f .data/redis-test.pid ] && kill $$(cat .data/redis-test.pid) || true

@@ -1,0 +1,54 @@
+"""Probes of the services the app depends on, each answering ok / down with a latency."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connections
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    name: str
+    status: str  # ok | down | not_configured
+    latency_ms: float
+    detail: str = ""
+
+
+def _timed(name: str, check: callable) -> Probe:  # type: ignore[valid-type]
+    started = time.perf_counter()
+    try:
+        detail = check() or ""
+        status = "ok"
+    except Exception as exc:  # any failure of a dependency is a "down", never a 500 of the probe
+        detail, status = type(exc).__name__, "down"
+    return Probe(name, status, round((time.perf_counter() - started) * 1000, 2), detail)
+
+
+def probe_database(alias: str = "default") -> Probe:
+    def check() -> str:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return ""
+
+    return _timed("database" if alias == "default" else alias, check)
+
+
+def probe_redis() -> Probe:
+    if not settings.REDIS_AVAILABLE:
+        return Probe("redis", "not_configured", 0.0, "local-memory cache in use")
+
+    def check() -> str:
+        from django_redis import get_redis_connection
+
+        get_redis_connection("default").ping()
+        return ""
+
+    return _timed("redis", check)
+
+
+def probe_all() -> list[Probe]:
+    return [probe_database(), probe_redis()]

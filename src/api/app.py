@@ -1,0 +1,23 @@
+"""The NinjaAPI at /api/v1/: one router per module, one error envelope."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from api import health, identity
+from api.deps import Services, install
+from api.errors import install_error_handlers
+
+
+def build_api(services: Services) -> NinjaAPI:
+    install(services)
+    api = NinjaAPI(
+        title="Fintech Credits API",
+        version="1.0.0",
+        description="Credits, installments, split payments, late fees and a double-entry ledger.",
+        urls_namespace="api-v1",
+    )
+    install_error_handlers(api)
+    api.add_router("", identity.router)
+    api.add_router("", health.router)
+    return api

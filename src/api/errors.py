@@ -1,0 +1,122 @@
+"""One error envelope for every error: {"error": {"code", "message", "details"}}.
+
+Domain errors map to HTTP statuses in one table here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from domain.shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolated,
+    Throttled,
+    Unauthorized,
+)
+
+log = logging.getLogger("api.errors")
+
+STATUS_OF: dict[type[DomainError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    RuleViolated: 422,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Throttled: 429,
+}
+
+_CODE_OF_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "throttled",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+def envelope(status: int, message: str, *, code: str | None = None, details: Any = None) -> JsonResponse:
+    code = code or _CODE_OF_STATUS.get(status, "error")
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JsonResponse(body, status=status)
+
+
+def _status_for(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return 400
+
+
+def install_error_handlers(api: NinjaAPI) -> None:
+    @api.exception_handler(DomainError)
+    def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+        status = _status_for(exc)
+        response = envelope(status, exc.message, code=exc.code, details=exc.details)
+        if isinstance(exc, Throttled):
+            response["Retry-After"] = str(exc.retry_after)
+        if status == 401:
+            response["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @api.exception_handler(ValidationError)
+    def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        # Ninja's list of pydantic errors, trimmed of the input echo (it may hold secrets).
+        fields = [
+            {
+                "loc": [str(part) for part in err.get("loc", [])],
+                "msg": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors
+        ]
+        return envelope(422, "The request is not valid.", code="invalid_input", details={"fields": fields})
+
+    @api.exception_handler(AuthenticationError)
+    def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        response = envelope(401, "Authentication required: a valid bearer access token.", code="unauthorized")
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return envelope(404, "Not found.")
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        return envelope(exc.status_code, str(exc))
+
+    @api.exception_handler(Exception)
+    def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # The trace goes to the log with the request id; the caller gets no internals.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return envelope(500, "Internal error. Quote the X-Request-ID header when reporting it.")
+
+
+ERROR_RESPONSES: dict[int, type[Schema]] = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}

@@ -1,0 +1,42 @@
+"""Health: each dependency's state and one overall verdict (ok / degraded / down)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from api.deps import services
+
+router = Router(tags=["operations"])
+
+# The database is essential; the rest degrade the service but do not stop it.
+ESSENTIAL = {"database"}
+
+
+class CheckOut(Schema):
+    name: str
+    status: str
+    latency_ms: float
+    detail: str = ""
+
+
+class HealthOut(Schema):
+    status: str
+    checks: list[CheckOut]
+
+
+@router.get("/health", response={200: HealthOut, 503: HealthOut}, auth=None)
+def health(request: HttpRequest) -> Status:
+    probes = services().health()
+    down = {p.name for p in probes if p.status == "down"}
+    degraded_names = {p.name for p in probes if p.status != "ok"}
+    if down & ESSENTIAL:
+        status = "down"
+    elif degraded_names:
+        status = "degraded"
+    else:
+        status = "ok"
+    checks = [
+        CheckOut(name=p.name, status=p.status, latency_ms=p.latency_ms, detail=p.detail) for p in probes
+    ]
+    return Status(503 if status == "down" else 200, HealthOut(status=status, checks=checks))

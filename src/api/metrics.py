@@ -1,0 +1,34 @@
+"""Prometheus metrics (prometheus_client). Multi-process mode when PROMETHEUS_MULTIPROC_DIR is set."""
+
+from __future__ import annotations
+
+import os
+
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+REQUEST_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from the first middleware to the response, per route.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+REQUESTS = Counter("http_requests_total", "Responses per route and status.", ["method", "route", "status"])
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    REQUEST_LATENCY.labels(method, route).observe(seconds)
+    REQUESTS.labels(method, route, str(status)).inc()
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several worker processes: aggregate what each one wrote to the shared directory.
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        payload = generate_latest(registry)
+    else:
+        payload = generate_latest()
+    return HttpResponse(payload, content_type=CONTENT_TYPE_LATEST)

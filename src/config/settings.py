@@ -1,0 +1,240 @@
+"""Django settings, read from the environment (see the table in README.md).
+
+Development defaults are safe and local; APP_ENV=production refuses to start with any of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.embedded import PROJECT_ROOT
+from config.env import env_bool, env_int, env_list, env_str
+
+log = logging.getLogger("config")
+
+APP_ENV = env_str("APP_ENV", "development")  # development | test | production
+if APP_ENV not in {"development", "test", "production"}:
+    raise ImproperlyConfigured(f"APP_ENV must be development, test or production, got {APP_ENV!r}")
+PRODUCTION = APP_ENV == "production"
+
+_DEV_SECRET = "dev-insecure-secret-key-change-me"  # noqa: S105 - the known dev default, refused in production
+_DEV_JWT_KEY = "dev-insecure-jwt-signing-key-change-me-0123456789"
+
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET)
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- JWT -----------------------------------------------------------------------------------------
+JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY", _DEV_JWT_KEY)
+JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "fintech-credits-api")
+JWT_ISSUER = env_str("JWT_ISSUER", "fintech-credits")
+JWT_ACCESS_TTL = timedelta(seconds=env_int("JWT_ACCESS_TTL_SECONDS", 300))
+JWT_REFRESH_TTL = timedelta(seconds=env_int("JWT_REFRESH_TTL_SECONDS", 14 * 24 * 3600))
+LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 300)
+LOGIN_THROTTLE_PER_USERNAME = env_int("LOGIN_THROTTLE_PER_USERNAME", 5)
+LOGIN_THROTTLE_PER_ADDRESS = env_int("LOGIN_THROTTLE_PER_ADDRESS", 20)
+# Trust X-Forwarded-For only behind a balancer that sets it; otherwise clients could pick their IP.
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+
+if PRODUCTION:
+    problems = []
+    if SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32:
+        problems.append("SECRET_KEY is the development default or shorter than 32 characters")
+    if JWT_SIGNING_KEY == _DEV_JWT_KEY or len(JWT_SIGNING_KEY) < 32:
+        problems.append("JWT_SIGNING_KEY is the development default or shorter than 32 characters")
+    if DEBUG:
+        problems.append("DEBUG is on")
+    if not ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS is empty")
+    if not env_str("DATABASE_URL"):
+        problems.append("DATABASE_URL is not set")
+    if problems:
+        raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems))
+
+# --- Apps ----------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "psqlextra",
+    "adapters.orm.identity",
+]
+AUTH_USER_MODEL = "identity.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+MIDDLEWARE = [
+    "api.middleware.RequestIdMiddleware",
+    "api.middleware.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "api.middleware.ApiErrorEnvelopeMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+
+# --- Database ------------------------------------------------------------------------------------
+def _database(url: str) -> dict:
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
+        raise ImproperlyConfigured(f"Only PostgreSQL is supported, got a {parsed.scheme!r} URL")
+    config = dj_database_url.parse(url)
+    # psqlextra's backend adds partitioning on top of Django's PostgreSQL backend.
+    config["ENGINE"] = "psqlextra.backend"
+    pool_max = env_int("DB_POOL_MAX_SIZE", 0)
+    if pool_max > 0:
+        # Django's psycopg pool: needs CONN_MAX_AGE=0; sizing is explained in README.md.
+        config["CONN_MAX_AGE"] = 0
+        config.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DB_POOL_MIN_SIZE", 1),
+            "max_size": pool_max,
+            "timeout": env_int("DB_POOL_TIMEOUT_SECONDS", 10),
+        }
+    else:
+        config["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+_database_url = env_str("DATABASE_URL")
+if not _database_url:
+    from config.embedded import embedded_database_url
+
+    _database_url = embedded_database_url()
+DATABASES = {"default": _database(_database_url)}
+for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS")):
+    DATABASES[f"replica_{_index + 1}"] = _database(_url)
+POSTGRES_EXTRA_DB_BACKEND_BASE = "django.db.backends.postgresql"
+
+
+# --- Cache, broker -------------------------------------------------------------------------------
+def _redis_answers(url: str, timeout: float = 0.3) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout):
+            return True
+    except OSError:
+        return False
+
+
+_DEFAULT_REDIS = "redis://127.0.0.1:6379/1"
+REDIS_URL = env_str("REDIS_URL")
+if not REDIS_URL and _redis_answers(_DEFAULT_REDIS):
+    REDIS_URL = _DEFAULT_REDIS
+REDIS_AVAILABLE = bool(REDIS_URL)
+
+if REDIS_AVAILABLE:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "fc"),
+            "TIMEOUT": env_int("CACHE_DEFAULT_TIMEOUT", 300),
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # Fail open: with Redis down, reads go to the database instead of failing.
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.25,
+                "SOCKET_TIMEOUT": 0.25,
+                "CONNECTION_POOL_KWARGS": {"max_connections": env_int("REDIS_MAX_CONNECTIONS", 50)},
+            },
+        }
+    }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+else:
+    log.warning(
+        "Redis is not reachable at %s and REDIS_URL is not set: using a local-memory cache "
+        "and running background tasks in-process.",
+        _DEFAULT_REDIS,
+    )
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fc"}}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL.rsplit("/", 1)[0] + "/0" if REDIS_URL else "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+
+# --- Auth, passwords -----------------------------------------------------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- I18N, static --------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = PROJECT_ROOT / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Security headers ----------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+
+# --- Logging: one JSON object per line, each with the request id --------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "api.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO", "propagate": True},
+        "django.request": {"level": "ERROR", "propagate": True},
+    },
+}

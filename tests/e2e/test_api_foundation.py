@@ -1,0 +1,136 @@
+"""Error envelope, request ids, health and metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.test import Client
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+
+def _assert_envelope(body: dict, code: str) -> None:
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+
+
+def test_unknown_api_path_is_404_envelope(client: Client) -> None:
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    _assert_envelope(response.json(), "not_found")
+
+
+def test_wrong_method_is_405_envelope(client: Client) -> None:
+    response = client.delete("/api/v1/auth/token")
+    assert response.status_code == 405
+    _assert_envelope(response.json(), "method_not_allowed")
+    assert "POST" in response["Allow"]
+
+
+def test_validation_error_is_422_envelope_with_fields(client: Client) -> None:
+    response = client.post("/api/v1/auth/token", {"username": ""}, "application/json")
+    assert response.status_code == 422
+    body = response.json()
+    _assert_envelope(body, "invalid_input")
+    locs = {tuple(f["loc"]) for f in body["error"]["details"]["fields"]}
+    assert ("body", "body", "password") in locs
+
+
+def test_malformed_json_is_an_envelope(client: Client) -> None:
+    response = client.post("/api/v1/auth/token", "{not json", "application/json")
+    assert 400 <= response.status_code < 500
+    assert set(response.json()) == {"error"}
+
+
+def test_request_id_is_generated_or_echoed(client: Client) -> None:
+    generated = client.get("/api/v1/health")
+    assert len(generated["X-Request-ID"]) == 32
+    echoed = client.get("/api/v1/health", HTTP_X_REQUEST_ID="abc-123")
+    assert echoed["X-Request-ID"] == "abc-123"
+    hostile = client.get("/api/v1/health", HTTP_X_REQUEST_ID="bad id\r\nX-Evil: 1")
+    assert hostile["X-Request-ID"] != "bad id\r\nX-Evil: 1"
+
+
+def test_log_lines_are_json_with_the_request_id(client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    from django.conf import settings as django_settings
+    from pythonjsonlogger.json import JsonFormatter
+
+    from api.middleware import RequestIdLogFilter
+
+    with caplog.at_level(logging.INFO, logger="api.access"):
+        client.get("/api/v1/health", HTTP_X_REQUEST_ID="trace-42")
+    access = [r for r in caplog.records if r.name == "api.access"]
+    assert len(access) == 1
+    # The record is formatted by the configured formatter, with the filter that adds the id.
+    fmt = django_settings.LOGGING["formatters"]["json"]
+    formatter = JsonFormatter(fmt["fmt"], rename_fields=fmt["rename_fields"])
+    line = json.loads(formatter.format(access[0]))
+    assert line["request_id"] == "trace-42"
+    assert line["status"] == 200 and line["path"] == "/api/v1/health" and line["level"] == "INFO"
+    # Outside a request the filter marks lines with "-".
+    outside = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    assert RequestIdLogFilter().filter(outside) and outside.request_id == "-"
+
+
+def test_health_reports_each_dependency(client: Client) -> None:
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert {c["name"]: c["status"] for c in body["checks"]} == {"database": "ok", "redis": "ok"}
+
+
+def test_health_is_degraded_when_redis_is_unreachable(client: Client, settings: object) -> None:
+    from django.core.cache import caches
+
+    settings.CACHES = {  # type: ignore[attr-defined]
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.1, "SOCKET_TIMEOUT": 0.1, "IGNORE_EXCEPTIONS": True},
+        }
+    }
+    try:
+        response = client.get("/api/v1/health")
+    finally:
+        caches._settings = None  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert {c["name"]: c["status"] for c in body["checks"]}["redis"] == "down"
+
+
+def test_metrics_in_prometheus_format(client: Client) -> None:
+    client.get("/api/v1/health")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert 'http_requests_total{method="GET",route="api/v1/health",status="200"}' in text
+    assert "http_request_duration_seconds_bucket" in text
+
+
+def test_security_headers_present(client: Client) -> None:
+    response = client.get("/api/v1/health")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_openapi_schema_and_docs(client: Client) -> None:
+    schema = client.get("/api/v1/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {
+        "/api/v1/auth/token",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/health",
+    } <= set(paths)
+    assert client.get("/api/v1/docs").status_code == 200
