@@ -1,0 +1,23 @@
+"""Query ports for the read models: adapters answer them with lean SQL (no aggregates)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Protocol
+from uuid import UUID
+
+from domain.analytics.model import CreditFigures, DueInstallment
+
+
+class CreditFiguresQuery(Protocol):
+    def for_user(self, user_id: int, as_of: date) -> list[CreditFigures]: ...
+
+    def chunk(self, *, after: UUID | None, limit: int, as_of: date) -> list[CreditFigures]:
+        """Credits in id order after `after` (keyset: constant cost at any depth)."""
+
+    def count(self) -> int: ...
+
+
+class CollectionsQuery(Protocol):
+    def unsettled_for_agent(self, agent_id: int, *, due_until: date) -> list[DueInstallment]:
+        """The agent's unsettled installments due on or before `due_until`."""

@@ -1,0 +1,53 @@
+"""Everything the use cases need from outside, in one bundle the composition root builds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from domain.credits.delinquency import DelinquencyPolicy
+from domain.credits.ports import CreditRepository
+from domain.ledger.model import Source
+from domain.ledger.ports import TransactionRepository
+from domain.payments.late_fees import LateFeePolicy
+from domain.payments.ports import FeeWaiverRepository, PaymentRepository
+from domain.shared.calendar import HolidayCalendar, NoHolidays
+from domain.shared.clock import Clock
+from domain.shared.errors import InvalidInput
+from domain.shared.ids import IdGenerator
+from domain.shared.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    late_fees: LateFeePolicy = field(default_factory=LateFeePolicy)
+    delinquency: DelinquencyPolicy = field(default_factory=DelinquencyPolicy)
+    # Credits per unit of work in the book-wide jobs (late fees, delinquency).
+    job_chunk: int = 500
+
+    def __post_init__(self) -> None:
+        if self.job_chunk < 1:
+            raise InvalidInput("job_chunk must be positive.")
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    uow: UnitOfWork
+    credits: CreditRepository
+    payments: PaymentRepository
+    waivers: FeeWaiverRepository
+    transactions: TransactionRepository
+    clock: Clock
+    ids: IdGenerator
+    holidays: HolidayCalendar = field(default_factory=NoHolidays)
+    policies: Policies = field(default_factory=Policies)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for a use case and through what channel; `user_id` None for the system itself."""
+
+    user_id: int | None
+    source: Source
+
+
+SYSTEM = Actor(user_id=None, source=Source.SYSTEM)

@@ -1,0 +1,535 @@
+"""The use cases. Each runs in one unit of work and books its money movement in the ledger.
+
+Every function takes `ports` first and an `actor` last; money-changing ones lock the credit
+(`for_update=True`) before reading what is owed, so two concurrent payments cannot both pass the
+overpayment check. Book-wide jobs (late fees, delinquency) walk open credits by keyset chunks,
+one unit of work per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from domain.application.ports import SYSTEM, Actor, Ports
+from domain.credits.model import Credit, CreditState
+from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms
+from domain.ledger import entries
+from domain.ledger.book import BookCheck
+from domain.ledger.book import verify_book as check_book
+from domain.ledger.model import Transaction
+from domain.payments.allocation import allocate_payment
+from domain.payments.late_fees import FeeCharge, assess_late_fees
+from domain.payments.model import FeeWaiver, MethodLine, Payment
+from domain.shared.errors import CannotRefinance, IdempotencyKeyReused, InvalidInput, NotFound, WaiverRefused
+from domain.shared.money import Money, total
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _credit(ports: Ports, credit_id: UUID) -> Credit:
+    credit = ports.credits.get(credit_id, for_update=True)
+    if credit is None:
+        raise NotFound("No such credit.", details={"credit_id": str(credit_id)})
+    return credit
+
+
+def _meta(
+    ports: Ports,
+    credit: Credit,
+    actor: Actor,
+    *,
+    on: date | None = None,
+    reference_id: UUID | None = None,
+    memo: str = "",
+) -> entries.Meta:
+    return entries.Meta(
+        id=ports.ids.new_id(),
+        source=actor.source,
+        occurred_on=on or ports.clock.today(),
+        recorded_at=ports.clock.now(),
+        user_id=credit.user_id,
+        agent_id=actor.user_id,
+        credit_id=credit.id,
+        reference_id=reference_id,
+        memo=memo,
+    )
+
+
+def _require_reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise InvalidInput("A reason is required.")
+    return reason.strip()
+
+
+# --- credits -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCredit:
+    user_id: int
+    agent_id: int | None
+    price: Money
+    cost: Money
+    subcategory_id: int | None
+    periodicity: Periodicity
+    installments: int
+    first_due_date: date
+    method: InterestMethod
+    annual_rate: Decimal = Decimal(0)
+    skip_sundays: bool = False
+    skip_holidays: bool = False
+    # Disburse at once (active, booked); False leaves it pending until `activate_credit`.
+    disburse: bool = True
+
+
+def open_credit(ports: Ports, cmd: OpenCredit, actor: Actor) -> Credit:
+    terms = ScheduleTerms(
+        principal=cmd.price,
+        installments=cmd.installments,
+        periodicity=cmd.periodicity,
+        first_due_date=cmd.first_due_date,
+        method=cmd.method,
+        annual_rate=cmd.annual_rate,
+        skip_sundays=cmd.skip_sundays,
+        skip_holidays=cmd.skip_holidays,
+    )
+    with ports.uow:
+        credit = Credit.open(
+            id=ports.ids.new_id(),
+            user_id=cmd.user_id,
+            agent_id=cmd.agent_id,
+            price=cmd.price,
+            cost=cmd.cost,
+            subcategory_id=cmd.subcategory_id,
+            terms=terms,
+            opened_on=ports.clock.today(),
+            ids=ports.ids,
+            holidays=ports.holidays,
+        )
+        if cmd.disburse:
+            _disburse(ports, credit, actor)
+        ports.credits.save(credit)
+        ports.uow.commit()
+    return credit
+
+
+def _disburse(ports: Ports, credit: Credit, actor: Actor) -> None:
+    credit.activate(event_id=ports.ids.new_id(), at=ports.clock.now(), actor_id=actor.user_id)
+    tx = entries.disbursement(
+        _meta(ports, credit, actor, reference_id=credit.id, memo="disbursement"),
+        principal=credit.price,
+        interest=credit.total_interest,
+    )
+    ports.transactions.save(tx)
+
+
+def activate_credit(ports: Ports, credit_id: UUID, actor: Actor) -> Credit:
+    with ports.uow:
+        credit = _credit(ports, credit_id)
+        _disburse(ports, credit, actor)
+        ports.credits.save(credit)
+        ports.uow.commit()
+    return credit
+
+
+def cancel_credit(ports: Ports, credit_id: UUID, reason: str, actor: Actor) -> Credit:
+    with ports.uow:
+        credit = _credit(ports, credit_id)
+        credit.cancel(
+            event_id=ports.ids.new_id(), reason=reason, at=ports.clock.now(), actor_id=actor.user_id
+        )
+        ports.credits.save(credit)
+        ports.uow.commit()
+    return credit
+
+
+def adjust_credit(ports: Ports, credit_id: UUID, amount: Money, reason: str, actor: Actor) -> Credit:
+    """A positive or negative change of what the client owes, with a reason, booked."""
+    with ports.uow:
+        credit = _credit(ports, credit_id)
+        event_id = ports.ids.new_id()
+        credit.adjust(
+            event_id=event_id, amount=amount, reason=reason, at=ports.clock.now(), actor_id=actor.user_id
+        )
+        ports.transactions.save(
+            entries.adjustment(_meta(ports, credit, actor, reference_id=event_id, memo=reason), amount=amount)
+        )
+        ports.credits.save(credit)
+        ports.uow.commit()
+    return credit
+
+
+def write_off_credit(ports: Ports, credit_id: UUID, reason: str, actor: Actor) -> Credit:
+    with ports.uow:
+        credit = _credit(ports, credit_id)
+        event_id = ports.ids.new_id()
+        amount = credit.write_off(
+            event_id=event_id, reason=reason, at=ports.clock.now(), actor_id=actor.user_id
+        )
+        ports.transactions.save(
+            entries.write_off(_meta(ports, credit, actor, reference_id=event_id, memo=reason), amount=amount)
+        )
+        ports.credits.save(credit)
+        ports.uow.commit()
+    return credit
+
+
+@dataclass(frozen=True, slots=True)
+class Refinance:
+    credit_id: UUID
+    installments: int
+    periodicity: Periodicity
+    first_due_date: date
+    method: InterestMethod
+    annual_rate: Decimal
+    reason: str
+    skip_sundays: bool = False
+    skip_holidays: bool = False
+
+
+def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
+    """Close a credit into a new active one whose principal is the old outstanding balance.
+
+    The new credit's cost equals its price: refinancing earns only the new schedule's interest.
+    Returns the new credit.
+    """
+    reason = _require_reason(cmd.reason)
+    with ports.uow:
+        old = _credit(ports, cmd.credit_id)
+        if not old.state.is_open:
+            # Checked before the new schedule is built from the outstanding of a closed credit.
+            raise CannotRefinance(
+                f"A {old.state} credit cannot be refinanced.",
+                details={"from": old.state.value, "to": "refinanced"},
+            )
+        carried = old.outstanding
+        terms = ScheduleTerms(
+            principal=carried,
+            installments=cmd.installments,
+            periodicity=cmd.periodicity,
+            first_due_date=cmd.first_due_date,
+            method=cmd.method,
+            annual_rate=cmd.annual_rate,
+            skip_sundays=cmd.skip_sundays,
+            skip_holidays=cmd.skip_holidays,
+        )
+        now = ports.clock.now()
+        new = Credit.open(
+            id=ports.ids.new_id(),
+            user_id=old.user_id,
+            agent_id=old.agent_id,
+            price=carried,
+            cost=carried,
+            subcategory_id=old.subcategory_id,
+            terms=terms,
+            opened_on=ports.clock.today(),
+            ids=ports.ids,
+            holidays=ports.holidays,
+            refinanced_from_id=old.id,
+        )
+        event_id = ports.ids.new_id()
+        old.mark_refinanced(
+            event_id=event_id, new_credit_id=new.id, reason=reason, at=now, actor_id=actor.user_id
+        )
+        # The new credit is active at once; its disbursement is the refinance booking itself.
+        new.activate(event_id=ports.ids.new_id(), at=now, actor_id=actor.user_id)
+        ports.transactions.save(
+            entries.refinance(
+                _meta(ports, old, actor, reference_id=event_id, memo=reason),
+                new_credit_id=new.id,
+                carried=carried,
+                new_interest=new.total_interest,
+            )
+        )
+        ports.credits.save(old)
+        ports.credits.save(new)
+        ports.uow.commit()
+    return new
+
+
+# --- payments ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterPayment:
+    credit_id: UUID
+    amount: Money
+    method_lines: tuple[MethodLine, ...]
+    idempotency_key: str
+    paid_on: date | None = None
+    prepay: bool = False
+    # The agent who took the money; the actor when not given.
+    agent_id: int | None = None
+
+
+def register_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> Payment:
+    """Allocate and book a payment; the same idempotency key and request replays the first result."""
+    Payment.validate_request(cmd.amount, cmd.method_lines, cmd.idempotency_key)
+    today = ports.clock.today()
+    paid_on = cmd.paid_on or today
+    if paid_on > today:
+        raise InvalidInput("A payment cannot be dated in the future.")
+    with ports.uow:
+        known = ports.payments.get_by_idempotency_key(cmd.idempotency_key)
+        if known is not None:
+            if known.matches(
+                credit_id=cmd.credit_id,
+                amount=cmd.amount,
+                method_lines=cmd.method_lines,
+                paid_on=paid_on,
+                prepay=cmd.prepay,
+            ):
+                return known
+            raise IdempotencyKeyReused(
+                "This idempotency key was used for another payment.", details={"payment_id": str(known.id)}
+            )
+        credit = _credit(ports, cmd.credit_id)
+        if cmd.amount.currency != credit.currency:
+            raise InvalidInput("The payment's currency is not the credit's.")
+        lines = allocate_payment(cmd.amount, credit.installments, as_of=paid_on, prepay=cmd.prepay)
+        state_before = credit.apply_allocation(lines)
+        payment_id = ports.ids.new_id()
+        agent_id = cmd.agent_id if cmd.agent_id is not None else actor.user_id
+        meta = _meta(ports, credit, actor, on=paid_on, reference_id=payment_id, memo="payment")
+        tx = entries.repayment(meta, lines=[(line.account_id, line.amount) for line in cmd.method_lines])
+        payment = Payment(
+            id=payment_id,
+            credit_id=credit.id,
+            user_id=credit.user_id,
+            agent_id=agent_id,
+            amount=cmd.amount,
+            paid_on=paid_on,
+            received_at=ports.clock.now(),
+            idempotency_key=cmd.idempotency_key,
+            method_lines=tuple(cmd.method_lines),
+            allocations=lines,
+            prepay=cmd.prepay,
+            credit_state_before=state_before.value,
+            transaction_id=tx.id,
+        )
+        ports.transactions.save(tx)
+        ports.payments.save(payment)
+        ports.credits.save(credit)
+        ports.uow.commit()
+    return payment
+
+
+def reverse_payment(ports: Ports, payment_id: UUID, reason: str, actor: Actor) -> Payment:
+    """Undo a payment exactly: allocation taken back, credit state restored, ledger compensated."""
+    reason = _require_reason(reason)
+    with ports.uow:
+        payment = ports.payments.get(payment_id, for_update=True)
+        if payment is None:
+            raise NotFound("No such payment.", details={"payment_id": str(payment_id)})
+        credit = _credit(ports, payment.credit_id)
+        original = ports.transactions.get(payment.transaction_id, for_update=True)
+        if original is None:
+            raise NotFound("The payment's ledger transaction is missing.")
+        now = ports.clock.now()
+        reversal = original.reverse(
+            reversal_id=ports.ids.new_id(),
+            occurred_on=ports.clock.today(),
+            recorded_at=now,
+            source=actor.source,
+            agent_id=actor.user_id,
+            memo=reason,
+        )
+        payment.reverse(transaction_id=reversal.id, at=now, reason=reason, by=actor.user_id)
+        credit.reverse_allocation(payment.allocations, state_before=CreditState(payment.credit_state_before))
+        ports.transactions.save(original)
+        ports.transactions.save(reversal)
+        ports.payments.save(payment)
+        ports.credits.save(credit)
+        ports.uow.commit()
+    return payment
+
+
+# --- late fees and waivers -----------------------------------------------------------------------
+
+
+def _charge_fees(ports: Ports, credit: Credit, as_of: date, actor: Actor) -> list[FeeCharge]:
+    charges = assess_late_fees(credit.installments, as_of, ports.policies.late_fees)
+    if not charges:
+        return charges
+    for charge in charges:
+        credit.charge_late_fee(charge.installment_id, charge.amount)
+    amount = total((c.amount for c in charges), credit.currency)
+    ports.transactions.save(
+        entries.late_fee(
+            _meta(ports, credit, actor, on=as_of, memo=f"late fees as of {as_of}"), amount=amount
+        )
+    )
+    ports.credits.save(credit)
+    return charges
+
+
+def charge_late_fees(
+    ports: Ports, credit_id: UUID, actor: Actor = SYSTEM, as_of: date | None = None
+) -> list[FeeCharge]:
+    """Bring one credit's late fees up to date (idempotent for a given date)."""
+    as_of = as_of or ports.clock.today()
+    with ports.uow:
+        credit = _credit(ports, credit_id)
+        charges = _charge_fees(ports, credit, as_of, actor) if credit.state.is_open else []
+        ports.uow.commit()
+    return charges
+
+
+@dataclass(slots=True)
+class JobResult:
+    """What a book-wide job did: credits visited and changed, and the money charged per currency."""
+
+    visited: int = 0
+    changed: int = 0
+    charged: dict[str, Money] = field(default_factory=dict)
+
+
+def apply_late_fees(ports: Ports, as_of: date | None = None, actor: Actor = SYSTEM) -> JobResult:
+    """The nightly late-fee run over every open credit (keyset chunks, one unit of work each)."""
+    as_of = as_of or ports.clock.today()
+    result = JobResult()
+    after: UUID | None = None
+    while True:
+        ids = ports.credits.open_credit_ids(after=after, limit=ports.policies.job_chunk)
+        if not ids:
+            return result
+        with ports.uow:
+            for credit_id in ids:
+                credit = _credit(ports, credit_id)
+                result.visited += 1
+                if not credit.state.is_open:
+                    continue  # closed since the ids were read
+                charges = _charge_fees(ports, credit, as_of, actor)
+                if charges:
+                    result.changed += 1
+                    code = credit.currency.code
+                    charged = total((c.amount for c in charges), credit.currency)
+                    result.charged[code] = result.charged.get(code, Money.zero(credit.currency)) + charged
+            ports.uow.commit()
+        after = ids[-1]
+
+
+def recompute_delinquency(ports: Ports, as_of: date | None = None) -> JobResult:
+    """Refresh every open credit's delinquency snapshot; move active ↔ defaulted accordingly."""
+    as_of = as_of or ports.clock.today()
+    policy = ports.policies.delinquency
+    result = JobResult()
+    after: UUID | None = None
+    while True:
+        ids = ports.credits.open_credit_ids(after=after, limit=ports.policies.job_chunk)
+        if not ids:
+            return result
+        with ports.uow:
+            for credit_id in ids:
+                credit = _credit(ports, credit_id)
+                result.visited += 1
+                before = (credit.state, credit.delinquency)
+                credit.refresh_delinquency(as_of, policy, event_id=ports.ids.new_id(), at=ports.clock.now())
+                if (credit.state, credit.delinquency) != before:
+                    result.changed += 1
+                ports.credits.save(credit)
+            ports.uow.commit()
+        after = ids[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestWaiver:
+    installment_id: UUID
+    amount: Money
+    reason: str
+
+
+def _request(ports: Ports, cmd: RequestWaiver, requested_by: int) -> FeeWaiver:
+    credit = ports.credits.get_by_installment(cmd.installment_id)
+    if credit is None:
+        raise NotFound("No such installment.", details={"installment_id": str(cmd.installment_id)})
+    if cmd.amount.currency != credit.currency:
+        raise InvalidInput("The waiver's currency is not the credit's.")
+    owed = credit.installment(cmd.installment_id).late_fee_outstanding
+    if cmd.amount > owed:
+        raise WaiverRefused(
+            "A waiver cannot exceed the late fee still owed.",
+            details={"owed": str(owed), "asked": str(cmd.amount)},
+        )
+    return FeeWaiver.request(
+        id=ports.ids.new_id(),
+        credit_id=credit.id,
+        installment_id=cmd.installment_id,
+        amount=cmd.amount,
+        reason=cmd.reason,
+        requested_by=requested_by,
+        at=ports.clock.now(),
+    )
+
+
+def _person(actor: Actor) -> int:
+    if actor.user_id is None:
+        raise InvalidInput("Fee waivers are requested and decided by a person.")
+    return actor.user_id
+
+
+def request_fee_waiver(ports: Ports, cmd: RequestWaiver, actor: Actor) -> FeeWaiver:
+    """An agent asks to waive (part of) a late fee; an admin decides later."""
+    by = _person(actor)
+    with ports.uow:
+        waiver = _request(ports, cmd, by)
+        ports.waivers.save(waiver)
+        ports.uow.commit()
+    return waiver
+
+
+def _approve(ports: Ports, waiver: FeeWaiver, note: str, by: int, actor: Actor) -> None:
+    credit = _credit(ports, waiver.credit_id)
+    credit.waive_late_fee(waiver.installment_id, waiver.amount)
+    meta = _meta(ports, credit, actor, reference_id=waiver.id, memo=waiver.reason)
+    tx = entries.fee_waiver(meta, amount=waiver.amount)
+    waiver.approve(by=by, at=ports.clock.now(), transaction_id=tx.id, note=note)
+    ports.transactions.save(tx)
+    ports.credits.save(credit)
+
+
+def decide_fee_waiver(ports: Ports, waiver_id: UUID, *, approve: bool, note: str, actor: Actor) -> FeeWaiver:
+    """An admin approves (the fee is waived and booked) or rejects (with a note) a request."""
+    by = _person(actor)
+    with ports.uow:
+        waiver = ports.waivers.get(waiver_id, for_update=True)
+        if waiver is None:
+            raise NotFound("No such fee waiver.", details={"waiver_id": str(waiver_id)})
+        if approve:
+            _approve(ports, waiver, note, by, actor)
+        else:
+            waiver.reject(by=by, at=ports.clock.now(), note=note)
+        ports.waivers.save(waiver)
+        ports.uow.commit()
+    return waiver
+
+
+def waive_fee(ports: Ports, cmd: RequestWaiver, actor: Actor, note: str = "") -> FeeWaiver:
+    """An admin waives a fee directly: requested and approved by the same person in one unit of work."""
+    by = _person(actor)
+    with ports.uow:
+        waiver = _request(ports, cmd, by)
+        _approve(ports, waiver, note, by, actor)
+        ports.waivers.save(waiver)
+        ports.uow.commit()
+    return waiver
+
+
+# --- ledger --------------------------------------------------------------------------------------
+
+
+def verify_book(ports: Ports) -> BookCheck:
+    """Re-verify the whole book from its postings (streamed, nothing trusted)."""
+    return check_book(ports.transactions.stream())
+
+
+def record_transactions(ports: Ports, transactions: Sequence[Transaction]) -> None:
+    """Save ledger-only bookings (income, expense) built with `domain.ledger.entries`."""
+    with ports.uow:
+        for tx in transactions:
+            ports.transactions.save(tx)
+        ports.uow.commit()

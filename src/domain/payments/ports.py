@@ -1,0 +1,24 @@
+"""What the payments use cases need from storage."""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+from domain.payments.model import FeeWaiver, Payment
+
+
+class PaymentRepository(Protocol):
+    def get(self, payment_id: UUID, *, for_update: bool = False) -> Payment | None: ...
+
+    def get_by_idempotency_key(self, key: str) -> Payment | None:
+        """Keys are unique across payments (a unique index in the database)."""
+
+    def save(self, payment: Payment) -> None:
+        """Insert the payment with its method and allocation lines, or update its status/reversal."""
+
+
+class FeeWaiverRepository(Protocol):
+    def get(self, waiver_id: UUID, *, for_update: bool = False) -> FeeWaiver | None: ...
+
+    def save(self, waiver: FeeWaiver) -> None: ...

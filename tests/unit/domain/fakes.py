@@ -1,0 +1,230 @@
+"""In-memory fakes of every domain port, for unit tests with no database.
+
+Repositories keep deep copies, so an aggregate changed by a use case is only "stored" when saved,
+and the fake unit of work can roll back by restoring a snapshot of every repository taken when
+the block was entered. The fake credit repository checks `version` like the real one would.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Self
+from uuid import UUID
+
+from domain.analytics.model import CreditFigures, DueInstallment
+from domain.application.figures import credit_figures, due_installments
+from domain.application.ports import Policies, Ports
+from domain.credits.delinquency import DelinquencyPolicy
+from domain.credits.model import Credit
+from domain.ledger.model import Transaction
+from domain.payments.model import FeeWaiver, Payment
+from domain.shared.calendar import FixedHolidays
+from domain.shared.errors import Conflict
+
+
+class _Store:
+    """A dict of deep copies that the unit of work can snapshot and restore."""
+
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Any] = {}
+
+    def snapshot(self) -> dict[UUID, Any]:
+        return copy.deepcopy(self.rows)
+
+    def restore(self, rows: dict[UUID, Any]) -> None:
+        self.rows = rows
+
+
+class FakeUnitOfWork:
+    def __init__(self, *stores: _Store) -> None:
+        self.stores = list(stores)
+        self.commits = 0
+        self.rollbacks = 0
+        self._snapshots: list[dict[UUID, Any]] | None = None
+        self._committed = False
+
+    def __enter__(self) -> Self:
+        self._snapshots = [s.snapshot() for s in self.stores]
+        self._committed = False
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self._committed:
+            self.rollback()
+        self._snapshots = None
+
+    def commit(self) -> None:
+        self._committed = True
+        self.commits += 1
+        # What was committed is the new baseline (a later rollback in the same block keeps it).
+        self._snapshots = [s.snapshot() for s in self.stores]
+
+    def rollback(self) -> None:
+        self.rollbacks += 1
+        if self._snapshots is not None:
+            for store, rows in zip(self.stores, self._snapshots, strict=True):
+                store.restore(copy.deepcopy(rows))
+
+
+class InMemoryCredits(_Store):
+    def get(self, credit_id: UUID, *, for_update: bool = False) -> Credit | None:
+        credit = self.rows.get(credit_id)
+        return copy.deepcopy(credit) if credit is not None else None
+
+    def get_by_installment(self, installment_id: UUID, *, for_update: bool = False) -> Credit | None:
+        for credit in self.rows.values():
+            if any(i.id == installment_id for i in credit.installments):
+                return copy.deepcopy(credit)
+        return None
+
+    def save(self, credit: Credit) -> None:
+        stored = self.rows.get(credit.id)
+        if stored is not None and stored.version != credit.version:
+            raise Conflict("The credit changed since it was read.", details={"credit_id": str(credit.id)})
+        credit.version += 1
+        self.rows[credit.id] = copy.deepcopy(credit)
+
+    def open_credit_ids(self, *, after: UUID | None, limit: int) -> list[UUID]:
+        ids = sorted(i for i, c in self.rows.items() if c.state.is_open and (after is None or i > after))
+        return ids[:limit]
+
+    def all(self) -> list[Credit]:
+        return [copy.deepcopy(c) for c in self.rows.values()]
+
+
+class InMemoryPayments(_Store):
+    def get(self, payment_id: UUID, *, for_update: bool = False) -> Payment | None:
+        payment = self.rows.get(payment_id)
+        return copy.deepcopy(payment) if payment is not None else None
+
+    def get_by_idempotency_key(self, key: str) -> Payment | None:
+        for payment in self.rows.values():
+            if payment.idempotency_key == key:
+                return copy.deepcopy(payment)
+        return None
+
+    def save(self, payment: Payment) -> None:
+        self.rows[payment.id] = copy.deepcopy(payment)
+
+
+class InMemoryWaivers(_Store):
+    def get(self, waiver_id: UUID, *, for_update: bool = False) -> FeeWaiver | None:
+        waiver = self.rows.get(waiver_id)
+        return copy.deepcopy(waiver) if waiver is not None else None
+
+    def save(self, waiver: FeeWaiver) -> None:
+        self.rows[waiver.id] = copy.deepcopy(waiver)
+
+
+class InMemoryTransactions(_Store):
+    def get(self, transaction_id: UUID, *, for_update: bool = False) -> Transaction | None:
+        tx = self.rows.get(transaction_id)
+        return copy.deepcopy(tx) if tx is not None else None
+
+    def save(self, transaction: Transaction) -> None:
+        self.rows[transaction.id] = copy.deepcopy(transaction)
+
+    def stream(self) -> Iterator[Transaction]:
+        return iter([copy.deepcopy(t) for t in self.rows.values()])
+
+
+class FixedClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime(2024, 1, 10, 15, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def today(self) -> date:
+        return self.current.date()
+
+    def advance(self, days: int) -> None:
+        self.current += timedelta(days=days)
+
+    def set_date(self, day: date) -> None:
+        self.current = datetime(day.year, day.month, day.day, 15, 0, tzinfo=UTC)
+
+
+class SequentialIds:
+    """UUIDs 1, 2, 3...: predictable and sortable in creation order, like uuid7."""
+
+    def __init__(self, start: int = 1) -> None:
+        self.next = start
+
+    def new_id(self) -> UUID:
+        value = UUID(int=self.next)
+        self.next += 1
+        return value
+
+
+class InMemoryCreditFigures:
+    """The analytics query ports answered from the fake credit repository."""
+
+    def __init__(self, credits: InMemoryCredits, policy: DelinquencyPolicy | None = None) -> None:
+        self._credits = credits
+        self._policy = policy or DelinquencyPolicy()
+
+    def for_user(self, user_id: int, as_of: date) -> list[CreditFigures]:
+        return [credit_figures(c, as_of, self._policy) for c in self._credits.all() if c.user_id == user_id]
+
+    def chunk(self, *, after: UUID | None, limit: int, as_of: date) -> list[CreditFigures]:
+        credits = sorted(self._credits.all(), key=lambda c: c.id)
+        return [credit_figures(c, as_of, self._policy) for c in credits if after is None or c.id > after][
+            :limit
+        ]
+
+    def count(self) -> int:
+        return len(self._credits.rows)
+
+
+class InMemoryCollections:
+    def __init__(self, credits: InMemoryCredits) -> None:
+        self._credits = credits
+
+    def unsettled_for_agent(self, agent_id: int, *, due_until: date) -> list[DueInstallment]:
+        return [
+            row
+            for c in self._credits.all()
+            if c.agent_id == agent_id
+            for row in due_installments(c, due_until=due_until)
+        ]
+
+
+@dataclass
+class World:
+    """Every fake wired into a `Ports` bundle, with handles on the fakes for assertions."""
+
+    credits: InMemoryCredits = field(default_factory=InMemoryCredits)
+    payments: InMemoryPayments = field(default_factory=InMemoryPayments)
+    waivers: InMemoryWaivers = field(default_factory=InMemoryWaivers)
+    transactions: InMemoryTransactions = field(default_factory=InMemoryTransactions)
+    clock: FixedClock = field(default_factory=FixedClock)
+    ids: SequentialIds = field(default_factory=SequentialIds)
+    holidays: FixedHolidays = field(default_factory=lambda: FixedHolidays([]))
+    policies: Policies = field(default_factory=Policies)
+    uow: FakeUnitOfWork = field(init=False)
+    ports: Ports = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.uow = FakeUnitOfWork(self.credits, self.payments, self.waivers, self.transactions)
+        self.ports = Ports(
+            uow=self.uow,
+            credits=self.credits,
+            payments=self.payments,
+            waivers=self.waivers,
+            transactions=self.transactions,
+            clock=self.clock,
+            ids=self.ids,
+            holidays=self.holidays,
+            policies=self.policies,
+        )
+
+    def credit(self, credit_id: UUID) -> Credit:
+        credit = self.credits.get(credit_id)
+        assert credit is not None
+        return credit
