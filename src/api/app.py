@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from api import health, identity
+from api import catalog, health, identity
 from api.deps import Services, install
 from api.errors import install_error_handlers
 
@@ -20,4 +20,5 @@ def build_api(services: Services) -> NinjaAPI:
     install_error_handlers(api)
     api.add_router("", identity.router)
     api.add_router("", health.router)
+    api.add_router("", catalog.router)
     return api

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.identity.services import AuthService
+
+if TYPE_CHECKING:  # type-only: importing them loads ORM models, which needs Django set up first
+    from adapters.orm.catalog.queries import CatalogQueries
+    from adapters.orm.catalog.services import CatalogService
 
 
 @dataclass(frozen=True)
 class Services:
     auth: AuthService
     health: Callable[[], list[Any]]
+    catalog: CatalogService
+    catalog_queries: CatalogQueries
 
 
 _services: Services | None = None

@@ -15,6 +15,8 @@ from adapters.auth.django_stores import (
 )
 from adapters.auth.jwt_codec import JwtCodec
 from adapters.monitoring.health import probe_all
+from adapters.orm.catalog.queries import CatalogQueries
+from adapters.orm.catalog.services import CatalogService
 from api.deps import Services
 from domain.identity.model import TokenPolicy
 from domain.identity.services import AuthService, ThrottlePolicy
@@ -53,4 +55,9 @@ def build_auth_service() -> AuthService:
 
 
 def bootstrap() -> Services:
-    return Services(auth=build_auth_service(), health=probe_all)
+    return Services(
+        auth=build_auth_service(),
+        health=probe_all,
+        catalog=CatalogService(),
+        catalog_queries=CatalogQueries(),
+    )

@@ -1,0 +1,1 @@
+"""The catalog module's persistence: currencies, categories, periodicities, payment accounts, holidays."""
