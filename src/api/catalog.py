@@ -182,9 +182,7 @@ class PaymentAccountFilter(Schema):
 
 @router.get("/payment-accounts", response={200: PaymentAccountList, **LIST_ERRORS})
 def list_payment_accounts(request: HttpRequest, filters: Query[PaymentAccountFilter]) -> dict[str, object]:
-    return {
-        "data": services().catalog_queries.payment_accounts(currency=filters.currency, active=filters.active)
-    }
+    return {"data": services().catalog_queries.payment_accounts(currency=filters.currency, active=filters.active)}
 
 
 @router.post("/payment-accounts", response={201: PaymentAccountOut, 404: ErrorOut, **CREATE_ERRORS})

@@ -36,7 +36,5 @@ def health(request: HttpRequest) -> Status:
         status = "degraded"
     else:
         status = "ok"
-    checks = [
-        CheckOut(name=p.name, status=p.status, latency_ms=p.latency_ms, detail=p.detail) for p in probes
-    ]
+    checks = [CheckOut(name=p.name, status=p.status, latency_ms=p.latency_ms, detail=p.detail) for p in probes]
     return Status(503 if status == "down" else 200, HealthOut(status=status, checks=checks))

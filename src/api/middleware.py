@@ -66,9 +66,7 @@ class MetricsMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None else "unmatched"
-        metrics.observe_request(
-            request.method or "-", route, response.status_code, time.perf_counter() - started
-        )
+        metrics.observe_request(request.method or "-", route, response.status_code, time.perf_counter() - started)
         return response
 
 

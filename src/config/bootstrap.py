@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -17,9 +18,19 @@ from adapters.auth.jwt_codec import JwtCodec
 from adapters.monitoring.health import probe_all
 from adapters.orm.catalog.queries import CatalogQueries
 from adapters.orm.catalog.services import CatalogService
+from adapters.orm.credits.repository import DjangoCreditRepository
+from adapters.orm.holidays import CatalogHolidayCalendar
+from adapters.orm.ledger.repository import DjangoTransactionRepository
+from adapters.orm.payments.repository import DjangoFeeWaiverRepository, DjangoPaymentRepository
+from adapters.orm.session import DjangoUnitOfWork, OrmSession
 from api.deps import Services
+from domain.application.ports import Policies, Ports
+from domain.credits.delinquency import DelinquencyPolicy
 from domain.identity.model import TokenPolicy
 from domain.identity.services import AuthService, ThrottlePolicy
+from domain.payments.late_fees import LateFeePolicy
+from domain.shared.clock import SystemClock
+from domain.shared.ids import Uuid7Generator
 
 
 def utc_now() -> datetime:
@@ -50,6 +61,29 @@ def build_auth_service() -> AuthService:
             window_seconds=settings.LOGIN_THROTTLE_WINDOW_SECONDS,
             per_username=settings.LOGIN_THROTTLE_PER_USERNAME,
             per_address=settings.LOGIN_THROTTLE_PER_ADDRESS,
+        ),
+    )
+
+
+def build_ports() -> Ports:
+    """The domain's ports on PostgreSQL: one unit of work and the repositories sharing its session."""
+    session = OrmSession()
+    return Ports(
+        uow=DjangoUnitOfWork(session),
+        credits=DjangoCreditRepository(session),
+        payments=DjangoPaymentRepository(),
+        waivers=DjangoFeeWaiverRepository(),
+        transactions=DjangoTransactionRepository(),
+        clock=SystemClock(ZoneInfo(settings.BUSINESS_TIME_ZONE)),
+        ids=Uuid7Generator(),
+        holidays=CatalogHolidayCalendar(),
+        policies=Policies(
+            late_fees=LateFeePolicy(
+                grace_days=settings.LATE_FEE_GRACE_DAYS,
+                monthly_rate=settings.LATE_FEE_MONTHLY_RATE,
+                cap_share=settings.LATE_FEE_CAP_SHARE,
+            ),
+            delinquency=DelinquencyPolicy(default_after_days=settings.DEFAULT_AFTER_DAYS),
         ),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlparse
 
 import dj_database_url
@@ -59,6 +60,13 @@ if PRODUCTION:
     if problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems))
 
+# --- Business rules ------------------------------------------------------------------------------
+BUSINESS_TIME_ZONE = env_str("BUSINESS_TIME_ZONE", "America/Bogota")  # what "today" and "due" mean
+LATE_FEE_GRACE_DAYS = env_int("LATE_FEE_GRACE_DAYS", 3)
+LATE_FEE_MONTHLY_RATE = Decimal(env_str("LATE_FEE_MONTHLY_RATE", "0.05"))
+LATE_FEE_CAP_SHARE = Decimal(env_str("LATE_FEE_CAP_SHARE", "0.50"))
+DEFAULT_AFTER_DAYS = env_int("DEFAULT_AFTER_DAYS", 90)
+
 # --- Apps ----------------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -71,6 +79,10 @@ INSTALLED_APPS = [
     "psqlextra",
     "adapters.orm.identity",
     "adapters.orm.catalog",
+    "adapters.orm.credits",
+    "adapters.orm.payments",
+    "adapters.orm.ledger",
+    "adapters.orm.idempotency",
 ]
 AUTH_USER_MODEL = "identity.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -138,6 +150,7 @@ DATABASES = {"default": _database(_database_url)}
 for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS")):
     DATABASES[f"replica_{_index + 1}"] = _database(_url)
 POSTGRES_EXTRA_DB_BACKEND_BASE = "django.db.backends.postgresql"
+PSQLEXTRA_PARTITIONING_MANAGER = "adapters.db.partitioning.manager"
 
 
 # --- Cache, broker -------------------------------------------------------------------------------
@@ -230,9 +243,7 @@ LOGGING = {
             "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
         }
     },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
-    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO", "propagate": True},

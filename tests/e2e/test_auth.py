@@ -76,9 +76,7 @@ def test_inactive_user_cannot_log_in(client: Client) -> None:
 def test_refresh_rotation_and_reuse_revokes_family(client: Client, login: Callable[..., dict]) -> None:
     UserFactory(username="maria")
     first = login("maria")
-    rotated = client.post(
-        "/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]}, "application/json"
-    )
+    rotated = client.post("/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]}, "application/json")
     assert rotated.status_code == 200
     second = rotated.json()
     assert second["refresh_token"] != first["refresh_token"]
@@ -87,9 +85,7 @@ def test_refresh_rotation_and_reuse_revokes_family(client: Client, login: Callab
     reuse = client.post("/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]}, "application/json")
     assert reuse.status_code == 401
     assert reuse.json()["error"]["details"] == {"family_revoked": True}
-    after = client.post(
-        "/api/v1/auth/refresh", {"refresh_token": second["refresh_token"]}, "application/json"
-    )
+    after = client.post("/api/v1/auth/refresh", {"refresh_token": second["refresh_token"]}, "application/json")
     assert after.status_code == 401
     assert RefreshTokenRecord.objects.filter(revoked_at__isnull=True).count() == 0
 
@@ -99,9 +95,7 @@ def test_logout_revokes_the_session(client: Client, login: Callable[..., dict]) 
     tokens = login("maria")
     out = client.post("/api/v1/auth/logout", {"refresh_token": tokens["refresh_token"]}, "application/json")
     assert out.status_code == 204
-    again = client.post(
-        "/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}, "application/json"
-    )
+    again = client.post("/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}, "application/json")
     assert again.status_code == 401
 
 

@@ -87,9 +87,7 @@ def _post(client: Client, name: str, body: dict[str, Any], headers: dict[str, st
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("name", LISTS)
-def test_every_role_reads_every_catalog(
-    client: Client, token_of: Callable[[str], str], role: str, name: str
-) -> None:
+def test_every_role_reads_every_catalog(client: Client, token_of: Callable[[str], str], role: str, name: str) -> None:
     SubcategoryFactory(name="Phones")
     PaymentAccountFactory(name="Cash box")
     HolidayFactory(date=date(2031, 1, 1), name="New year")
@@ -185,9 +183,7 @@ def test_lists_are_capped(client: Client, admin: dict[str, str]) -> None:
 
 
 def test_admin_creates_a_currency(client: Client, admin: dict[str, str]) -> None:
-    response = _post(
-        client, "currencies", {"code": "PEN", "name": "  Peruvian   sol ", "minor_units": 2}, admin
-    )
+    response = _post(client, "currencies", {"code": "PEN", "name": "  Peruvian   sol ", "minor_units": 2}, admin)
     assert response.status_code == 201, response.content
     assert response.json() == {"code": "PEN", "name": "Peruvian sol", "minor_units": 2, "active": True}
     assert Currency.objects.get(code="PEN").minor_units == 2
@@ -217,9 +213,7 @@ def test_admin_creates_a_category_and_subcategories(client: Client, admin: dict[
 
 
 def test_admin_creates_payment_accounts(client: Client, admin: dict[str, str]) -> None:
-    cash = _post(
-        client, "payment-accounts", {"name": "Main cash box", "kind": "cash", "currency": "COP"}, admin
-    )
+    cash = _post(client, "payment-accounts", {"name": "Main cash box", "kind": "cash", "currency": "COP"}, admin)
     assert cash.status_code == 201, cash.content
     assert cash.json() == {
         "id": cash.json()["id"],
@@ -334,9 +328,7 @@ def test_subcategory_errors(client: Client, admin: dict[str, str]) -> None:
     _assert_envelope(
         _post(client, "subcategories", {"category_id": 999_999, "name": "Tablet"}, admin), 404, "not_found"
     )
-    _assert_envelope(
-        _post(client, "subcategories", {"category_id": 0, "name": "Tablet"}, admin), 422, "invalid_input"
-    )
+    _assert_envelope(_post(client, "subcategories", {"category_id": 0, "name": "Tablet"}, admin), 422, "invalid_input")
     _assert_envelope(
         _post(client, "subcategories", {"category_id": "phones", "name": "Tablet"}, admin),
         422,
@@ -394,9 +386,7 @@ def test_bad_payment_accounts_are_refused(
 
 def test_same_account_name_in_another_currency_is_fine(client: Client, admin: dict[str, str]) -> None:
     PaymentAccountFactory(name="Cash box")
-    response = _post(
-        client, "payment-accounts", {"name": "Cash box", "kind": "cash", "currency": "USD"}, admin
-    )
+    response = _post(client, "payment-accounts", {"name": "Cash box", "kind": "cash", "currency": "USD"}, admin)
     assert response.status_code == 201, response.content
 
 
@@ -497,9 +487,7 @@ MODELS_BY_ADMIN_NAME: dict[str, type[Model]] = {
 }
 
 
-@pytest.mark.parametrize(
-    "model", ["currency", "category", "subcategory", "periodicity", "paymentaccount", "holiday"]
-)
+@pytest.mark.parametrize("model", ["currency", "category", "subcategory", "periodicity", "paymentaccount", "holiday"])
 def test_admin_pages_render(admin_site: Client, model: str) -> None:
     client = admin_site
     SubcategoryFactory()

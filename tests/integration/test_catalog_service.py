@@ -49,9 +49,7 @@ class TestCatalogService:
     service = CatalogService()
 
     def test_create_currency_returns_a_dto(self) -> None:
-        assert self.service.create_currency(code="PEN", name="Sol", minor_units=2) == CurrencyDTO(
-            "PEN", "Sol", 2, True
-        )
+        assert self.service.create_currency(code="PEN", name="Sol", minor_units=2) == CurrencyDTO("PEN", "Sol", 2, True)
 
     @pytest.mark.parametrize(
         ("kwargs", "error"),

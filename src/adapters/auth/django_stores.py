@@ -42,11 +42,7 @@ class DjangoCredentialChecker:
 
 class DjangoPrincipalDirectory:
     def active_principal(self, user_id: int) -> Principal | None:
-        user = (
-            User.objects.filter(pk=user_id, is_active=True)
-            .only("id", "role", "public_id", "username")
-            .first()
-        )
+        user = User.objects.filter(pk=user_id, is_active=True).only("id", "role", "public_id", "username").first()
         return _principal(user) if user else None
 
 
@@ -84,9 +80,7 @@ class DjangoRefreshTokenStore:
         )
 
     def revoke_family(self, family_id: UUID, now: datetime) -> int:
-        return RefreshTokenRecord.objects.filter(family_id=family_id, revoked_at__isnull=True).update(
-            revoked_at=now
-        )
+        return RefreshTokenRecord.objects.filter(family_id=family_id, revoked_at__isnull=True).update(revoked_at=now)
 
 
 class CacheAttemptCounter:

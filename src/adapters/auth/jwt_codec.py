@@ -8,9 +8,7 @@ from domain.shared.errors import Unauthorized
 
 
 class JwtCodec:
-    def __init__(
-        self, *, key: str, algorithm: str, audience: str, issuer: str, leeway_seconds: int = 5
-    ) -> None:
+    def __init__(self, *, key: str, algorithm: str, audience: str, issuer: str, leeway_seconds: int = 5) -> None:
         if algorithm.lower() == "none":
             raise ValueError("JWT algorithm 'none' is not allowed")
         self._key = key

@@ -22,9 +22,7 @@ from domain.identity.services import BAD_CREDENTIALS, AuthService, ThrottlePolic
 from domain.shared.errors import Throttled, Unauthorized
 from tests.unit.identity.fakes import FakeAttempts, FakeClock, FakeCodec, FakeRefreshStore, FakeUsers
 
-POLICY = TokenPolicy(
-    audience="aud", issuer="iss", access_ttl=timedelta(minutes=5), refresh_ttl=timedelta(days=1)
-)
+POLICY = TokenPolicy(audience="aud", issuer="iss", access_ttl=timedelta(minutes=5), refresh_ttl=timedelta(days=1))
 ALICE = Principal(public_id=uuid.UUID(int=1), user_id=1, role=Role.CLIENT, username="alice")
 
 

@@ -31,9 +31,7 @@ class Currency(models.Model):
                 condition=models.Q(code__regex=rules.CURRENCY_CODE_PATTERN), name="currency_code_iso"
             ),
             models.CheckConstraint(
-                condition=models.Q(
-                    minor_units__gte=rules.MIN_MINOR_UNITS, minor_units__lte=rules.MAX_MINOR_UNITS
-                ),
+                condition=models.Q(minor_units__gte=rules.MIN_MINOR_UNITS, minor_units__lte=rules.MAX_MINOR_UNITS),
                 name="currency_minor_units_range",
             ),
         ]
@@ -65,9 +63,7 @@ class Subcategory(models.Model):
         ordering = ("category_id", "name")
         verbose_name_plural = "subcategories"
         # Its index starts with category_id, so it also serves the ?category= filter.
-        constraints = [
-            models.UniqueConstraint("category", Lower("name"), name="subcategory_category_name_uniq")
-        ]
+        constraints = [models.UniqueConstraint("category", Lower("name"), name="subcategory_category_name_uniq")]
 
     def __str__(self) -> str:
         return self.name
@@ -93,9 +89,7 @@ class Periodicity(models.Model):
         ordering = ("position", "code")
         verbose_name_plural = "periodicities"
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(code__in=rules.PERIODICITY_CODES), name="periodicity_code_known"
-            )
+            models.CheckConstraint(condition=models.Q(code__in=rules.PERIODICITY_CODES), name="periodicity_code_known")
         ]
 
     def __str__(self) -> str:
@@ -124,9 +118,7 @@ class PaymentAccount(models.Model):
         ordering = ("name", "id")
         constraints = [
             models.UniqueConstraint(Lower("name"), "currency", name="payment_account_name_currency_uniq"),
-            models.CheckConstraint(
-                condition=models.Q(kind__in=rules.ACCOUNT_KINDS), name="payment_account_kind"
-            ),
+            models.CheckConstraint(condition=models.Q(kind__in=rules.ACCOUNT_KINDS), name="payment_account_kind"),
             models.CheckConstraint(
                 condition=~models.Q(kind="cash") | models.Q(bank_name="", account_number_masked=""),
                 name="payment_account_cash_no_bank",

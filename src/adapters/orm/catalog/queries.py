@@ -70,9 +70,7 @@ class CatalogQueries:
         rows = Category.objects.order_by("name", "id").values_list("id", "name")
         return [CategoryDTO(*row) for row in rows[: _cap(limit)]]
 
-    def subcategories(
-        self, *, category_id: int | None = None, limit: int = rules.LIST_CAP
-    ) -> list[SubcategoryDTO]:
+    def subcategories(self, *, category_id: int | None = None, limit: int = rules.LIST_CAP) -> list[SubcategoryDTO]:
         rows = Subcategory.objects.all()
         if category_id is not None:
             rows = rows.filter(category_id=category_id)
@@ -111,9 +109,7 @@ class CatalogQueries:
 
     def holiday_dates(self, start: date, end: date) -> frozenset[date]:
         """The holidays in [start, end]: what a daily schedule needs to build a HolidayCalendar."""
-        return frozenset(
-            Holiday.objects.filter(date__gte=start, date__lte=end).values_list("date", flat=True)
-        )
+        return frozenset(Holiday.objects.filter(date__gte=start, date__lte=end).values_list("date", flat=True))
 
 
 def _cap(limit: int) -> int:

@@ -41,11 +41,7 @@ def currency_code(value: str) -> str:
 
 def minor_units(value: int) -> int:
     # bool is an int subclass; True must not pass as 1 decimal.
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not MIN_MINOR_UNITS <= value <= MAX_MINOR_UNITS
-    ):
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_MINOR_UNITS <= value <= MAX_MINOR_UNITS:
         raise InvalidInput(
             f"Minor units must be an integer from {MIN_MINOR_UNITS} to {MAX_MINOR_UNITS}.",
             details={"field": "minor_units"},
@@ -88,9 +84,7 @@ def bank_details(kind: str, bank_name: str, masked_number: str) -> tuple[str, st
     """Cash boxes have no bank details; a bank account names its bank."""
     bank_name = " ".join(str(bank_name).split())
     if len(bank_name) > BANK_NAME_MAX:
-        raise InvalidInput(
-            f"bank_name has at most {BANK_NAME_MAX} characters.", details={"field": "bank_name"}
-        )
+        raise InvalidInput(f"bank_name has at most {BANK_NAME_MAX} characters.", details={"field": "bank_name"})
     if kind == "cash" and (bank_name or masked_number):
         raise InvalidInput("A cash box has no bank name or account number.", details={"field": "kind"})
     if kind == "bank" and not bank_name:

@@ -78,9 +78,7 @@ class CatalogService:
             account_number_masked=masked,
         )
         _insert(row, f"A {code} payment account named {cleaned!r} already exists.", field="name")
-        return PaymentAccountDTO(
-            row.pk, row.name, row.kind, code, row.active, row.bank_name, row.account_number_masked
-        )
+        return PaymentAccountDTO(row.pk, row.name, row.kind, code, row.active, row.bank_name, row.account_number_masked)
 
     def create_holiday(self, *, day: date, name: str) -> HolidayDTO:
         row = Holiday(date=day, name=rules.clean_name(name))

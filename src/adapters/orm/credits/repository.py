@@ -1,0 +1,175 @@
+"""The credits repository on PostgreSQL: lean SQL, row locks, a version check, changed rows only."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db import connection
+
+from adapters.orm.credits.mappers import (
+    CREDIT_COLUMNS,
+    INSTALLMENT_COLUMNS,
+    credit_from_rows,
+    credit_values,
+    event_values,
+    installment_values,
+)
+from adapters.orm.session import OrmSession
+from domain.credits.model import Credit
+from domain.shared.errors import Conflict
+
+_INSERT_CREDIT = (
+    "INSERT INTO credits_credit (id, user_id, agent_id, currency, price, cost, subcategory_id, periodicity, "
+    "interest_method, annual_rate, installments_count, opened_on, state, refinanced_from_id, "
+    "delinquency_as_of, days_past_due, aging_bucket, missed_installments, morosidad_level, is_in_default, "
+    "version, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+    "%s, 1, now())"
+)
+_UPDATE_CREDIT = (
+    "UPDATE credits_credit SET state = %s, delinquency_as_of = %s, days_past_due = %s, aging_bucket = %s, "
+    "missed_installments = %s, morosidad_level = %s, is_in_default = %s, version = version + 1 "
+    "WHERE id = %s AND version = %s"
+)
+_INSTALLMENT_INSERT_COLUMNS = (
+    "id, credit_id, agent_id, number, due_date, principal, interest, adjustment, late_fee, late_fee_waived, "
+    "paid_principal, paid_interest, paid_late_fee, is_settled, credit_open"
+)
+_INSERT_EVENT = (
+    "INSERT INTO credits_event (id, credit_id, kind, occurred_at, reason, amount, actor_id, related_credit_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
+)
+
+
+class DjangoCreditRepository:
+    def __init__(self, session: OrmSession) -> None:
+        self._session = session
+
+    def get(self, credit_id: UUID, *, for_update: bool = False) -> Credit | None:
+        with connection.cursor() as cursor:
+            lock = " FOR UPDATE" if for_update else ""
+            cursor.execute(f"SELECT {CREDIT_COLUMNS} FROM credits_credit WHERE id = %s{lock}", [credit_id])
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            cursor.execute(
+                f"SELECT {INSTALLMENT_COLUMNS} FROM credits_installment WHERE credit_id = %s ORDER BY number",
+                [credit_id],
+            )
+            rows = cursor.fetchall()
+        credit = credit_from_rows(row, rows)
+        self._remember(credit)
+        return credit
+
+    def get_by_installment(self, installment_id: UUID, *, for_update: bool = False) -> Credit | None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT credit_id FROM credits_installment WHERE id = %s", [installment_id])
+            row = cursor.fetchone()
+        return self.get(row[0], for_update=for_update) if row else None
+
+    def open_credit_ids(self, *, after: UUID | None, limit: int) -> list[UUID]:
+        with connection.cursor() as cursor:
+            if after is None:
+                cursor.execute(
+                    "SELECT id FROM credits_credit WHERE state IN ('active', 'defaulted') ORDER BY id LIMIT %s",
+                    [limit],
+                )
+            else:
+                cursor.execute(
+                    "SELECT id FROM credits_credit WHERE state IN ('active', 'defaulted') AND id > %s "
+                    "ORDER BY id LIMIT %s",
+                    [after, limit],
+                )
+            return [r[0] for r in cursor.fetchall()]
+
+    def save(self, credit: Credit) -> None:
+        with connection.cursor() as cursor:
+            if credit.version == 0:
+                self._insert(cursor, credit)
+            else:
+                cursor.execute(_UPDATE_CREDIT, [*credit_values(credit), credit.id, credit.version])
+                if cursor.rowcount != 1:
+                    raise Conflict(
+                        "The credit was changed by someone else; reload and try again.",
+                        details={"credit_id": str(credit.id)},
+                    )
+                credit.version += 1
+                self._update_installments(cursor, credit)
+            if credit.events:
+                cursor.executemany(_INSERT_EVENT, [event_values(e) for e in credit.events])
+        self._remember(credit)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _insert(self, cursor: object, credit: Credit) -> None:
+        d = credit.delinquency
+        cursor.execute(  # type: ignore[attr-defined]
+            _INSERT_CREDIT,
+            [
+                credit.id,
+                credit.user_id,
+                credit.agent_id,
+                credit.currency.code,
+                credit.price.amount,
+                credit.cost.amount,
+                credit.subcategory_id,
+                credit.periodicity.value,
+                credit.interest_method.value,
+                credit.annual_rate,
+                len(credit.installments),
+                credit.opened_on,
+                credit.state.value,
+                credit.refinanced_from_id,
+                d.as_of,
+                d.days_past_due,
+                d.bucket.value,
+                d.missed_installments,
+                d.morosidad_level,
+                d.is_in_default,
+            ],
+        )
+        credit.version = 1
+        is_open = credit.state.is_open
+        rows = [
+            (inst.id, *installment_values(inst, agent_id=credit.agent_id, credit_open=is_open))
+            for inst in credit.installments
+        ]
+        placeholders = "(" + ", ".join(["%s"] * 15) + ")"
+        cursor.execute(  # type: ignore[attr-defined]
+            f"INSERT INTO credits_installment ({_INSTALLMENT_INSERT_COLUMNS}) VALUES "
+            + ", ".join([placeholders] * len(rows)),
+            [value for row in rows for value in row],
+        )
+
+    def _update_installments(self, cursor: object, credit: Credit) -> None:
+        is_open = credit.state.is_open
+        changed = []
+        for inst in credit.installments:
+            values = installment_values(inst, agent_id=credit.agent_id, credit_open=is_open)
+            if self._session.snapshots.get(("installment", inst.id)) != values:
+                changed.append((inst.id, *values[6:]))
+        if not changed:
+            return
+        # One statement for every changed installment (typically one or two per payment).
+        placeholders = (
+            "(%s::uuid, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s::numeric, "
+            "%s::numeric, %s::boolean, %s::boolean)"
+        )
+        cursor.execute(  # type: ignore[attr-defined]
+            "UPDATE credits_installment AS i SET adjustment = v.adjustment, late_fee = v.late_fee, "
+            "late_fee_waived = v.late_fee_waived, paid_principal = v.paid_principal, "
+            "paid_interest = v.paid_interest, paid_late_fee = v.paid_late_fee, is_settled = v.is_settled, "
+            "credit_open = v.credit_open FROM (VALUES "
+            + ", ".join([placeholders] * len(changed))
+            + ") AS v(id, adjustment, late_fee, late_fee_waived, paid_principal, paid_interest, paid_late_fee, "
+            "is_settled, credit_open) WHERE i.id = v.id",
+            [value for row in changed for value in row],
+        )
+
+    def _remember(self, credit: Credit) -> None:
+        if not self._session.blocks:
+            return  # a read outside any unit of work will not be saved
+        is_open = credit.state.is_open
+        for inst in credit.installments:
+            self._session.snapshots[("installment", inst.id)] = installment_values(
+                inst, agent_id=credit.agent_id, credit_open=is_open
+            )

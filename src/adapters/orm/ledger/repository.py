@@ -1,0 +1,150 @@
+"""The ledger repository: a transaction and its postings, written with plain SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from uuid import UUID
+
+from django.db import connection, connections
+
+from adapters.orm.currencies import currency_of
+from domain.ledger.model import Posting, Side, Source, Transaction, TransactionStatus, TransactionType
+from domain.shared.money import Money
+
+_TX_COLUMNS = (
+    "id, occurred_on, type, status, source, user_id, agent_id, credit_id, reference_id, reverses_id, "
+    "reversed_by_id, memo, recorded_at"
+)
+STREAM_CHUNK = 2000
+
+
+def _transaction(row: tuple, postings: list[tuple]) -> Transaction:
+    (
+        tid,
+        occurred_on,
+        kind,
+        status,
+        source,
+        user_id,
+        agent_id,
+        credit_id,
+        reference_id,
+        reverses_id,
+        reversed_by_id,
+        memo,
+        recorded_at,
+    ) = row
+    return Transaction(
+        id=tid,
+        type=TransactionType(kind),
+        status=TransactionStatus(status),
+        source=Source(source),
+        occurred_on=occurred_on,
+        recorded_at=recorded_at,
+        postings=tuple(
+            Posting(account, Side(side), Money(amount, currency_of(code))) for account, side, amount, code in postings
+        ),
+        user_id=user_id,
+        agent_id=agent_id,
+        credit_id=credit_id,
+        reference_id=reference_id,
+        reverses_id=reverses_id,
+        reversed_by_id=reversed_by_id,
+        memo=memo,
+    )
+
+
+class DjangoTransactionRepository:
+    def get(self, transaction_id: UUID, *, for_update: bool = False) -> Transaction | None:
+        lock = " FOR UPDATE" if for_update else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {_TX_COLUMNS} FROM ledger_transaction WHERE id = %s{lock}", [transaction_id])
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            # The date prunes the postings to one partition.
+            cursor.execute(
+                "SELECT account, side, amount, currency FROM ledger_posting "
+                "WHERE transaction_id = %s AND occurred_on = %s ORDER BY id",
+                [transaction_id, row[1]],
+            )
+            return _transaction(row, cursor.fetchall())
+
+    def save(self, tx: Transaction) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO ledger_transaction ({_TX_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id, occurred_on) DO NOTHING RETURNING id",
+                [
+                    tx.id,
+                    tx.occurred_on,
+                    tx.type.value,
+                    tx.status.value,
+                    tx.source.value,
+                    tx.user_id,
+                    tx.agent_id,
+                    tx.credit_id,
+                    tx.reference_id,
+                    tx.reverses_id,
+                    tx.reversed_by_id,
+                    tx.memo,
+                    tx.recorded_at,
+                ],
+            )
+            if cursor.fetchone() is None:
+                # An existing transaction: only its status and reversal link ever change.
+                cursor.execute(
+                    "UPDATE ledger_transaction SET status = %s, reversed_by_id = %s WHERE id = %s AND occurred_on = %s",
+                    [tx.status.value, tx.reversed_by_id, tx.id, tx.occurred_on],
+                )
+                return
+            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(tx.postings))
+            cursor.execute(
+                "INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount, currency) "
+                f"VALUES {placeholders}",
+                [
+                    value
+                    for p in tx.postings
+                    for value in (
+                        tx.occurred_on,
+                        tx.id,
+                        p.account,
+                        p.side.value,
+                        p.amount.amount,
+                        p.amount.currency.code,
+                    )
+                ],
+            )
+
+    def stream(self) -> Iterator[Transaction]:
+        """Every transaction, in (occurred_on, id) keyset chunks: memory stays flat at any size."""
+        after: tuple | None = None
+        with connections["default"].cursor() as cursor:
+            while True:
+                if after is None:
+                    cursor.execute(
+                        f"SELECT {_TX_COLUMNS} FROM ledger_transaction ORDER BY occurred_on, id LIMIT %s",
+                        [STREAM_CHUNK],
+                    )
+                else:
+                    cursor.execute(
+                        f"SELECT {_TX_COLUMNS} FROM ledger_transaction WHERE (occurred_on, id) > (%s, %s) "
+                        "ORDER BY occurred_on, id LIMIT %s",
+                        [*after, STREAM_CHUNK],
+                    )
+                rows = cursor.fetchall()
+                if not rows:
+                    return
+                first, last = rows[0][1], rows[-1][1]
+                cursor.execute(
+                    "SELECT transaction_id, account, side, amount, currency FROM ledger_posting "
+                    "WHERE occurred_on BETWEEN %s AND %s AND transaction_id = ANY(%s) ORDER BY id",
+                    [first, last, [r[0] for r in rows]],
+                )
+                by_tx: dict[UUID, list[tuple]] = {}
+                for tid, *rest in cursor.fetchall():
+                    by_tx.setdefault(tid, []).append(tuple(rest))
+                for row in rows:
+                    yield _transaction(row, by_tx.get(row[0], []))
+                after = (last, rows[-1][0])

@@ -1,0 +1,225 @@
+"""Payments (with their method lines and allocation) and fee waivers on PostgreSQL."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db import connection
+
+from adapters.orm.currencies import currency_of
+from domain.payments.allocation import AllocationLine
+from domain.payments.model import FeeWaiver, MethodLine, Payment, PaymentReversal, PaymentStatus, WaiverStatus
+from domain.shared.money import Money
+
+_PAYMENT_COLUMNS = (
+    "id, credit_id, user_id, agent_id, amount, currency, paid_on, received_at, idempotency_key, prepay, "
+    "credit_state_before, transaction_id, status, reversal_transaction_id, reversed_at, reversal_reason, "
+    "reversed_by_id"
+)
+
+
+class DjangoPaymentRepository:
+    def get(self, payment_id: UUID, *, for_update: bool = False) -> Payment | None:
+        return self._one("id = %s", payment_id, for_update)
+
+    def get_by_idempotency_key(self, key: str) -> Payment | None:
+        return self._one("idempotency_key = %s", key, False)
+
+    def save(self, payment: Payment) -> None:
+        with connection.cursor() as cursor:
+            reversal = payment.reversal
+            cursor.execute(
+                f"INSERT INTO payments_payment ({_PAYMENT_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, "
+                "reversal_transaction_id = EXCLUDED.reversal_transaction_id, reversed_at = EXCLUDED.reversed_at, "
+                "reversal_reason = EXCLUDED.reversal_reason, reversed_by_id = EXCLUDED.reversed_by_id "
+                "RETURNING (xmax = 0)",  # true when inserted: payments is not partitioned, so xmax is there
+                [
+                    payment.id,
+                    payment.credit_id,
+                    payment.user_id,
+                    payment.agent_id,
+                    payment.amount.amount,
+                    payment.amount.currency.code,
+                    payment.paid_on,
+                    payment.received_at,
+                    payment.idempotency_key,
+                    payment.prepay,
+                    payment.credit_state_before,
+                    payment.transaction_id,
+                    payment.status.value,
+                    reversal.transaction_id if reversal else None,
+                    reversal.reversed_at if reversal else None,
+                    reversal.reason if reversal else "",
+                    reversal.reversed_by if reversal else None,
+                ],
+            )
+            if not cursor.fetchone()[0]:
+                return  # lines and allocation never change after the payment is posted
+            code = payment.amount.currency.code
+            cursor.execute(
+                "INSERT INTO payments_line (paid_on, payment_id, credit_id, transaction_id, payment_account_id, "
+                "amount, currency) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(payment.method_lines)),
+                [
+                    v
+                    for line in payment.method_lines
+                    for v in (
+                        payment.paid_on,
+                        payment.id,
+                        payment.credit_id,
+                        payment.transaction_id,
+                        line.account_id,
+                        line.amount.amount,
+                        code,
+                    )
+                ],
+            )
+            if payment.allocations:
+                cursor.execute(
+                    "INSERT INTO payments_allocation (payment_id, installment_id, position, late_fee, interest, "
+                    "principal) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(payment.allocations)),
+                    [
+                        v
+                        for position, a in enumerate(payment.allocations)
+                        for v in (
+                            payment.id,
+                            a.installment_id,
+                            position,
+                            a.late_fee.amount,
+                            a.interest.amount,
+                            a.principal.amount,
+                        )
+                    ],
+                )
+
+    def _one(self, where: str, value: object, for_update: bool) -> Payment | None:
+        lock = " FOR UPDATE" if for_update else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments_payment WHERE {where}{lock}", [value])
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            payment_id, paid_on = row[0], row[6]
+            cursor.execute(
+                "SELECT payment_account_id, amount FROM payments_line WHERE payment_id = %s AND paid_on = %s "
+                "ORDER BY id",
+                [payment_id, paid_on],
+            )
+            lines = cursor.fetchall()
+            cursor.execute(
+                "SELECT installment_id, late_fee, interest, principal FROM payments_allocation "
+                "WHERE payment_id = %s ORDER BY position",
+                [payment_id],
+            )
+            allocations = cursor.fetchall()
+        (
+            pid,
+            credit_id,
+            user_id,
+            agent_id,
+            amount,
+            code,
+            paid_on,
+            received_at,
+            key,
+            prepay,
+            state_before,
+            transaction_id,
+            status,
+            rev_tx,
+            reversed_at,
+            rev_reason,
+            reversed_by,
+        ) = row
+        currency = currency_of(code)
+        return Payment(
+            id=pid,
+            credit_id=credit_id,
+            user_id=user_id,
+            agent_id=agent_id,
+            amount=Money(amount, currency),
+            paid_on=paid_on,
+            received_at=received_at,
+            idempotency_key=key,
+            method_lines=tuple(MethodLine(account, Money(value, currency)) for account, value in lines),
+            allocations=tuple(
+                AllocationLine(iid, Money(fee, currency), Money(interest, currency), Money(principal, currency))
+                for iid, fee, interest, principal in allocations
+            ),
+            prepay=prepay,
+            credit_state_before=state_before,
+            transaction_id=transaction_id,
+            status=PaymentStatus(status),
+            reversal=PaymentReversal(rev_tx, reversed_at, rev_reason, reversed_by) if rev_tx else None,
+        )
+
+
+_WAIVER_COLUMNS = (
+    "id, credit_id, installment_id, amount, currency, reason, requested_by_id, requested_at, status, "
+    "decided_by_id, decided_at, decision_note, transaction_id"
+)
+
+
+class DjangoFeeWaiverRepository:
+    def get(self, waiver_id: UUID, *, for_update: bool = False) -> FeeWaiver | None:
+        lock = " FOR UPDATE" if for_update else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {_WAIVER_COLUMNS} FROM payments_fee_waiver WHERE id = %s{lock}", [waiver_id])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        (
+            wid,
+            credit_id,
+            installment_id,
+            amount,
+            code,
+            reason,
+            requested_by,
+            requested_at,
+            status,
+            decided_by,
+            decided_at,
+            note,
+            transaction_id,
+        ) = row
+        return FeeWaiver(
+            id=wid,
+            credit_id=credit_id,
+            installment_id=installment_id,
+            amount=Money(amount, currency_of(code)),
+            reason=reason,
+            requested_by=requested_by,
+            requested_at=requested_at,
+            status=WaiverStatus(status),
+            decided_by=decided_by,
+            decided_at=decided_at,
+            decision_note=note,
+            transaction_id=transaction_id,
+        )
+
+    def save(self, waiver: FeeWaiver) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO payments_fee_waiver ({_WAIVER_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+                "status = EXCLUDED.status, decided_by_id = EXCLUDED.decided_by_id, "
+                "decided_at = EXCLUDED.decided_at, decision_note = EXCLUDED.decision_note, "
+                "transaction_id = EXCLUDED.transaction_id",
+                [
+                    waiver.id,
+                    waiver.credit_id,
+                    waiver.installment_id,
+                    waiver.amount.amount,
+                    waiver.amount.currency.code,
+                    waiver.reason,
+                    waiver.requested_by,
+                    waiver.requested_at,
+                    waiver.status.value,
+                    waiver.decided_by,
+                    waiver.decided_at,
+                    waiver.decision_note,
+                    waiver.transaction_id,
+                ],
+            )
