@@ -245,9 +245,7 @@ class PortfolioAnalysis:
         return PortfolioReport(tuple(kpis), top)
 
 
-def portfolio_kpis(
-    rows: Iterable[CreditFigures], *, at_risk_after_days: int = 30
-) -> tuple[PortfolioKpis, ...]:
+def portfolio_kpis(rows: Iterable[CreditFigures], *, at_risk_after_days: int = 30) -> tuple[PortfolioKpis, ...]:
     analysis = PortfolioAnalysis(at_risk_after_days=at_risk_after_days, top=0)
     analysis.add(rows)
     return analysis.report().kpis
@@ -280,13 +278,9 @@ class DueInstallment:
 
 def due_on(rows: Iterable[DueInstallment], day: date) -> list[DueInstallment]:
     """Installments falling due on `day` (due today, due tomorrow), oldest credit first."""
-    return sorted(
-        (r for r in rows if r.due_date == day), key=lambda r: (r.due_date, str(r.credit_id), r.number)
-    )
+    return sorted((r for r in rows if r.due_date == day), key=lambda r: (r.due_date, str(r.credit_id), r.number))
 
 
 def overdue(rows: Iterable[DueInstallment], as_of: date) -> list[DueInstallment]:
     """Installments past their due date, most overdue first."""
-    return sorted(
-        (r for r in rows if r.due_date < as_of), key=lambda r: (r.due_date, str(r.credit_id), r.number)
-    )
+    return sorted((r for r in rows if r.due_date < as_of), key=lambda r: (r.due_date, str(r.credit_id), r.number))

@@ -139,9 +139,7 @@ def activate_credit(ports: Ports, credit_id: UUID, actor: Actor) -> Credit:
 def cancel_credit(ports: Ports, credit_id: UUID, reason: str, actor: Actor) -> Credit:
     with ports.uow:
         credit = _credit(ports, credit_id)
-        credit.cancel(
-            event_id=ports.ids.new_id(), reason=reason, at=ports.clock.now(), actor_id=actor.user_id
-        )
+        credit.cancel(event_id=ports.ids.new_id(), reason=reason, at=ports.clock.now(), actor_id=actor.user_id)
         ports.credits.save(credit)
         ports.uow.commit()
     return credit
@@ -152,9 +150,7 @@ def adjust_credit(ports: Ports, credit_id: UUID, amount: Money, reason: str, act
     with ports.uow:
         credit = _credit(ports, credit_id)
         event_id = ports.ids.new_id()
-        credit.adjust(
-            event_id=event_id, amount=amount, reason=reason, at=ports.clock.now(), actor_id=actor.user_id
-        )
+        credit.adjust(event_id=event_id, amount=amount, reason=reason, at=ports.clock.now(), actor_id=actor.user_id)
         ports.transactions.save(
             entries.adjustment(_meta(ports, credit, actor, reference_id=event_id, memo=reason), amount=amount)
         )
@@ -167,9 +163,7 @@ def write_off_credit(ports: Ports, credit_id: UUID, reason: str, actor: Actor) -
     with ports.uow:
         credit = _credit(ports, credit_id)
         event_id = ports.ids.new_id()
-        amount = credit.write_off(
-            event_id=event_id, reason=reason, at=ports.clock.now(), actor_id=actor.user_id
-        )
+        amount = credit.write_off(event_id=event_id, reason=reason, at=ports.clock.now(), actor_id=actor.user_id)
         ports.transactions.save(
             entries.write_off(_meta(ports, credit, actor, reference_id=event_id, memo=reason), amount=amount)
         )
@@ -232,9 +226,7 @@ def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
             refinanced_from_id=old.id,
         )
         event_id = ports.ids.new_id()
-        old.mark_refinanced(
-            event_id=event_id, new_credit_id=new.id, reason=reason, at=now, actor_id=actor.user_id
-        )
+        old.mark_refinanced(event_id=event_id, new_credit_id=new.id, reason=reason, at=now, actor_id=actor.user_id)
         # The new credit is active at once; its disbursement is the refinance booking itself.
         new.activate(event_id=ports.ids.new_id(), at=now, actor_id=actor.user_id)
         ports.transactions.save(
@@ -330,15 +322,17 @@ def reverse_payment(ports: Ports, payment_id: UUID, reason: str, actor: Actor) -
         if original is None:
             raise NotFound("The payment's ledger transaction is missing.")
         now = ports.clock.now()
+        reversal_id = ports.ids.new_id()
+        # The payment first: a second reversal is refused as such, before the ledger is touched.
+        payment.reverse(transaction_id=reversal_id, at=now, reason=reason, by=actor.user_id)
         reversal = original.reverse(
-            reversal_id=ports.ids.new_id(),
+            reversal_id=reversal_id,
             occurred_on=ports.clock.today(),
             recorded_at=now,
             source=actor.source,
             agent_id=actor.user_id,
             memo=reason,
         )
-        payment.reverse(transaction_id=reversal.id, at=now, reason=reason, by=actor.user_id)
         credit.reverse_allocation(payment.allocations, state_before=CreditState(payment.credit_state_before))
         ports.transactions.save(original)
         ports.transactions.save(reversal)
@@ -359,9 +353,7 @@ def _charge_fees(ports: Ports, credit: Credit, as_of: date, actor: Actor) -> lis
         credit.charge_late_fee(charge.installment_id, charge.amount)
     amount = total((c.amount for c in charges), credit.currency)
     ports.transactions.save(
-        entries.late_fee(
-            _meta(ports, credit, actor, on=as_of, memo=f"late fees as of {as_of}"), amount=amount
-        )
+        entries.late_fee(_meta(ports, credit, actor, on=as_of, memo=f"late fees as of {as_of}"), amount=amount)
     )
     ports.credits.save(credit)
     return charges
@@ -513,7 +505,7 @@ def waive_fee(ports: Ports, cmd: RequestWaiver, actor: Actor, note: str = "") ->
     by = _person(actor)
     with ports.uow:
         waiver = _request(ports, cmd, by)
-        _approve(ports, waiver, note, by, actor)
+        _approve(ports, waiver, note or waiver.reason, by, actor)
         ports.waivers.save(waiver)
         ports.uow.commit()
     return waiver

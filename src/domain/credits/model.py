@@ -368,9 +368,7 @@ class Credit:
 
     def _require_open(self) -> None:
         if not self.state.is_open:
-            raise CreditNotOpen(
-                f"Money cannot move on a {self.state} credit.", details={"state": self.state.value}
-            )
+            raise CreditNotOpen(f"Money cannot move on a {self.state} credit.", details={"state": self.state.value})
 
     def _event(
         self,
@@ -443,14 +441,10 @@ class Credit:
             self.cure(event_id=event_id, at=at)
         return snapshot
 
-    def declare_default(
-        self, *, event_id: UUID, at: datetime, reason: str = "", actor_id: int | None = None
-    ) -> None:
+    def declare_default(self, *, event_id: UUID, at: datetime, reason: str = "", actor_id: int | None = None) -> None:
         """Active → defaulted (the nightly job does it when `is_in_default`; an admin may too)."""
         self._move(CreditState.DEFAULTED)
-        self._event(
-            event_id, CreditEventKind.DEFAULTED, at, reason=reason, amount=self.outstanding, actor_id=actor_id
-        )
+        self._event(event_id, CreditEventKind.DEFAULTED, at, reason=reason, amount=self.outstanding, actor_id=actor_id)
 
     def cure(self, *, event_id: UUID, at: datetime, actor_id: int | None = None) -> None:
         """Defaulted → active (the arrears were caught up)."""
@@ -509,9 +503,7 @@ class Credit:
         inst.late_fee_waived += amount
         self._settle_if_done()
 
-    def adjust(
-        self, *, event_id: UUID, amount: Money, reason: str, at: datetime, actor_id: int | None = None
-    ) -> None:
+    def adjust(self, *, event_id: UUID, amount: Money, reason: str, at: datetime, actor_id: int | None = None) -> None:
         """Change the principal owed by a signed amount, recorded as an event.
 
         A positive adjustment lands on the last installment; a negative one is taken from the

@@ -180,9 +180,7 @@ def level_parts(whole: Money, count: int, *, last_positive: bool) -> list[Money]
     return [level] * (count - 1) + [last]
 
 
-def generate_schedule(
-    terms: ScheduleTerms, holidays: HolidayCalendar | None = None
-) -> list[ScheduledInstallment]:
+def generate_schedule(terms: ScheduleTerms, holidays: HolidayCalendar | None = None) -> list[ScheduledInstallment]:
     """The installments of `terms`; their amounts sum exactly to principal + interest."""
     dates = due_dates(
         terms.first_due_date,

@@ -87,16 +87,12 @@ def repayment(meta: Meta, *, lines: Sequence[tuple[int, Money]]) -> Transaction:
 
 def late_fee(meta: Meta, *, amount: Money) -> Transaction:
     receivable = _receivable(meta)
-    return _tx(
-        meta, TransactionType.LATE_FEE, _legs((receivable, D, amount), (accounts.LATE_FEE_INCOME, C, amount))
-    )
+    return _tx(meta, TransactionType.LATE_FEE, _legs((receivable, D, amount), (accounts.LATE_FEE_INCOME, C, amount)))
 
 
 def fee_waiver(meta: Meta, *, amount: Money) -> Transaction:
     receivable = _receivable(meta)
-    return _tx(
-        meta, TransactionType.FEE_WAIVER, _legs((accounts.FEE_WAIVERS, D, amount), (receivable, C, amount))
-    )
+    return _tx(meta, TransactionType.FEE_WAIVER, _legs((accounts.FEE_WAIVERS, D, amount), (receivable, C, amount)))
 
 
 def adjustment(meta: Meta, *, amount: Money) -> Transaction:
@@ -111,9 +107,7 @@ def adjustment(meta: Meta, *, amount: Money) -> Transaction:
 
 def write_off(meta: Meta, *, amount: Money) -> Transaction:
     receivable = _receivable(meta)
-    return _tx(
-        meta, TransactionType.WRITE_OFF, _legs((accounts.WRITE_OFFS, D, amount), (receivable, C, amount))
-    )
+    return _tx(meta, TransactionType.WRITE_OFF, _legs((accounts.WRITE_OFFS, D, amount), (receivable, C, amount)))
 
 
 def refinance(meta: Meta, *, new_credit_id: UUID, carried: Money, new_interest: Money) -> Transaction:
@@ -136,17 +130,11 @@ def refinance(meta: Meta, *, new_credit_id: UUID, carried: Money, new_interest: 
     )
 
 
-def income(
-    meta: Meta, *, cash_account_id: int, amount: Money, account: str = accounts.OTHER_INCOME
-) -> Transaction:
-    return _tx(
-        meta, TransactionType.INCOME, _legs((accounts.cash(cash_account_id), D, amount), (account, C, amount))
-    )
+def income(meta: Meta, *, cash_account_id: int, amount: Money, account: str = accounts.OTHER_INCOME) -> Transaction:
+    return _tx(meta, TransactionType.INCOME, _legs((accounts.cash(cash_account_id), D, amount), (account, C, amount)))
 
 
-def expense(
-    meta: Meta, *, cash_account_id: int, amount: Money, account: str = accounts.OTHER_EXPENSE
-) -> Transaction:
+def expense(meta: Meta, *, cash_account_id: int, amount: Money, account: str = accounts.OTHER_EXPENSE) -> Transaction:
     return _tx(
         meta,
         TransactionType.EXPENSE,

@@ -120,9 +120,7 @@ class Transaction:
             raise UnbalancedTransaction("A transaction needs at least two postings.")
         off = imbalances(self.postings)
         if off:
-            raise UnbalancedTransaction(
-                "Debits and credits differ.", details={code: str(v) for code, v in off.items()}
-            )
+            raise UnbalancedTransaction("Debits and credits differ.", details={code: str(v) for code, v in off.items()})
 
     def confirm(self) -> None:
         self._from(TransactionStatus.PENDING, TransactionStatus.CONFIRMED)

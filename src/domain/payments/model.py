@@ -111,9 +111,7 @@ class Payment:
 
     def reverse(self, *, transaction_id: UUID, at: datetime, reason: str, by: int | None) -> None:
         if self.is_reversed:
-            raise PaymentAlreadyReversed(
-                "This payment was already reversed.", details={"payment_id": str(self.id)}
-            )
+            raise PaymentAlreadyReversed("This payment was already reversed.", details={"payment_id": str(self.id)})
         if not reason or not reason.strip():
             raise InvalidInput("A reversal needs a reason.")
         self.status = PaymentStatus.REVERSED
@@ -161,9 +159,7 @@ class FeeWaiver:
 
     def _decide(self, status: WaiverStatus, by: int, at: datetime, note: str) -> None:
         if self.status is not WaiverStatus.REQUESTED:
-            raise WaiverRefused(
-                f"This waiver was already {self.status}.", details={"waiver_id": str(self.id)}
-            )
+            raise WaiverRefused(f"This waiver was already {self.status}.", details={"waiver_id": str(self.id)})
         self.status = status
         self.decided_by = by
         self.decided_at = at

@@ -39,9 +39,7 @@ class Currency:
     exponent: Decimal = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not (
-            isinstance(self.code, str) and len(self.code) == 3 and self.code.isalpha() and self.code.isupper()
-        ):
+        if not (isinstance(self.code, str) and len(self.code) == 3 and self.code.isalpha() and self.code.isupper()):
             raise InvalidInput(f"Currency code must be three upper-case letters, not {self.code!r}.")
         if isinstance(self.minor_units, bool) or not isinstance(self.minor_units, int):
             raise InvalidInput("Minor units must be an integer.")

@@ -25,17 +25,35 @@ from domain.shared.calendar import FixedHolidays
 from domain.shared.errors import Conflict
 
 
+def clone(obj: Any) -> Any:
+    """A private copy of an aggregate, cheaper than deepcopy.
+
+    Every field of these dataclasses is immutable (UUID, date, Money, frozen records, tuples)
+    except a Credit's installment and event lists, so a shallow copy of each level suffices.
+    """
+    if isinstance(obj, Credit):
+        twin = copy.copy(obj)
+        twin.installments = [copy.copy(i) for i in obj.installments]
+        twin.events = list(obj.events)
+        return twin
+    return copy.copy(obj)
+
+
 class _Store:
-    """A dict of deep copies that the unit of work can snapshot and restore."""
+    """Private copies of the saved aggregates, which the unit of work can snapshot and restore.
+
+    A stored object is never mutated (reads hand out clones, saves store clones), so a snapshot
+    is a shallow copy of the dict.
+    """
 
     def __init__(self) -> None:
         self.rows: dict[UUID, Any] = {}
 
     def snapshot(self) -> dict[UUID, Any]:
-        return copy.deepcopy(self.rows)
+        return dict(self.rows)
 
     def restore(self, rows: dict[UUID, Any]) -> None:
-        self.rows = rows
+        self.rows = dict(rows)
 
 
 class FakeUnitOfWork:
@@ -66,18 +84,18 @@ class FakeUnitOfWork:
         self.rollbacks += 1
         if self._snapshots is not None:
             for store, rows in zip(self.stores, self._snapshots, strict=True):
-                store.restore(copy.deepcopy(rows))
+                store.restore(rows)
 
 
 class InMemoryCredits(_Store):
     def get(self, credit_id: UUID, *, for_update: bool = False) -> Credit | None:
         credit = self.rows.get(credit_id)
-        return copy.deepcopy(credit) if credit is not None else None
+        return clone(credit) if credit is not None else None
 
     def get_by_installment(self, installment_id: UUID, *, for_update: bool = False) -> Credit | None:
         for credit in self.rows.values():
             if any(i.id == installment_id for i in credit.installments):
-                return copy.deepcopy(credit)
+                return clone(credit)
         return None
 
     def save(self, credit: Credit) -> None:
@@ -85,50 +103,50 @@ class InMemoryCredits(_Store):
         if stored is not None and stored.version != credit.version:
             raise Conflict("The credit changed since it was read.", details={"credit_id": str(credit.id)})
         credit.version += 1
-        self.rows[credit.id] = copy.deepcopy(credit)
+        self.rows[credit.id] = clone(credit)
 
     def open_credit_ids(self, *, after: UUID | None, limit: int) -> list[UUID]:
         ids = sorted(i for i, c in self.rows.items() if c.state.is_open and (after is None or i > after))
         return ids[:limit]
 
     def all(self) -> list[Credit]:
-        return [copy.deepcopy(c) for c in self.rows.values()]
+        return [clone(c) for c in self.rows.values()]
 
 
 class InMemoryPayments(_Store):
     def get(self, payment_id: UUID, *, for_update: bool = False) -> Payment | None:
         payment = self.rows.get(payment_id)
-        return copy.deepcopy(payment) if payment is not None else None
+        return clone(payment) if payment is not None else None
 
     def get_by_idempotency_key(self, key: str) -> Payment | None:
         for payment in self.rows.values():
             if payment.idempotency_key == key:
-                return copy.deepcopy(payment)
+                return clone(payment)
         return None
 
     def save(self, payment: Payment) -> None:
-        self.rows[payment.id] = copy.deepcopy(payment)
+        self.rows[payment.id] = clone(payment)
 
 
 class InMemoryWaivers(_Store):
     def get(self, waiver_id: UUID, *, for_update: bool = False) -> FeeWaiver | None:
         waiver = self.rows.get(waiver_id)
-        return copy.deepcopy(waiver) if waiver is not None else None
+        return clone(waiver) if waiver is not None else None
 
     def save(self, waiver: FeeWaiver) -> None:
-        self.rows[waiver.id] = copy.deepcopy(waiver)
+        self.rows[waiver.id] = clone(waiver)
 
 
 class InMemoryTransactions(_Store):
     def get(self, transaction_id: UUID, *, for_update: bool = False) -> Transaction | None:
         tx = self.rows.get(transaction_id)
-        return copy.deepcopy(tx) if tx is not None else None
+        return clone(tx) if tx is not None else None
 
     def save(self, transaction: Transaction) -> None:
-        self.rows[transaction.id] = copy.deepcopy(transaction)
+        self.rows[transaction.id] = clone(transaction)
 
     def stream(self) -> Iterator[Transaction]:
-        return iter([copy.deepcopy(t) for t in self.rows.values()])
+        return iter([clone(t) for t in self.rows.values()])
 
 
 class FixedClock:
@@ -174,9 +192,7 @@ class InMemoryCreditFigures:
 
     def chunk(self, *, after: UUID | None, limit: int, as_of: date) -> list[CreditFigures]:
         credits = sorted(self._credits.all(), key=lambda c: c.id)
-        return [credit_figures(c, as_of, self._policy) for c in credits if after is None or c.id > after][
-            :limit
-        ]
+        return [credit_figures(c, as_of, self._policy) for c in credits if after is None or c.id > after][:limit]
 
     def count(self) -> int:
         return len(self._credits.rows)

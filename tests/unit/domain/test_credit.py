@@ -75,9 +75,7 @@ class TestOpening:
             "price": usd("100"),
             "cost": usd("80"),
             "subcategory_id": None,
-            "terms": ScheduleTerms(
-                usd("100"), 2, Periodicity.MONTHLY, FIRST_DUE, InterestMethod.ZERO_INTEREST
-            ),
+            "terms": ScheduleTerms(usd("100"), 2, Periodicity.MONTHLY, FIRST_DUE, InterestMethod.ZERO_INTEREST),
             "opened_on": OPENED,
             "ids": SequentialIds(),
         }
@@ -141,9 +139,7 @@ class TestTransitions:
         credit = new_credit(active=False)
         credit.activate(event_id=eid(1), at=AT, actor_id=9)
         assert credit.state is S.ACTIVE
-        assert [(e.kind, e.amount, e.actor_id) for e in credit.events] == [
-            (CreditEventKind.ACTIVATED, usd("400"), 9)
-        ]
+        assert [(e.kind, e.amount, e.actor_id) for e in credit.events] == [(CreditEventKind.ACTIVATED, usd("400"), 9)]
         with pytest.raises(CannotActivate):
             credit.activate(event_id=eid(2), at=AT)
 
@@ -172,9 +168,7 @@ class TestTransitions:
     def test_refinanced_records_the_new_credit(self) -> None:
         credit = new_credit()
         new_id = UUID(int=99)
-        assert credit.mark_refinanced(
-            event_id=eid(1), new_credit_id=new_id, reason="longer term", at=AT
-        ) == usd("400")
+        assert credit.mark_refinanced(event_id=eid(1), new_credit_id=new_id, reason="longer term", at=AT) == usd("400")
         assert credit.state is S.REFINANCED
         assert credit.events[-1].related_credit_id == new_id
         with pytest.raises(CannotRefinance):

@@ -103,9 +103,7 @@ class TestConstruction:
         with pytest.raises(InvalidInput):
             Money(Decimal(1), "USD")  # type: ignore[arg-type]
 
-    @pytest.mark.parametrize(
-        ("amount", "currency"), [("0.001", USD), ("1.5", CLP), ("0.0001", KWD), ("3.1", JPY)]
-    )
+    @pytest.mark.parametrize(("amount", "currency"), [("0.001", USD), ("1.5", CLP), ("0.0001", KWD), ("3.1", JPY)])
     def test_more_decimals_than_the_currency_allows(self, amount: str, currency: Currency) -> None:
         with pytest.raises(TooPrecise):
             Money.of(amount, currency)
@@ -248,7 +246,7 @@ class TestAllocate:
         for part, ratio in zip(parts, ratios, strict=True):
             assert abs(part.minor - units * ratio / share_total) < 1
 
-    @given(currency=currencies, units=st.integers(0, 10**12), n=st.integers(1, 400))
+    @given(currency=currencies, units=st.integers(0, 10**12), n=st.integers(1, 60))
     def test_split_parts_differ_by_at_most_one_unit(self, currency: Currency, units: int, n: int) -> None:
         parts = Money.from_minor(units, currency).split(n)
         assert sum(p.minor for p in parts) == units

@@ -191,9 +191,7 @@ class TestDueDates:
 
     def test_daily_skips_sundays_and_holidays(self) -> None:
         holidays = FixedHolidays([date(2024, 1, 8)])  # a Monday
-        days = due_dates(
-            date(2024, 1, 5), P.DAILY, 4, skip_sundays=True, skip_holidays=True, holidays=holidays
-        )
+        days = due_dates(date(2024, 1, 5), P.DAILY, 4, skip_sundays=True, skip_holidays=True, holidays=holidays)
         # Fri 5, Sat 6, (Sun 7 skipped), (Mon 8 holiday), Tue 9, Wed 10.
         assert days == [date(2024, 1, 5), date(2024, 1, 6), date(2024, 1, 9), date(2024, 1, 10)]
 
@@ -206,9 +204,7 @@ class TestDueDates:
 
     def test_holidays_not_skipped_unless_asked(self) -> None:
         holidays = FixedHolidays([date(2024, 1, 8)])
-        assert date(2024, 1, 8) in due_dates(
-            date(2024, 1, 7), P.DAILY, 2, skip_sundays=True, holidays=holidays
-        )
+        assert date(2024, 1, 8) in due_dates(date(2024, 1, 7), P.DAILY, 2, skip_sundays=True, holidays=holidays)
 
     def test_a_first_date_on_sunday_moves_to_monday(self) -> None:
         assert due_dates(date(2024, 1, 7), P.DAILY, 1, skip_sundays=True) == [date(2024, 1, 8)]
@@ -222,17 +218,13 @@ class TestDueDates:
             due_dates(date(2024, 1, 1), P.DAILY, 1, skip_holidays=True, holidays=Closed())
 
     def test_generated_schedule_uses_the_holiday_calendar(self) -> None:
-        t = terms(
-            "30", USD, 3, M.ZERO_INTEREST, periodicity=P.DAILY, first=date(2024, 1, 6), skip_sundays=True
-        )
+        t = terms("30", USD, 3, M.ZERO_INTEREST, periodicity=P.DAILY, first=date(2024, 1, 6), skip_sundays=True)
         assert [r.due_date for r in generate_schedule(t)] == [
             date(2024, 1, 6),
             date(2024, 1, 8),
             date(2024, 1, 9),
         ]
-        t = terms(
-            "30", USD, 2, M.ZERO_INTEREST, periodicity=P.DAILY, first=date(2024, 1, 1), skip_holidays=True
-        )
+        t = terms("30", USD, 2, M.ZERO_INTEREST, periodicity=P.DAILY, first=date(2024, 1, 1), skip_holidays=True)
         dates = [r.due_date for r in generate_schedule(t, FixedHolidays([date(2024, 1, 1)]))]
         assert dates == [date(2024, 1, 2), date(2024, 1, 3)]
 
