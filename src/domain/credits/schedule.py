@@ -122,12 +122,16 @@ class ScheduledInstallment:
         return self.principal + self.interest
 
 
-def add_months(start: date, months: int, anchor_day: int) -> date:
-    """`start` moved by `months`, on `anchor_day` clamped to the target month's last day."""
+def add_months(start: date, months: int) -> date:
+    """`start` moved by `months`, on the same day clamped to the target month's last day.
+
+    Always step from the first due date (never from a clamped one), so Jan 31 gives Feb 29 and
+    then Mar 31, not Mar 29.
+    """
     index = start.year * 12 + start.month - 1 + months
     year, month = divmod(index, 12)
     month += 1
-    return date(year, month, min(anchor_day, calendar.monthrange(year, month)[1]))
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 def due_dates(
@@ -141,7 +145,7 @@ def due_dates(
 ) -> list[date]:
     """The `count` due dates of a schedule (skipping applies to daily schedules only)."""
     if periodicity is Periodicity.MONTHLY:
-        return [add_months(first, k, first.day) for k in range(count)]
+        return [add_months(first, k) for k in range(count)]
     if periodicity is not Periodicity.DAILY:
         step = 7 if periodicity is Periodicity.WEEKLY else 14
         return [first + timedelta(days=step * k) for k in range(count)]

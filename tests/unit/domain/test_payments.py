@@ -224,8 +224,11 @@ def payment(**overrides: object) -> Payment:
 
 
 class TestPayment:
-    def test_valid_request(self) -> None:
-        Payment.validate_request(usd("100"), [MethodLine(1, usd("60")), MethodLine(2, usd("40"))], "key")
+    def test_a_valid_split_passes_and_one_cent_off_does_not(self) -> None:
+        assert Payment.validate_request(usd("100"), [MethodLine(1, usd("60")), MethodLine(2, usd("40"))], "k") is None
+        with pytest.raises(InvalidInput) as info:
+            Payment.validate_request(usd("100"), [MethodLine(1, usd("60")), MethodLine(2, usd("39.99"))], "k")
+        assert info.value.details == {"amount": "100.00 USD", "lines_total": "99.99 USD"}
 
     @pytest.mark.parametrize(
         ("amount", "method_lines", "key"),

@@ -175,7 +175,8 @@ class TestDueDates:
         assert due_dates(date(2023, 1, 31), P.MONTHLY, 2)[1] == date(2023, 2, 28)
 
     def test_add_months_across_years(self) -> None:
-        assert add_months(date(2024, 11, 30), 3, 31) == date(2025, 2, 28)
+        assert add_months(date(2024, 11, 30), 3) == date(2025, 2, 28)
+        assert add_months(date(2024, 1, 31), 13) == date(2025, 2, 28)
 
     def test_weekly_and_biweekly(self) -> None:
         assert due_dates(date(2024, 1, 1), P.WEEKLY, 3) == [
