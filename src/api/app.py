@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from api import catalog, health, identity
+from api import book_commands, catalog, health, identity
 from api.deps import Services, install
 from api.errors import install_error_handlers
 
@@ -21,4 +21,5 @@ def build_api(services: Services) -> NinjaAPI:
     api.add_router("", identity.router)
     api.add_router("", health.router)
     api.add_router("", catalog.router)
+    api.add_router("", book_commands.router)
     return api

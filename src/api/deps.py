@@ -8,9 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from domain.identity.services import AuthService
 
-if TYPE_CHECKING:  # type-only: importing them loads ORM models, which needs Django set up first
+if TYPE_CHECKING:
     from adapters.orm.catalog.queries import CatalogQueries
     from adapters.orm.catalog.services import CatalogService
+    from adapters.orm.credits.access import AccessQueries
+    from adapters.orm.idempotency.store import IdempotencyStore
+    from domain.application.ports import Ports
+    from domain.shared.money import (
+        Currency,
+    )  # type-only: importing them loads ORM models, which needs Django set up first
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,10 @@ class Services:
     health: Callable[[], list[Any]]
     catalog: CatalogService
     catalog_queries: CatalogQueries
+    ports: Ports
+    access: AccessQueries
+    idempotency: IdempotencyStore
+    currency: Callable[[str], Currency]
 
 
 _services: Services | None = None

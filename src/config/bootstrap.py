@@ -18,8 +18,11 @@ from adapters.auth.jwt_codec import JwtCodec
 from adapters.monitoring.health import probe_all
 from adapters.orm.catalog.queries import CatalogQueries
 from adapters.orm.catalog.services import CatalogService
+from adapters.orm.credits.access import AccessQueries
 from adapters.orm.credits.repository import DjangoCreditRepository
+from adapters.orm.currencies import currency_of
 from adapters.orm.holidays import CatalogHolidayCalendar
+from adapters.orm.idempotency.store import IdempotencyStore
 from adapters.orm.ledger.repository import DjangoTransactionRepository
 from adapters.orm.payments.repository import DjangoFeeWaiverRepository, DjangoPaymentRepository
 from adapters.orm.session import DjangoUnitOfWork, OrmSession
@@ -94,4 +97,8 @@ def bootstrap() -> Services:
         health=probe_all,
         catalog=CatalogService(),
         catalog_queries=CatalogQueries(),
+        ports=build_ports(),
+        access=AccessQueries(),
+        idempotency=IdempotencyStore(),
+        currency=currency_of,
     )

@@ -203,6 +203,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+if APP_ENV == "test":
+    # Same algorithm, tiny cost: hundreds of logins in the suite would otherwise take minutes.
+    PASSWORD_HASHERS.insert(0, "adapters.auth.hashers.FastTestArgon2PasswordHasher")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

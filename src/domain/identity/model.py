@@ -64,9 +64,7 @@ def principal_from_claims(claims: dict[str, object]) -> Principal:
     uid = claims["uid"]
     if not isinstance(uid, int) or isinstance(uid, bool):
         raise ValueError("uid claim must be an integer")
-    return Principal(
-        public_id=UUID(str(claims["sub"])), user_id=uid, role=role, username=str(claims.get("name", ""))
-    )
+    return Principal(public_id=UUID(str(claims["sub"])), user_id=uid, role=role, username=str(claims.get("name", "")))
 
 
 def hash_refresh_token(raw: str) -> str:

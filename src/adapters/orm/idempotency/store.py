@@ -27,9 +27,17 @@ class StoredResponse:
     body: Any
 
 
-def request_fingerprint(method: str, path: str, body: object) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+class IdempotencyStore:
+    @staticmethod
+    def fingerprint(method: str, path: str, body: object) -> str:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+    @staticmethod
+    def run_once(
+        *, user_id: int, key: str, fingerprint: str, action: Callable[[], tuple[int, Any]]
+    ) -> tuple[StoredResponse, bool]:
+        return run_once(user_id=user_id, key=key, fingerprint=fingerprint, action=action)
 
 
 def run_once(

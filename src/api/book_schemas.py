@@ -1,0 +1,202 @@
+"""Schemas and serializers for the write side: credits opened or changed, payments, fee waivers."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import Field
+
+from api.money import MoneyIn, MoneyOut, money_dict
+from domain.credits.model import Credit
+from domain.credits.schedule import InterestMethod, Periodicity
+from domain.payments.model import FeeWaiver, Payment
+
+RATE_PATTERN = r"^\d{1,3}(\.\d{1,6})?$"
+
+
+class OpenCreditIn(Schema):
+    client_id: UUID = Field(description="The client's public id.")
+    agent_id: UUID | None = Field(None, description="Admins only: the agent whose portfolio gets the credit.")
+    price: MoneyIn = Field(description="What the client owes before interest.")
+    cost: MoneyIn = Field(description="What the seller paid; earnings = price - cost.")
+    subcategory_id: int | None = None
+    periodicity: Periodicity
+    installments: int = Field(ge=1, le=1000)
+    first_due_date: date
+    interest_method: InterestMethod
+    annual_rate: str = Field("0", pattern=RATE_PATTERN, description='Nominal annual rate as a fraction: "0.24".')
+
+
+class AdjustmentIn(Schema):
+    amount: MoneyIn = Field(description="Signed: positive raises what is owed, negative lowers it.")
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class ReasonIn(Schema):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class RefinanceIn(Schema):
+    installments: int = Field(ge=1, le=1000)
+    periodicity: Periodicity
+    first_due_date: date
+    interest_method: InterestMethod
+    annual_rate: str = Field("0", pattern=RATE_PATTERN)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class MethodLineIn(Schema):
+    payment_account_id: int = Field(ge=1)
+    amount: MoneyIn
+
+
+class PaymentIn(Schema):
+    amount: MoneyIn
+    lines: list[MethodLineIn] = Field(min_length=1, max_length=10, description="Split over payment methods.")
+    paid_on: date | None = Field(None, description="Defaults to today (business date); never in the future.")
+    prepay: bool = Field(False, description="Allow paying beyond what is due now (covers the next installments).")
+
+
+class WaiverIn(Schema):
+    amount: MoneyIn
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class DecisionIn(Schema):
+    approve: bool
+    note: str = Field("", max_length=500)
+
+
+class InstallmentOut(Schema):
+    id: UUID
+    number: int
+    due_date: date
+    principal: MoneyOut
+    interest: MoneyOut
+    amount: MoneyOut
+    late_fee: MoneyOut
+    paid: MoneyOut
+    outstanding: MoneyOut
+
+
+class CreditOut(Schema):
+    id: UUID
+    state: str
+    price: MoneyOut
+    cost: MoneyOut
+    total_due: MoneyOut
+    pending: MoneyOut
+    periodicity: str
+    interest_method: str
+    annual_rate: str
+    opened_on: date
+    installments: list[InstallmentOut]
+
+
+class AllocationOut(Schema):
+    installment_id: UUID
+    late_fee: MoneyOut
+    interest: MoneyOut
+    principal: MoneyOut
+
+
+class MethodLineOut(Schema):
+    payment_account_id: int
+    amount: MoneyOut
+
+
+class PaymentOut(Schema):
+    id: UUID
+    credit_id: UUID
+    amount: MoneyOut
+    paid_on: date
+    status: str
+    lines: list[MethodLineOut]
+    allocations: list[AllocationOut]
+    transaction_id: UUID
+    reversal_transaction_id: UUID | None = None
+    credit_pending: MoneyOut | None = None
+
+
+class WaiverOut(Schema):
+    id: UUID
+    credit_id: UUID
+    installment_id: UUID
+    amount: MoneyOut
+    reason: str
+    status: str
+    transaction_id: UUID | None = None
+
+
+def decimal_rate(raw: str) -> Decimal:
+    return Decimal(raw)
+
+
+def credit_body(credit: Credit) -> dict[str, Any]:
+    return {
+        "id": str(credit.id),
+        "state": credit.state.value,
+        "price": money_dict(credit.price),
+        "cost": money_dict(credit.cost),
+        "total_due": money_dict(credit.total_due),
+        "pending": money_dict(credit.pending),
+        "periodicity": credit.periodicity.value,
+        "interest_method": credit.interest_method.value,
+        "annual_rate": str(credit.annual_rate),
+        "opened_on": credit.opened_on.isoformat(),
+        "installments": [
+            {
+                "id": str(i.id),
+                "number": i.number,
+                "due_date": i.due_date.isoformat(),
+                "principal": money_dict(i.principal_due),
+                "interest": money_dict(i.interest),
+                "amount": money_dict(i.amount),
+                "late_fee": money_dict(i.late_fee - i.late_fee_waived),
+                "paid": money_dict(i.paid),
+                "outstanding": money_dict(i.outstanding),
+            }
+            for i in credit.installments
+        ],
+    }
+
+
+def payment_body(payment: Payment, credit: Credit | None = None) -> dict[str, Any]:
+    return {
+        "id": str(payment.id),
+        "credit_id": str(payment.credit_id),
+        "amount": money_dict(payment.amount),
+        "paid_on": payment.paid_on.isoformat(),
+        "status": payment.status.value,
+        "lines": [
+            {"payment_account_id": ln.account_id, "amount": money_dict(ln.amount)} for ln in payment.method_lines
+        ],
+        "allocations": [
+            {
+                "installment_id": str(a.installment_id),
+                "late_fee": money_dict(a.late_fee),
+                "interest": money_dict(a.interest),
+                "principal": money_dict(a.principal),
+            }
+            for a in payment.allocations
+        ],
+        "transaction_id": str(payment.transaction_id),
+        "reversal_transaction_id": str(payment.reversal.transaction_id) if payment.reversal else None,
+        "credit_pending": money_dict(credit.pending) if credit is not None else None,
+    }
+
+
+def waiver_body(waiver: FeeWaiver) -> dict[str, Any]:
+    return {
+        "id": str(waiver.id),
+        "credit_id": str(waiver.credit_id),
+        "installment_id": str(waiver.installment_id),
+        "amount": money_dict(waiver.amount),
+        "reason": waiver.reason,
+        "status": waiver.status.value,
+        "transaction_id": str(waiver.transaction_id) if waiver.transaction_id else None,
+    }
