@@ -7,7 +7,7 @@ from uuid import UUID
 
 from adapters.orm.currencies import currency_of
 from domain.credits.delinquency import Delinquency
-from domain.credits.model import Credit, CreditEvent, CreditState, Installment
+from domain.credits.model import Credit, CreditEvent, CreditEventKind, CreditState, Installment
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.shared.aging import AgingBucket
 from domain.shared.money import Currency, Money
@@ -45,7 +45,26 @@ def installment_from_row(row: Sequence[object], credit_id: UUID, currency: Curre
     )
 
 
-def credit_from_rows(row: Sequence[object], installment_rows: Sequence[Sequence[object]]) -> Credit:
+EVENT_COLUMNS = "id, credit_id, kind, occurred_at, reason, amount, actor_id, related_credit_id"
+
+
+def event_from_row(row: Sequence[object], currency: Currency) -> CreditEvent:
+    eid, credit_id, kind, occurred_at, reason, amount, actor_id, related = row
+    return CreditEvent(
+        id=eid,  # type: ignore[arg-type]
+        credit_id=credit_id,  # type: ignore[arg-type]
+        kind=CreditEventKind(kind),
+        occurred_at=occurred_at,  # type: ignore[arg-type]
+        reason=reason,  # type: ignore[arg-type]
+        amount=Money(amount, currency) if amount is not None else None,  # type: ignore[arg-type]
+        actor_id=actor_id,  # type: ignore[arg-type]
+        related_credit_id=related,  # type: ignore[arg-type]
+    )
+
+
+def credit_from_rows(
+    row: Sequence[object], installment_rows: Sequence[Sequence[object]], event_rows: Sequence[Sequence[object]] = ()
+) -> Credit:
     (
         cid,
         user_id,
@@ -82,6 +101,7 @@ def credit_from_rows(row: Sequence[object], installment_rows: Sequence[Sequence[
         opened_on=opened_on,  # type: ignore[arg-type]
         state=CreditState(state),
         installments=[installment_from_row(r, cid, currency) for r in installment_rows],  # type: ignore[arg-type]
+        events=[event_from_row(r, currency) for r in event_rows],
         refinanced_from_id=refinanced_from,  # type: ignore[arg-type]
         delinquency=Delinquency(
             as_of=dlq_as_of,  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from django.db import connection
 
 from adapters.orm.credits.mappers import (
     CREDIT_COLUMNS,
+    EVENT_COLUMNS,
     INSTALLMENT_COLUMNS,
     credit_from_rows,
     credit_values,
@@ -56,7 +57,12 @@ class DjangoCreditRepository:
                 [credit_id],
             )
             rows = cursor.fetchall()
-        credit = credit_from_rows(row, rows)
+            cursor.execute(
+                f"SELECT {EVENT_COLUMNS} FROM credits_event WHERE credit_id = %s ORDER BY occurred_at, id",
+                [credit_id],
+            )
+            events = cursor.fetchall()
+        credit = credit_from_rows(row, rows, events)
         self._remember(credit)
         return credit
 
@@ -94,8 +100,10 @@ class DjangoCreditRepository:
                     )
                 credit.version += 1
                 self._update_installments(cursor, credit)
-            if credit.events:
-                cursor.executemany(_INSERT_EVENT, [event_values(e) for e in credit.events])
+            known = self._session.snapshots.get(("events", credit.id), (0,))[0]
+            new_events = credit.events[known:]  # type: ignore[index]
+            if new_events:
+                cursor.executemany(_INSERT_EVENT, [event_values(e) for e in new_events])
         self._remember(credit)
 
     # --- internals ------------------------------------------------------------------------------
@@ -168,6 +176,7 @@ class DjangoCreditRepository:
     def _remember(self, credit: Credit) -> None:
         if not self._session.blocks:
             return  # a read outside any unit of work will not be saved
+        self._session.snapshots[("events", credit.id)] = (len(credit.events),)
         is_open = credit.state.is_open
         for inst in credit.installments:
             self._session.snapshots[("installment", inst.id)] = installment_values(
