@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -91,13 +92,20 @@ def build_ports() -> Ports:
     )
 
 
+@functools.cache
+def shared_ports() -> Ports:
+    """One Ports per process: its unit of work keeps per-thread state, so threads can share it."""
+    return build_ports()
+
+
 def bootstrap() -> Services:
+    ports = shared_ports()
     return Services(
         auth=build_auth_service(),
         health=probe_all,
         catalog=CatalogService(),
         catalog_queries=CatalogQueries(),
-        ports=build_ports(),
+        ports=ports,
         access=AccessQueries(),
         idempotency=IdempotencyStore(),
         currency=currency_of,

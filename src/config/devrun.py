@@ -20,6 +20,8 @@ def main() -> None:
         print(f"Embedded PostgreSQL running (data in .data/pg): {url}", flush=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     _manage("migrate", "--no-input", "-v", "0")
+    # Monthly partitions for this month and 12 ahead (what the nightly upkeep keeps doing).
+    _manage("pgpartition", "--yes", "--skip-delete")
     if not (PROJECT_ROOT / "staticfiles" / "staticfiles.json").exists():
         _manage("collectstatic", "--no-input", "-v", "0")
     _manage("load_demo")

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "adapters.orm.payments",
     "adapters.orm.ledger",
     "adapters.orm.idempotency",
+    "config.apps.CompositionRootConfig",
 ]
 AUTH_USER_MODEL = "identity.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -223,6 +224,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+if APP_ENV == "test":
+    # The suite renders admin pages without running collectstatic first.
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # --- Security headers ----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,102 @@
+"""Payments and fee waivers in the admin: read-only; reversal and waiver decisions are actions
+that run the domain's use cases."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from adapters.orm.payments.models import FeeWaiver, Payment, PaymentAllocation
+from adapters.orm.readonly_admin import ReadOnlyAdmin, html_table, reason_action
+from adapters.orm.wiring import ports
+from domain.application import services as use_cases
+from domain.application.ports import Actor
+from domain.ledger.model import Source
+from domain.shared.errors import DomainError
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(user_id=request.user.pk, source=Source.ADMIN)
+
+
+class AllocationInline(admin.TabularInline):
+    model = PaymentAllocation
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("position", "installment", "late_fee", "interest", "principal")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ("id", "credit", "user", "agent", "amount", "currency", "paid_on", "status")
+    list_filter = ("status", "currency", "prepay")
+    list_select_related = ("credit", "user", "agent")
+    search_fields = ("id", "credit__id", "user__username", "agent__username", "idempotency_key")
+    raw_id_fields = ("credit", "user", "agent", "reversed_by")
+    date_hierarchy = "paid_on"
+    inlines = (AllocationInline,)
+    actions = ("reverse",)
+
+    @admin.display(description="Split over payment methods")
+    def method_lines(self, obj: Payment) -> str:
+        # Payment lines are partitioned (no admin page of their own in Django 5.2): shown here.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT a.name, a.kind, l.amount, l.currency FROM payments_line l "
+                "JOIN catalog_payment_account a ON a.id = l.payment_account_id "
+                "WHERE l.payment_id = %s AND l.paid_on = %s ORDER BY l.id",
+                [obj.id, obj.paid_on],
+            )
+            return html_table(("account", "kind", "amount", "currency"), cursor.fetchall())
+
+    reverse = reason_action(
+        label="Reverse the payment",
+        use_case=lambda payment, reason, request: use_cases.reverse_payment(
+            ports(), payment.id, reason, _actor(request)
+        ),
+    )
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields] + ["method_lines"]
+
+
+@admin.register(FeeWaiver)
+class FeeWaiverAdmin(ReadOnlyAdmin):
+    list_display = ("id", "credit", "installment", "amount", "currency", "status", "requested_by", "requested_at")
+    list_filter = ("status", "currency")
+    list_select_related = ("credit", "installment", "requested_by", "decided_by")
+    search_fields = ("id", "credit__id", "reason", "requested_by__username")
+    raw_id_fields = ("credit", "installment", "requested_by", "decided_by")
+    actions = ("approve", "reject")
+
+    @admin.action(description="Approve (waive the fee and book it)")
+    def approve(self, request: HttpRequest, queryset: QuerySet[FeeWaiver]) -> None:
+        self._decide(request, queryset, approve=True, note="approved in the admin")
+
+    reject = reason_action(
+        label="Reject the request",
+        use_case=lambda waiver, reason, request: use_cases.decide_fee_waiver(
+            ports(), waiver.id, approve=False, note=reason, actor=_actor(request)
+        ),
+    )
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[FeeWaiver], *, approve: bool, note: str) -> None:
+        for waiver in queryset:
+            try:
+                use_cases.decide_fee_waiver(ports(), waiver.id, approve=approve, note=note, actor=_actor(request))
+            except DomainError as exc:
+                self.message_user(request, f"{waiver}: {exc.message}", messages.ERROR)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class CompositionRootConfig(AppConfig):
+    """Wires the domain's ports once the apps are ready, for every entry point (web, admin,
+    management commands, Celery workers), not only for requests."""
+
+    name = "config"
+    label = "composition_root"
+
+    def ready(self) -> None:
+        from adapters.orm.wiring import install_ports
+        from config.bootstrap import shared_ports
+
+        install_ports(shared_ports)
