@@ -14,11 +14,18 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 REQUESTS = Counter("http_requests_total", "Responses per route and status.", ["method", "route", "status"])
+DB_QUERIES = Histogram(
+    "http_request_db_queries",
+    "SQL statements run while serving one request, per route (an N+1 shows up here first).",
+    ["method", "route"],
+    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 50, 100),
+)
 
 
-def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+def observe_request(method: str, route: str, status: int, seconds: float, queries: int) -> None:
     REQUEST_LATENCY.labels(method, route).observe(seconds)
     REQUESTS.labels(method, route, str(status)).inc()
+    DB_QUERIES.labels(method, route).observe(queries)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from adapters.monitoring.db import count_queries
 from api import metrics
 from api.errors import envelope
 
@@ -63,10 +64,13 @@ class MetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        response = self.get_response(request)
+        with count_queries() as queries:
+            response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None else "unmatched"
-        metrics.observe_request(request.method or "-", route, response.status_code, time.perf_counter() - started)
+        metrics.observe_request(
+            request.method or "-", route, response.status_code, time.perf_counter() - started, queries[0]
+        )
         return response
 
 

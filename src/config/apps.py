@@ -9,7 +9,10 @@ class CompositionRootConfig(AppConfig):
     label = "composition_root"
 
     def ready(self) -> None:
+        from adapters.monitoring import db
         from adapters.orm.wiring import install_ports
         from config.bootstrap import shared_ports
 
         install_ports(shared_ports)
+        db.install()  # query counting and slow-query logging on every connection
+        from adapters.celery import metrics  # noqa: F401 - connects the task-metric signal handlers

@@ -239,6 +239,7 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else
 
 # --- Logging: one JSON object per line, each with the request id --------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+SLOW_QUERY_MS = env_int("SLOW_QUERY_MS", 200)  # statements slower than this are logged (SQL, no params)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

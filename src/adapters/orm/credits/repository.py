@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from django.db import connection
@@ -42,8 +43,11 @@ _INSERT_EVENT = (
 
 
 class DjangoCreditRepository:
-    def __init__(self, session: OrmSession) -> None:
+    def __init__(self, session: OrmSession, on_saved: Callable[[Credit], None] | None = None) -> None:
         self._session = session
+        # Told about every saved credit inside its transaction (config hooks cache invalidation
+        # on commit here, so every write path - API, admin, jobs - invalidates alike).
+        self._on_saved = on_saved
 
     def get(self, credit_id: UUID, *, for_update: bool = False) -> Credit | None:
         with connection.cursor() as cursor:
@@ -105,6 +109,8 @@ class DjangoCreditRepository:
             if new_events:
                 cursor.executemany(_INSERT_EVENT, [event_values(e) for e in new_events])
         self._remember(credit)
+        if self._on_saved is not None:
+            self._on_saved(credit)
 
     # --- internals ------------------------------------------------------------------------------
 
