@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from api import book_commands, catalog, health, identity
+from api import (
+    book_commands,
+    catalog,
+    clients,
+    collections,
+    credits_read,  # noqa: F401  (registers the credit GETs on book_commands.router)
+    health,
+    identity,
+    portfolio,
+    transactions,
+)
 from api.deps import Services, install
 from api.errors import install_error_handlers
 
@@ -21,5 +31,9 @@ def build_api(services: Services) -> NinjaAPI:
     api.add_router("", identity.router)
     api.add_router("", health.router)
     api.add_router("", catalog.router)
-    api.add_router("", book_commands.router)
+    api.add_router("", book_commands.router)  # credits_read registers its GETs on this router too
+    api.add_router("", transactions.router)
+    api.add_router("", collections.router)
+    api.add_router("", clients.router)
+    api.add_router("", portfolio.router)
     return api

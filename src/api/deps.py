@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from adapters.orm.catalog.services import CatalogService
     from adapters.orm.credits.access import AccessQueries
     from adapters.orm.idempotency.store import IdempotencyStore
+    from adapters.orm.queries import ReadQueries
     from domain.application.ports import Ports
     from domain.shared.money import (
         Currency,
@@ -29,6 +30,7 @@ class Services:
     access: AccessQueries
     idempotency: IdempotencyStore
     currency: Callable[[str], Currency]
+    reads: ReadQueries
 
 
 _services: Services | None = None

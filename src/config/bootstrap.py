@@ -26,6 +26,7 @@ from adapters.orm.holidays import CatalogHolidayCalendar
 from adapters.orm.idempotency.store import IdempotencyStore
 from adapters.orm.ledger.repository import DjangoTransactionRepository
 from adapters.orm.payments.repository import DjangoFeeWaiverRepository, DjangoPaymentRepository
+from adapters.orm.queries import ReadQueries
 from adapters.orm.session import DjangoUnitOfWork, OrmSession
 from api.deps import Services
 from domain.application.ports import Policies, Ports
@@ -109,4 +110,5 @@ def bootstrap() -> Services:
         access=AccessQueries(),
         idempotency=IdempotencyStore(),
         currency=currency_of,
+        reads=ReadQueries.build(ports.policies.delinquency),
     )

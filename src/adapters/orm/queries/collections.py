@@ -1,0 +1,100 @@
+"""An agent's work lists: what its clients owe today, tomorrow, what is overdue, and everything open.
+
+One statement per page. The page is chosen on `credits_installment` alone through the partial
+index `installment_agent_due_idx (agent_id, due_date) WHERE NOT is_settled AND credit_open`
+(book-wide lists for an admin use `installment_collect_due_idx (due_date)` with the same
+predicate); the credit and the client's name are joined to the page's rows only.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, timedelta
+from uuid import UUID
+
+from django.db import connection
+
+from adapters.orm.queries.common import OUTSTANDING_SQL, money
+from domain.shared.money import Money
+from domain.shared.pagination import Page, PageRequest
+
+
+class WorkList(enum.StrEnum):
+    DUE_TODAY = "due-today"
+    DUE_TOMORROW = "due-tomorrow"
+    OVERDUE = "overdue"
+    PORTFOLIO = "portfolio"
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    installment_id: UUID
+    credit_id: UUID
+    number: int
+    due_date: date
+    outstanding: Money
+    days_past_due: int
+    client_id: UUID
+    client_username: str
+    client_name: str
+    client_phone: str
+
+
+_SQL = f"""
+SELECT i.id, i.credit_id, i.number, i.due_date, i.outstanding, c.currency, u.public_id, u.username,
+       u.first_name, u.last_name, u.phone
+FROM (
+    SELECT i.id, i.credit_id, i.number, i.due_date, {OUTSTANDING_SQL} AS outstanding
+    FROM credits_installment i
+    WHERE NOT i.is_settled AND i.credit_open AND {{where}}
+    ORDER BY i.due_date, i.id
+    LIMIT %s
+) i
+JOIN credits_credit c ON c.id = i.credit_id
+JOIN identity_user u ON u.id = c.user_id
+ORDER BY i.due_date, i.id
+"""
+
+
+class CollectionsQueries:
+    def work_list(self, kind: WorkList, *, agent_id: int | None, today: date, page: PageRequest) -> Page[DueItem]:
+        """The unsettled installments of open credits in `agent_id`'s portfolio (None: the whole
+        book, for admins), oldest due date first. `today` is the business date."""
+        where: list[str] = []
+        params: list[object] = []
+        if agent_id is not None:
+            where.append("i.agent_id = %s")
+            params.append(agent_id)
+        if kind is WorkList.DUE_TODAY:
+            where.append("i.due_date = %s")
+            params.append(today)
+        elif kind is WorkList.DUE_TOMORROW:
+            where.append("i.due_date = %s")
+            params.append(today + timedelta(days=1))
+        elif kind is WorkList.OVERDUE:
+            where.append("i.due_date < %s")
+            params.append(today)
+        if page.after is not None:
+            where.append("(i.due_date, i.id) > (%s, %s)")
+            params.extend(page.after)
+        sql = _SQL.format(where=" AND ".join(where) or "TRUE")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, page.limit + 1])
+            rows = cursor.fetchall()
+        items = [
+            DueItem(
+                installment_id=iid,
+                credit_id=cid,
+                number=number,
+                due_date=due,
+                outstanding=money(outstanding, code),
+                days_past_due=max(0, (today - due).days),
+                client_id=client,
+                client_username=username,
+                client_name=f"{first} {last}".strip() or username,
+                client_phone=phone,
+            )
+            for (iid, cid, number, due, outstanding, code, client, username, first, last, phone) in rows
+        ]
+        return Page.from_rows(items, page, lambda d: (d.due_date, d.installment_id))

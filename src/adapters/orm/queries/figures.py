@@ -1,0 +1,115 @@
+"""Credit figures (the analytics read model's rows) straight from SQL, and per-user summaries.
+
+`SqlCreditFigures` answers the domain port `analytics.ports.CreditFiguresQuery`: one statement
+aggregates every credit's installments into total, paid, pending, overdue, next due and the live
+days past due, so a summary is one query whatever the number of credits, and the domain's
+`summarize_user` folds the rows (money per currency, never summed across currencies).
+The figures follow `domain.application.figures.credit_figures` (its contract is tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from uuid import UUID
+
+from django.db import connection
+
+from adapters.orm.queries.common import DUE_SQL, OPEN_STATES, OUTSTANDING_SQL, PAID_SQL, Viewer, money
+from domain.analytics.model import CreditFigures, CreditSummary, summarize_user
+from domain.credits.delinquency import DelinquencyPolicy
+from domain.identity.model import Role
+
+# `{credits}` selects the credits (id, user_id, agent_id, state, currency) to aggregate; the
+# installment join then reads each credit's rows through its (credit_id, number) unique index.
+_FIGURES_SQL = f"""
+SELECT c.id, c.user_id, c.agent_id, c.state, c.currency,
+       sum({DUE_SQL}) AS total,
+       sum({PAID_SQL}) AS paid,
+       sum({OUTSTANDING_SQL}) AS outstanding,
+       sum({OUTSTANDING_SQL}) FILTER (WHERE i.due_date < %s) AS overdue,
+       (array_agg(i.due_date ORDER BY i.number) FILTER (WHERE NOT i.is_settled))[1] AS next_due_date,
+       (array_agg({OUTSTANDING_SQL} ORDER BY i.number) FILTER (WHERE NOT i.is_settled))[1] AS next_due_amount,
+       min(i.due_date) FILTER (WHERE NOT i.is_settled AND i.due_date < %s) AS oldest_past_due
+FROM ({{credits}}) c
+JOIN credits_installment i ON i.credit_id = c.id
+GROUP BY c.id, c.user_id, c.agent_id, c.state, c.currency
+ORDER BY c.id
+"""
+_CREDIT_COLUMNS = "SELECT id, user_id, agent_id, state, currency FROM credits_credit"
+
+
+class SqlCreditFigures:
+    """The analytics `CreditFiguresQuery` port on PostgreSQL."""
+
+    def __init__(self, policy: DelinquencyPolicy) -> None:
+        self._policy = policy
+
+    def for_user(self, user_id: int, as_of: date) -> list[CreditFigures]:
+        return self._run(f"{_CREDIT_COLUMNS} WHERE user_id = %s", [user_id], as_of)
+
+    def chunk(self, *, after: UUID | None, limit: int, as_of: date) -> list[CreditFigures]:
+        """Credits in id order after `after` (keyset on the primary key: constant cost at any depth)."""
+        if after is None:
+            return self._run(f"{_CREDIT_COLUMNS} ORDER BY id LIMIT %s", [limit], as_of)
+        return self._run(f"{_CREDIT_COLUMNS} WHERE id > %s ORDER BY id LIMIT %s", [after, limit], as_of)
+
+    def count(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM credits_credit")
+            return int(cursor.fetchone()[0])
+
+    def _run(self, credits_sql: str, params: list[object], as_of: date) -> list[CreditFigures]:
+        with connection.cursor() as cursor:
+            cursor.execute(_FIGURES_SQL.format(credits=credits_sql), [as_of, as_of, *params])
+            return [self._figures(row, as_of) for row in cursor.fetchall()]
+
+    def _figures(self, row: Sequence[object], as_of: date) -> CreditFigures:
+        (cid, user_id, agent_id, state, code, total, paid, outstanding, overdue, next_date, next_amount, oldest) = row
+        is_open = state in OPEN_STATES
+        days = (as_of - oldest).days if is_open and oldest is not None else 0  # type: ignore[operator]
+        return CreditFigures(
+            credit_id=cid,  # type: ignore[arg-type]
+            user_id=user_id,  # type: ignore[arg-type]
+            agent_id=agent_id,  # type: ignore[arg-type]
+            state=state,  # type: ignore[arg-type]
+            total=money(total, code),  # type: ignore[arg-type]
+            paid=money(paid, code),  # type: ignore[arg-type]
+            pending=money(outstanding if is_open else None, code),  # type: ignore[arg-type]
+            overdue=money(overdue if is_open else None, code),  # type: ignore[arg-type]
+            next_due_date=next_date if is_open else None,  # type: ignore[arg-type]
+            next_due_amount=money(next_amount, code) if is_open and next_date is not None else None,  # type: ignore[arg-type]
+            days_past_due=days,
+            is_in_default=is_open and self._policy.is_in_default(days),
+        )
+
+
+class SummaryQueries:
+    """Per-user credit summaries: the caller's own, or a client's as an agent or admin sees it."""
+
+    def __init__(self, figures: SqlCreditFigures) -> None:
+        self._figures = figures
+
+    def of_user(self, user_id: int, *, as_of: date) -> CreditSummary:
+        return summarize_user(user_id, self._figures.for_user(user_id, as_of))
+
+    def of_public_id(self, viewer: Viewer, public_id: UUID, *, as_of: date) -> CreditSummary | None:
+        """None when the user does not exist or `viewer` may not see it: an admin sees anyone, an
+        agent a client with at least one credit in its portfolio (then the client's whole summary),
+        a client only itself."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM identity_user WHERE public_id = %s", [public_id])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        user_id = row[0]
+        if viewer.role is Role.CLIENT and user_id != viewer.user_id:
+            return None
+        rows = self._figures.for_user(user_id, as_of)
+        if (
+            viewer.role is Role.AGENT
+            and user_id != viewer.user_id
+            and not any(r.agent_id == viewer.user_id for r in rows)
+        ):
+            return None
+        return summarize_user(user_id, rows)

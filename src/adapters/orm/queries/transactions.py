@@ -1,0 +1,135 @@
+"""Read side of the ledger: a keyset list of transactions over a bounded date range.
+
+`ledger_transaction` and `ledger_posting` are range-partitioned by month on `occurred_on`; every
+statement here carries the date range as constants so the planner prunes to the months asked for
+(asserted by an EXPLAIN test). Two statements per page whatever its size: the page of headers,
+then the amounts (sum of debit postings) of all of them in one grouped query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+
+from django.db import connection
+
+from adapters.orm.queries.common import Viewer, money
+from domain.identity.model import Role
+from domain.shared.money import Money
+from domain.shared.pagination import Page, PageRequest
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFilter:
+    date_from: date
+    date_to: date
+    type: str | None = None
+    status: str | None = None
+    credit_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionItem:
+    id: UUID
+    occurred_on: date
+    type: str
+    status: str
+    source: str
+    user_id: UUID | None
+    agent_id: UUID | None
+    credit_id: UUID | None
+    reference_id: UUID | None
+    reverses_id: UUID | None
+    reversed_by_id: UUID | None
+    memo: str
+    recorded_at: datetime
+    # The sum of the debit postings (every booking is in one currency: its credit's).
+    amount: Money | None
+
+
+_PAGE_SQL = """
+SELECT t.id, t.occurred_on, t.type, t.status, t.source, u.public_id, a.public_id, t.credit_id, t.reference_id,
+       t.reverses_id, t.reversed_by_id, t.memo, t.recorded_at
+FROM (
+    SELECT t.id, t.occurred_on, t.type, t.status, t.source, t.user_id, t.agent_id, t.credit_id, t.reference_id,
+           t.reverses_id, t.reversed_by_id, t.memo, t.recorded_at
+    FROM ledger_transaction t
+    WHERE {where}
+    ORDER BY t.occurred_on DESC, t.id DESC
+    LIMIT %s
+) t
+LEFT JOIN identity_user u ON u.id = t.user_id
+LEFT JOIN identity_user a ON a.id = t.agent_id
+ORDER BY t.occurred_on DESC, t.id DESC
+"""
+
+AMOUNTS_SQL = """
+SELECT p.transaction_id, p.currency, sum(p.amount)
+FROM ledger_posting p
+WHERE p.occurred_on BETWEEN %s AND %s AND p.transaction_id = ANY(%s) AND p.side = 'debit'
+GROUP BY p.transaction_id, p.currency
+ORDER BY p.transaction_id, p.currency
+"""
+
+
+class TransactionQueries:
+    def page_sql(self, viewer: Viewer, filters: TransactionFilter, page: PageRequest) -> tuple[str, list[object]]:
+        """The page statement and its parameters (public so a test can EXPLAIN it)."""
+        where = ["t.occurred_on BETWEEN %s AND %s"]
+        params: list[object] = [filters.date_from, filters.date_to]
+        if viewer.role is Role.CLIENT:
+            where.append("t.user_id = %s")
+            params.append(viewer.user_id)
+        elif viewer.role is Role.AGENT:
+            where.append("t.agent_id = %s")
+            params.append(viewer.user_id)
+        if filters.type is not None:
+            where.append("t.type = %s")
+            params.append(filters.type)
+        if filters.status is not None:
+            where.append("t.status = %s")
+            params.append(filters.status)
+        if filters.credit_id is not None:
+            where.append("t.credit_id = %s")
+            params.append(filters.credit_id)
+        if page.after is not None:
+            # The explicit bound on the date also prunes the months after the cursor.
+            where.append("t.occurred_on <= %s AND (t.occurred_on, t.id) < (%s, %s)")
+            params.extend([page.after[0], *page.after])
+        return _PAGE_SQL.format(where=" AND ".join(where)), [*params, page.limit + 1]
+
+    def list_transactions(self, viewer: Viewer, filters: TransactionFilter, page: PageRequest) -> Page[TransactionItem]:
+        sql, params = self.page_sql(viewer, filters, page)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            amounts: dict[UUID, Money] = {}
+            if rows:
+                dates = [r[1] for r in rows]
+                cursor.execute(AMOUNTS_SQL, [min(dates), max(dates), [r[0] for r in rows]])
+                for tid, code, total in cursor.fetchall():
+                    amounts.setdefault(tid, money(total, code))  # first currency; bookings have one
+        items = [_item(row, amounts.get(row[0])) for row in rows]  # type: ignore[arg-type]
+        return Page.from_rows(items, page, lambda t: (t.occurred_on, t.id))
+
+
+def _item(row: Sequence[object], amount: Money | None) -> TransactionItem:
+    (tid, occurred_on, kind, status, source, user, agent, credit, ref, reverses, reversed_by, memo, recorded) = row
+    return TransactionItem(
+        id=tid,  # type: ignore[arg-type]
+        occurred_on=occurred_on,  # type: ignore[arg-type]
+        type=kind,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        source=source,  # type: ignore[arg-type]
+        user_id=user,  # type: ignore[arg-type]
+        agent_id=agent,  # type: ignore[arg-type]
+        credit_id=credit,  # type: ignore[arg-type]
+        reference_id=ref,  # type: ignore[arg-type]
+        reverses_id=reverses,  # type: ignore[arg-type]
+        reversed_by_id=reversed_by,  # type: ignore[arg-type]
+        memo=memo,  # type: ignore[arg-type]
+        recorded_at=recorded,  # type: ignore[arg-type]
+        amount=amount,
+    )

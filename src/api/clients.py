@@ -1,0 +1,183 @@
+"""Clients: onboarding and the keyset list for staff, and credit summaries.
+
+- `GET /clients`: agents list clients (they need to find one before opening a first credit);
+  admins list anyone, optionally by role. `?search=` is a case-insensitive prefix of the
+  username, a name or the document id.
+- `POST /clients`: an agent onboards a client; an admin a client or an agent.
+- `GET /me/credit-summary`: the caller's own summary. `GET /users/{id}/credit-summary`: an admin
+  any user's; an agent a client with at least one credit in its portfolio (else 404).
+Summaries show money per currency, never summed across currencies.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+from pydantic import Field, StringConstraints
+
+from adapters.orm.queries.clients import ClientItem, NewPerson
+from api.credits_read import business_today, page_body, viewer_of
+from api.deps import services
+from api.errors import ErrorOut
+from api.money import MoneyOut, money_dict
+from api.pagination import PageOut, PageQuery, page_request
+from api.security import bearer, principal_of, require_role
+from domain.analytics.model import CreditSummary
+from domain.identity.model import Role
+from domain.shared.errors import Forbidden, NotFound
+
+router = Router(tags=["clients"], auth=bearer)
+
+Text150 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=150)]
+
+
+class ClientIn(Schema):
+    username: str = Field(min_length=3, max_length=150, pattern=r"^[\w.@+-]+$")
+    password: str = Field(min_length=1, max_length=128, description="Checked by the password validators.")
+    first_name: Text150 = ""
+    last_name: Text150 = ""
+    email: str = Field("", max_length=254)
+    phone: str = Field("", max_length=32, pattern=r"^(\+?[0-9][0-9 ()-]{3,31})?$")
+    document_id: str = Field("", max_length=32, pattern=r"^[A-Za-z0-9.-]*$", description="National id.")
+    role: Literal["client", "agent"] = Field("client", description="Only admins may create agents.")
+
+
+class ClientOut(Schema):
+    id: UUID
+    username: str
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    document_id: str
+    role: str
+    is_active: bool
+    date_joined: datetime
+
+
+class ClientPage(PageOut[ClientOut]):
+    pass
+
+
+class ClientFilterIn(Schema):
+    search: str | None = Field(None, min_length=1, max_length=64)
+    role: Role | None = Field(None, description="Admins only; agents always list clients.")
+
+
+class CurrencySummaryOut(Schema):
+    currency: str
+    credits: int
+    total: MoneyOut
+    pending: MoneyOut
+    overdue: MoneyOut
+    next_due_date: date | None
+    next_due_amount: MoneyOut | None
+
+
+class CreditSummaryOut(Schema):
+    user_id: UUID = Field(description="The user's public id.")
+    as_of: date
+    credits: int
+    open_credits: int
+    in_default: int
+    by_currency: list[CurrencySummaryOut]
+
+
+def _client(c: ClientItem) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "username": c.username,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "email": c.email,
+        "phone": c.phone,
+        "document_id": c.document_id,
+        "role": c.role,
+        "is_active": c.is_active,
+        "date_joined": c.date_joined,
+    }
+
+
+def _summary(public_id: UUID, as_of: date, s: CreditSummary) -> dict[str, Any]:
+    return {
+        "user_id": public_id,
+        "as_of": as_of,
+        "credits": s.credits,
+        "open_credits": s.open_credits,
+        "in_default": s.in_default,
+        "by_currency": [
+            {
+                "currency": c.currency.code,
+                "credits": c.credits,
+                "total": money_dict(c.total),
+                "pending": money_dict(c.pending),
+                "overdue": money_dict(c.overdue),
+                "next_due_date": c.next_due_date,
+                "next_due_amount": money_dict(c.next_due_amount) if c.next_due_amount else None,
+            }
+            for c in s.by_currency
+        ],
+    }
+
+
+@router.get("/clients", response={200: ClientPage, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+def list_clients(request: HttpRequest, page: Query[PageQuery], filters: Query[ClientFilterIn]) -> dict[str, Any]:
+    """By username (keyset). Agents see clients; admins everyone, or one role."""
+    principal = require_role(request, Role.AGENT, Role.ADMIN)
+    if principal.role is Role.AGENT:
+        roles: tuple[str, ...] = (Role.CLIENT.value,)
+    elif filters.role is not None:
+        roles = (filters.role.value,)
+    else:
+        roles = tuple(r.value for r in Role)
+    result = services().reads.clients.list_people(roles=roles, search=filters.search, page=page_request(page, 1))
+    return page_body(result, _client)
+
+
+@router.post("/clients", response={201: ClientOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut})
+def onboard_client(request: HttpRequest, body: ClientIn) -> Status:
+    """Onboard a client (agents, admins) or an agent (admins). A taken username is 409; a weak
+    password 422 with the validators' messages."""
+    principal = require_role(request, Role.AGENT, Role.ADMIN)
+    if body.role == Role.AGENT.value and principal.role is not Role.ADMIN:
+        raise Forbidden("Only admins create agents.")
+    created = services().reads.clients.onboard(
+        NewPerson(
+            username=body.username,
+            password=body.password,
+            first_name=body.first_name,
+            last_name=body.last_name,
+            email=body.email,
+            phone=body.phone,
+            document_id=body.document_id,
+            role=body.role,
+        )
+    )
+    return Status(201, _client(created))
+
+
+@router.get("/me/credit-summary", response={200: CreditSummaryOut, 401: ErrorOut})
+def my_credit_summary(request: HttpRequest) -> dict[str, Any]:
+    """Count, total, pending, overdue and next due of the caller's own credits, per currency."""
+    principal = principal_of(request)
+    today = business_today()
+    summary = services().reads.summaries.of_user(principal.user_id, as_of=today)
+    return _summary(principal.public_id, today, summary)
+
+
+@router.get(
+    "/users/{user_id}/credit-summary",
+    response={200: CreditSummaryOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+)
+def user_credit_summary(request: HttpRequest, user_id: UUID) -> dict[str, Any]:
+    """A user's summary (by public id): admins any; agents a client of their portfolio."""
+    require_role(request, Role.AGENT, Role.ADMIN)
+    today = business_today()
+    summary = services().reads.summaries.of_public_id(viewer_of(request), user_id, as_of=today)
+    if summary is None:
+        raise NotFound("No such user.")
+    return _summary(user_id, today, summary)
