@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 
 from config.bootstrap import build_ports
+from domain.shared.money import Money
 from tests.factories import PaymentAccountFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
@@ -337,3 +338,84 @@ def test_who_may_do_what(book: dict) -> None:
     missing = book["admin"].post(f"/api/v1/credits/{uuid.uuid4()}/write-off", {"reason": "ghost"})
     assert missing.status_code == 404
     assert book["agent"].post("/api/v1/credits/not-a-uuid/payments", pay).status_code == 422
+
+
+WRITE_ENDPOINTS = {
+    # endpoint: (path template, body, expected per caller: "allowed" | 403 | 404)
+    "payment": (
+        "/api/v1/credits/{credit}/payments",
+        lambda b: {"amount": cop("10.00"), "lines": [{"payment_account_id": b["cash"], "amount": cop("10.00")}]},
+        {"client_a": 403, "client_b": 404, "agent": "allowed", "other_agent": 404, "admin": "allowed"},
+    ),
+    "reversal": (
+        "/api/v1/payments/{payment}/reversal",
+        lambda b: {"reason": "matrix"},
+        {"client_a": 403, "client_b": 404, "agent": 403, "other_agent": 404, "admin": "allowed"},
+    ),
+    "adjustment": (
+        "/api/v1/credits/{credit}/adjustments",
+        lambda b: {"amount": cop("5.00"), "reason": "matrix"},
+        {"client_a": 403, "client_b": 404, "agent": 403, "other_agent": 404, "admin": "allowed"},
+    ),
+    "write_off": (
+        "/api/v1/credits/{credit}/write-off",
+        lambda b: {"reason": "matrix"},
+        {"client_a": 403, "client_b": 404, "agent": 403, "other_agent": 404, "admin": "allowed"},
+    ),
+    "refinance": (
+        "/api/v1/credits/{credit}/refinance",
+        lambda b: {
+            "installments": 3,
+            "periodicity": "monthly",
+            "first_due_date": (build_ports().clock.today() + timedelta(days=30)).isoformat(),
+            "interest_method": "zero_interest",
+            "reason": "matrix",
+        },
+        {"client_a": 403, "client_b": 404, "agent": 403, "other_agent": 404, "admin": "allowed"},
+    ),
+    "fee_waiver": (
+        "/api/v1/installments/{installment}/fee-waivers",
+        lambda b: {"amount": cop("1.00"), "reason": "matrix"},
+        {"client_a": 403, "client_b": 404, "agent": "allowed", "other_agent": 404, "admin": "allowed"},
+    ),
+    "waiver_decision": (
+        "/api/v1/fee-waivers/{waiver}/decision",
+        lambda b: {"approve": True, "note": "matrix"},
+        {"client_a": 403, "client_b": 404, "agent": 403, "other_agent": 404, "admin": "allowed"},
+    ),
+}
+
+
+@pytest.mark.parametrize("caller", ["client_a", "client_b", "agent", "other_agent", "admin"])
+@pytest.mark.parametrize("endpoint", sorted(WRITE_ENDPOINTS))
+def test_write_authorization_matrix(book: dict, endpoint: str, caller: str) -> None:
+    """Every write endpoint x every kind of caller: invisible is 404, visible but not allowed is 403."""
+    from domain.application import services as use_cases
+    from domain.application.ports import Actor
+    from domain.ledger.model import Source
+
+    ports = build_ports()
+    credit = _open(book, first_due_date=ports.clock.today().isoformat(), installments=3)
+    credit_id = uuid.UUID(credit["id"])
+    use_cases.charge_late_fees(ports, credit_id, as_of=ports.clock.today() + timedelta(days=40))
+    pay = {"amount": cop("10.00"), "lines": [{"payment_account_id": book["cash"], "amount": cop("10.00")}]}
+    payment = book["agent"].post(f"/api/v1/credits/{credit_id}/payments", pay).json()
+    waiver = use_cases.request_fee_waiver(
+        ports,
+        use_cases.RequestWaiver(uuid.UUID(credit["installments"][0]["id"]), Money.of("1.00", "COP"), "for the matrix"),
+        Actor(book["users"]["agent"].id, Source.WEB),
+    )
+    template, body, expected = WRITE_ENDPOINTS[endpoint]
+    path = template.format(
+        credit=credit_id, payment=payment["id"], installment=credit["installments"][0]["id"], waiver=waiver.id
+    )
+    before = counts()
+    response = book[caller].post(path, body(book))
+    want = expected[caller]
+    if want == "allowed":
+        assert response.status_code in (200, 201), (endpoint, caller, response.content)
+    else:
+        assert response.status_code == want, (endpoint, caller, response.content)
+        assert counts() == before  # a refused call writes nothing
+        if want == 404:
+            assert response.json()["error"]["message"].startswith("No such")  # no hint it exists

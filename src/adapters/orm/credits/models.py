@@ -135,12 +135,12 @@ class Installment(models.Model):
         indexes = [
             # Work lists and the nightly job read only what is still to collect.
             models.Index(
-                fields=["agent_id", "due_date"],
+                fields=["agent_id", "due_date", "id"],
                 name="installment_agent_due_idx",
                 condition=Q(is_settled=False, credit_open=True),
             ),
             models.Index(
-                fields=["due_date"],
+                fields=["due_date", "id"],
                 name="installment_collect_due_idx",
                 condition=Q(is_settled=False, credit_open=True),
             ),

@@ -22,6 +22,7 @@ class User(AbstractUser):
 
     class Meta:
         db_table = "identity_user"
+        # Prefix-search indexes on lower(...) text_pattern_ops live in migration 0002 (raw SQL).
 
     def save(self, *args: object, **kwargs: object) -> None:
         # Admins manage the book through the Django admin; the role decides, not a separate flag.

@@ -64,6 +64,8 @@ class LedgerTransaction(PostgresPartitionedModel):
             # The book-wide keyset list by date, and a credit's history.
             models.Index(fields=["-occurred_on", "-id"], name="tx_date_keyset_idx"),
             models.Index(fields=["credit", "occurred_on"], name="tx_credit_date_idx"),
+            # An agent's list: what it booked, newest first.
+            models.Index(fields=["agent", "-occurred_on", "-id"], name="tx_agent_keyset_idx"),
         ]
 
     def __str__(self) -> str:
