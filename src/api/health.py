@@ -9,7 +9,8 @@ from api.deps import services
 
 router = Router(tags=["operations"])
 
-# The database is essential; the rest degrade the service but do not stop it.
+# The database (the primary) is essential; the rest, read replicas included, degrade the service but
+# do not stop it.
 ESSENTIAL = {"database"}
 
 
@@ -18,6 +19,7 @@ class CheckOut(Schema):
     status: str
     latency_ms: float
     detail: str = ""
+    lag_seconds: float | None = None  # read replicas: how far behind the primary
 
 
 class HealthOut(Schema):
@@ -36,5 +38,8 @@ def health(request: HttpRequest) -> Status:
         status = "degraded"
     else:
         status = "ok"
-    checks = [CheckOut(name=p.name, status=p.status, latency_ms=p.latency_ms, detail=p.detail) for p in probes]
+    checks = [
+        CheckOut(name=p.name, status=p.status, latency_ms=p.latency_ms, detail=p.detail, lag_seconds=p.lag_seconds)
+        for p in probes
+    ]
     return Status(503 if status == "down" else 200, HealthOut(status=status, checks=checks))

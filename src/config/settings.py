@@ -15,7 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.embedded import PROJECT_ROOT
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 log = logging.getLogger("config")
 
@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "api.read_routing.ReadRoutingMiddleware",  # after auth: reads the caller's id lazily
 ]
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -120,25 +121,44 @@ TEMPLATES = [
 
 
 # --- Database ------------------------------------------------------------------------------------
-def _database(url: str) -> dict:
+# Sizing the pool, read replicas and pgbouncer: README.md, "Database connections" and "Read replicas".
+DB_PGBOUNCER = env_bool("DB_PGBOUNCER", False)  # the URLs point at pgbouncer in transaction pooling mode
+REPLICA_CONNECT_TIMEOUT_SECONDS = env_float("REPLICA_CONNECT_TIMEOUT_SECONDS", 2.0)
+
+
+def _database(url: str, *, replica: bool = False) -> dict:
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
         raise ImproperlyConfigured(f"Only PostgreSQL is supported, got a {parsed.scheme!r} URL")
     config = dj_database_url.parse(url)
     # psqlextra's backend adds partitioning on top of Django's PostgreSQL backend.
     config["ENGINE"] = "psqlextra.backend"
+    options = config.setdefault("OPTIONS", {})
+    # Checked before use: a pooled connection by the pool, a persistent one once per request.
+    config["CONN_HEALTH_CHECKS"] = True
     pool_max = env_int("DB_POOL_MAX_SIZE", 0)
     if pool_max > 0:
-        # Django's psycopg pool: needs CONN_MAX_AGE=0; sizing is explained in README.md.
+        # Django's psycopg pool, one per process and alias: needs CONN_MAX_AGE=0.
         config["CONN_MAX_AGE"] = 0
-        config.setdefault("OPTIONS", {})["pool"] = {
-            "min_size": env_int("DB_POOL_MIN_SIZE", 1),
-            "max_size": pool_max,
-            "timeout": env_int("DB_POOL_TIMEOUT_SECONDS", 10),
-        }
+        timeout: float = env_int("DB_POOL_TIMEOUT_SECONDS", 10)
+        if replica:
+            # Waiting long for a replica connection is pointless: the read falls back to the primary.
+            timeout = min(timeout, REPLICA_CONNECT_TIMEOUT_SECONDS)
+        options["pool"] = {"min_size": env_int("DB_POOL_MIN_SIZE", 1), "max_size": pool_max, "timeout": timeout}
     else:
         config["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
-        config["CONN_HEALTH_CHECKS"] = True
+    if replica:
+        options.setdefault("connect_timeout", max(1, round(REPLICA_CONNECT_TIMEOUT_SECONDS)))
+        # Tests see the replica as the primary's database (Django creates no second test database).
+        config["TEST"] = {"MIRROR": "default"}
+    # psycopg prepares a statement after this many runs on a connection; Django's default (None)
+    # never does, which pgbouncer's transaction pooling needs unless it tracks prepared statements.
+    prepare_threshold = env_str("DB_PREPARE_THRESHOLD")
+    if prepare_threshold:
+        options["prepare_threshold"] = int(prepare_threshold)
+    if DB_PGBOUNCER:
+        # A server-side cursor lives in a session; transaction pooling does not keep one.
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
     return config
 
 
@@ -149,7 +169,16 @@ if not _database_url:
     _database_url = embedded_database_url()
 DATABASES = {"default": _database(_database_url)}
 for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS")):
-    DATABASES[f"replica_{_index + 1}"] = _database(_url)
+    DATABASES[f"replica_{_index + 1}"] = _database(_url, replica=True)
+DATABASE_REPLICAS = [alias for alias in DATABASES if alias != "default"]
+DATABASE_ROUTERS = ["adapters.db.routing.ReplicaRouter"]
+# Read routing (adapters/db/routing.py): a caller's reads stay on the primary this long after its write;
+# a replica further behind than REPLICA_MAX_LAG_SECONDS is skipped; lag is checked this often per process.
+READ_YOUR_WRITES_SECONDS = env_float("READ_YOUR_WRITES_SECONDS", 5.0)
+REPLICA_MAX_LAG_SECONDS = env_float("REPLICA_MAX_LAG_SECONDS", 5.0)
+REPLICA_CHECK_INTERVAL_SECONDS = env_float("REPLICA_CHECK_INTERVAL_SECONDS", 1.0)
+if DATABASE_REPLICAS and REPLICA_CHECK_INTERVAL_SECONDS >= REPLICA_MAX_LAG_SECONDS:
+    raise ImproperlyConfigured("REPLICA_CHECK_INTERVAL_SECONDS must be shorter than REPLICA_MAX_LAG_SECONDS")
 POSTGRES_EXTRA_DB_BACKEND_BASE = "django.db.backends.postgresql"
 PSQLEXTRA_PARTITIONING_MANAGER = "adapters.db.partitioning.manager"
 

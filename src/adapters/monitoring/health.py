@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connections
 
+from adapters.db.replicas import monitor as replica_monitor
+
 
 @dataclass(frozen=True, slots=True)
 class Probe:
     name: str
-    status: str  # ok | down | not_configured
+    status: str  # ok | down | not_configured; a replica also lagging | unknown
     latency_ms: float
     detail: str = ""
+    lag_seconds: float | None = None  # replicas only
 
 
 def _timed(name: str, check: callable) -> Probe:  # type: ignore[valid-type]
@@ -50,5 +53,11 @@ def probe_redis() -> Probe:
     return _timed("redis", check)
 
 
+def probe_replicas() -> list[Probe]:
+    """Each read replica as the router sees it, checked now: ok, lagging (past REPLICA_MAX_LAG_SECONDS)
+    or down. Reads skip a replica that is not ok, so neither makes the service down, only degraded."""
+    return [Probe(s.alias, s.status, s.latency_ms, s.detail, s.lag_seconds) for s in replica_monitor.refresh()]
+
+
 def probe_all() -> list[Probe]:
-    return [probe_database(), probe_redis()]
+    return [probe_database(), *probe_replicas(), probe_redis()]

@@ -1,4 +1,5 @@
-"""Query ports of the read side: raw SQL through `connection.cursor()` into frozen DTOs.
+"""Query ports of the read side: raw SQL through `read_cursor()` (a replica, or the primary inside a
+unit of work or after the caller's own write: adapters/db/routing.py) into frozen DTOs.
 
 No model instances and no ORM query building on these hot paths (see ARCHITECTURE.md's
 performance notes); every list is keyset-paginated with a constant number of statements whatever

@@ -15,8 +15,9 @@ from uuid import UUID
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
+from adapters.db.routing import read_cursor
 from adapters.orm.identity.models import User
 from adapters.orm.queries.common import like_prefix
 from domain.shared.errors import Conflict, InvalidInput
@@ -75,13 +76,13 @@ class ClientDirectory:
             where.append("username > %s")
             params.append(page.after[0])
         sql = f"SELECT {_COLUMNS} FROM identity_user WHERE {' AND '.join(where)} ORDER BY username LIMIT %s"
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(sql, [*params, page.limit + 1])
             items = [ClientItem(*row) for row in cursor.fetchall()]
         return Page.from_rows(items, page, lambda c: (c.username,))
 
     def user(self, public_id: UUID) -> UserRef | None:
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute("SELECT id, role FROM identity_user WHERE public_id = %s", [public_id])
             row = cursor.fetchone()
         return UserRef(*row) if row else None

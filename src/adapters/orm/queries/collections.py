@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID
 
-from django.db import connection
-
+from adapters.db.routing import read_cursor
 from adapters.orm.queries.common import OUTSTANDING_SQL, money
 from domain.shared.money import Money
 from domain.shared.pagination import Page, PageRequest
@@ -79,7 +78,7 @@ class CollectionsQueries:
             where.append("(i.due_date, i.id) > (%s, %s)")
             params.extend(page.after)
         sql = _SQL.format(where=" AND ".join(where) or "TRUE")
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(sql, [*params, page.limit + 1])
             rows = cursor.fetchall()
         items = [

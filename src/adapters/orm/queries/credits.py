@@ -14,8 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import connection
-
+from adapters.db.routing import read_cursor
 from adapters.orm.queries.common import OPEN_STATES, OUTSTANDING_SQL, Viewer, credit_scope, money
 from domain.shared.money import Money
 from domain.shared.pagination import Page, PageRequest
@@ -276,7 +275,7 @@ class CreditQueries:
             where.append("(c.created_at, c.id) < (%s, %s)")
             params.extend(page.after)
         sql = _LIST_SQL.format(where=" AND ".join(where))
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(sql, [*params, page.limit + 1])
             rows = cursor.fetchall()
         items = [self._item(row) for row in rows]
@@ -321,7 +320,7 @@ class CreditQueries:
 
     def detail(self, viewer: Viewer, credit_id: UUID, *, today: date) -> CreditDetail | None:
         scope, params = credit_scope(viewer)
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(_DETAIL_SQL.format(scope=scope), [credit_id, *params])
             row = cursor.fetchone()
             if row is None:
@@ -389,7 +388,7 @@ class CreditQueries:
     def schedule(self, viewer: Viewer, credit_id: UUID, *, today: date) -> list[InstallmentRow] | None:
         """The credit's installments in order, or None when the viewer may not see the credit."""
         scope, params = credit_scope(viewer)
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(_SCHEDULE_SQL.format(scope=scope), [credit_id, *params])
             rows = cursor.fetchall()
         if not rows:
@@ -404,7 +403,7 @@ class CreditQueries:
             after = "AND (p.paid_on, p.id) < (%s, %s)"
             params = [*params, *page.after]
         sql = _PAYMENTS_SQL.format(scope=scope, after=after)
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(sql, [credit_id, *params, page.limit + 1])
             rows = cursor.fetchall()
             if not rows:

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from uuid import UUID
 
-from django.db import connection
-
+from adapters.db.routing import read_cursor
 from adapters.orm.queries.common import DUE_SQL, OPEN_STATES, OUTSTANDING_SQL, PAID_SQL, Viewer, money
 from domain.analytics.model import CreditFigures, CreditSummary, summarize_user
 from domain.credits.delinquency import DelinquencyPolicy
@@ -55,12 +54,12 @@ class SqlCreditFigures:
         return self._run(f"{_CREDIT_COLUMNS} WHERE id > %s ORDER BY id LIMIT %s", [after, limit], as_of)
 
     def count(self) -> int:
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute("SELECT count(*) FROM credits_credit")
             return int(cursor.fetchone()[0])
 
     def _run(self, credits_sql: str, params: list[object], as_of: date) -> list[CreditFigures]:
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(_FIGURES_SQL.format(credits=credits_sql), [as_of, as_of, *params])
             return [self._figures(row, as_of) for row in cursor.fetchall()]
 
@@ -97,7 +96,7 @@ class SummaryQueries:
         """None when the user does not exist or `viewer` may not see it: an admin sees anyone, an
         agent a client with at least one credit in its portfolio (then the client's whole summary),
         a client only itself."""
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute("SELECT id FROM identity_user WHERE public_id = %s", [public_id])
             row = cursor.fetchone()
         if row is None:

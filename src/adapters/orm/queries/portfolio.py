@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from django.db import connection
-
+from adapters.db.routing import read_cursor
 from adapters.orm.currencies import currency_of
 from adapters.orm.queries.common import OUTSTANDING_SQL, PAID_SQL
 from domain.credits.delinquency import DelinquencyPolicy
@@ -84,7 +83,7 @@ class PortfolioQueries:
     def book(self, *, as_of: date) -> list[BookFigures]:
         """Per currency (by code): counts, outstanding of open credits, everything ever collected,
         the outstanding more than `at_risk_after_days` past due (PAR30) and its share, and aging."""
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(_SQL, [as_of, as_of])
             rows = cursor.fetchall()
         acc: dict[str, _Acc] = {}

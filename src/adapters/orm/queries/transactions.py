@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
-from django.db import connection
-
+from adapters.db.routing import read_cursor
 from adapters.orm.queries.common import Viewer, money
 from domain.identity.model import Role
 from domain.shared.money import Money
@@ -102,7 +101,7 @@ class TransactionQueries:
 
     def list_transactions(self, viewer: Viewer, filters: TransactionFilter, page: PageRequest) -> Page[TransactionItem]:
         sql, params = self.page_sql(viewer, filters, page)
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
             amounts: dict[UUID, Money] = {}
