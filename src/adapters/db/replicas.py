@@ -114,7 +114,8 @@ class ReplicaMonitor:
         if now - self._last_started >= interval:
             self._refresh_in_background()
         valid_for = 3 * interval + STALE_WAIT_SECONDS
-        if now - self._last_finished > valid_for:
+        if now - self._last_finished > valid_for and now - self._last_started < STALE_WAIT_SECONDS:
+            # The check just started (never one a hung check started long ago: that would slow every read).
             self._idle.wait(STALE_WAIT_SECONDS)
             now = time.monotonic()
         return [
@@ -225,7 +226,10 @@ class ReplicaMonitor:
         conn = self._probes.get(alias)
         if conn is None or conn.closed or conn.broken:
             params = {k: v for k, v in connections[alias].get_connection_params().items() if k not in _NOT_LIBPQ}
-            params["connect_timeout"] = max(1, int(settings.REPLICA_CONNECT_TIMEOUT_SECONDS))
+            timeout = max(1, int(settings.REPLICA_CONNECT_TIMEOUT_SECONDS))
+            params["connect_timeout"] = timeout
+            # A host gone silent fails the probe in seconds rather than after TCP's retransmissions.
+            params["tcp_user_timeout"] = max(2000, 2000 * timeout)
             params["application_name"] = "fintech-credits replica monitor"
             conn = psycopg.connect(**params, autocommit=True)
             self._probes[alias] = conn
