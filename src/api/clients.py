@@ -15,11 +15,13 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
+from adapters.cache import read_cache as cache_keys
 from adapters.orm.queries.clients import ClientItem, NewPerson
+from api.cached import cached_response, encode
 from api.credits_read import business_today, page_body, viewer_of
 from api.deps import services
 from api.errors import ErrorOut
@@ -161,12 +163,18 @@ def onboard_client(request: HttpRequest, body: ClientIn) -> Status:
 
 
 @router.get("/me/credit-summary", response={200: CreditSummaryOut, 401: ErrorOut})
-def my_credit_summary(request: HttpRequest) -> dict[str, Any]:
-    """Count, total, pending, overdue and next due of the caller's own credits, per currency."""
+def my_credit_summary(request: HttpRequest) -> HttpResponse:
+    """Count, total, pending, overdue and next due of the caller's own credits, per currency.
+
+    Cached per user and business day; any write to the user's credits invalidates it on commit."""
     principal = principal_of(request)
     today = business_today()
-    summary = services().reads.summaries.of_user(principal.user_id, as_of=today)
-    return _summary(principal.public_id, today, summary)
+
+    def build() -> bytes:
+        summary = services().reads.summaries.of_user(principal.user_id, as_of=today)
+        return encode(CreditSummaryOut, _summary(principal.public_id, today, summary))
+
+    return cached_response("summary", [cache_keys.user(principal.user_id)], f"{principal.user_id}:{today}", build)
 
 
 @router.get(

@@ -14,19 +14,22 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Schema
 from pydantic import Field
 
+from adapters.cache import read_cache as cache_keys
 from adapters.orm.queries.common import Viewer
 from adapters.orm.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
 from api.book_commands import router
+from api.cached import encode
 from api.deps import services
 from api.errors import ErrorOut
 from api.money import MoneyOut, money_dict
 from api.pagination import PageOut, PageQuery, encode_cursor, page_request
 from api.security import principal_of
 from domain.credits.model import CreditState
+from domain.identity.model import Role
 from domain.shared.errors import NotFound
 
 TAGS = ["credits"]
@@ -261,13 +264,40 @@ def list_credits(request: HttpRequest, page: Query[PageQuery], filters: Query[Cr
 
 
 @router.get("/credits/{credit_id}", response={200: CreditDetailOut, **READ_ERRORS}, tags=TAGS)
-def credit_detail(request: HttpRequest, credit_id: UUID) -> dict[str, Any]:
+def credit_detail(request: HttpRequest, credit_id: UUID) -> HttpResponse:
     """A credit's figures (as of the business date), delinquency snapshot and installments.
-    Cost and earnings are shown to agents and admins only."""
+    Cost and earnings are shown to agents and admins only.
+
+    Cached per credit, side (client or staff) and business day, with who may see it; any write to
+    the credit invalidates it on commit."""
     viewer = viewer_of(request)
-    d = services().reads.credits.detail(viewer, credit_id, today=business_today())
-    if d is None:
+    principal = principal_of(request)
+    today = business_today()
+    side = "staff" if viewer.is_staff_side else "client"
+
+    def build() -> bytes:
+        detail = _detail_body(viewer, credit_id, today)
+        # The owner and agent travel with the bytes so a hit can be authorized without a query.
+        head = f"{detail['client_id']}|{detail['agent_id'] or ''}|".encode() if detail else b"||"
+        return head + (encode(CreditDetailOut, detail) if detail else b"")
+
+    stored = services().read_cache.get_or_build(
+        "credit", [cache_keys.credit(credit_id)], f"{credit_id}:{side}:{today}", build
+    )
+    client_id, agent_id, payload = stored.split(b"|", 2)
+    me = str(principal.public_id).encode()
+    visible = payload and (principal.role is Role.ADMIN or me in (client_id, agent_id))
+    if not visible:
         raise _not_found()
+    return HttpResponse(payload, content_type="application/json")
+
+
+def _detail_body(viewer: Viewer, credit_id: UUID, today: date) -> dict[str, Any] | None:
+    # Fetched unscoped: the cached bytes are shared by everyone on this side, and visibility is
+    # checked per caller against the owner and agent stored with them.
+    d = services().reads.credits.detail(Viewer(user_id=viewer.user_id, role=Role.ADMIN), credit_id, today=today)
+    if d is None:
+        return None
     seller = viewer.is_staff_side
     snap = d.delinquency
     return {

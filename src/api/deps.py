@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from domain.identity.services import AuthService
 
 if TYPE_CHECKING:
+    from adapters.cache.read_cache import ReadCache
     from adapters.orm.catalog.queries import CatalogQueries
     from adapters.orm.catalog.services import CatalogService
     from adapters.orm.credits.access import AccessQueries
@@ -31,6 +32,7 @@ class Services:
     idempotency: IdempotencyStore
     currency: Callable[[str], Currency]
     reads: ReadQueries
+    read_cache: ReadCache
 
 
 _services: Services | None = None

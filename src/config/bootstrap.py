@@ -16,6 +16,9 @@ from adapters.auth.django_stores import (
     DjangoRefreshTokenStore,
 )
 from adapters.auth.jwt_codec import JwtCodec
+from adapters.cache.read_cache import ReadCache
+from adapters.cache.read_cache import credit as credit_subject
+from adapters.cache.read_cache import user as user_subject
 from adapters.monitoring.health import probe_all
 from adapters.orm.catalog.queries import CatalogQueries
 from adapters.orm.catalog.services import CatalogService
@@ -31,6 +34,7 @@ from adapters.orm.session import DjangoUnitOfWork, OrmSession
 from api.deps import Services
 from domain.application.ports import Policies, Ports
 from domain.credits.delinquency import DelinquencyPolicy
+from domain.credits.model import Credit
 from domain.identity.model import TokenPolicy
 from domain.identity.services import AuthService, ThrottlePolicy
 from domain.payments.late_fees import LateFeePolicy
@@ -70,12 +74,30 @@ def build_auth_service() -> AuthService:
     )
 
 
+@functools.cache
+def shared_read_cache() -> ReadCache:
+    return ReadCache(ttl_seconds=settings.READ_CACHE_TTL_SECONDS)
+
+
+def _invalidate_on_commit(credit: Credit) -> None:
+    """Every saved credit makes its own and its owner's cached reads unreachable.
+
+    Bumped twice: now, so the old value stops being served as soon as the write starts, and on
+    commit, so whatever a concurrent reader built from the not-yet-committed state is never used.
+    (The second is what correctness rests on; the first also keeps tests that never commit honest.)
+    """
+    subjects = [credit_subject(credit.id), user_subject(credit.user_id)]
+    cache = shared_read_cache()
+    cache.bump(subjects)
+    transaction.on_commit(lambda: cache.bump(subjects))
+
+
 def build_ports() -> Ports:
     """The domain's ports on PostgreSQL: one unit of work and the repositories sharing its session."""
     session = OrmSession()
     return Ports(
         uow=DjangoUnitOfWork(session),
-        credits=DjangoCreditRepository(session),
+        credits=DjangoCreditRepository(session, on_saved=_invalidate_on_commit),
         payments=DjangoPaymentRepository(),
         waivers=DjangoFeeWaiverRepository(),
         transactions=DjangoTransactionRepository(),
@@ -111,4 +133,5 @@ def bootstrap() -> Services:
         idempotency=IdempotencyStore(),
         currency=currency_of,
         reads=ReadQueries.build(ports.policies.delinquency),
+        read_cache=shared_read_cache(),
     )

@@ -195,19 +195,25 @@ def _redis_answers(url: str, timeout: float = 0.3) -> bool:
 
 _DEFAULT_REDIS = "redis://127.0.0.1:6379/1"
 REDIS_URL = env_str("REDIS_URL")
-if not REDIS_URL and _redis_answers(_DEFAULT_REDIS):
+# Several nodes: keys are sharded over them by hash (django-redis's ShardClient). Django's own
+# RedisCache with a list is replication, not sharding, and raises when a node is down.
+REDIS_URLS = env_list("REDIS_URLS")
+if not REDIS_URL and not REDIS_URLS and _redis_answers(_DEFAULT_REDIS):
     REDIS_URL = _DEFAULT_REDIS
-REDIS_AVAILABLE = bool(REDIS_URL)
+REDIS_AVAILABLE = bool(REDIS_URL or REDIS_URLS)
+READ_CACHE_TTL_SECONDS = env_int("READ_CACHE_TTL_SECONDS", 600)
 
 if REDIS_AVAILABLE:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_URLS or REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "fc"),
             "TIMEOUT": env_int("CACHE_DEFAULT_TIMEOUT", 300),
             "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "CLIENT_CLASS": "django_redis.client.ShardClient"
+                if REDIS_URLS
+                else "django_redis.client.DefaultClient",
                 # Fail open: with Redis down, reads go to the database instead of failing.
                 "IGNORE_EXCEPTIONS": True,
                 "SOCKET_CONNECT_TIMEOUT": 0.25,
@@ -225,7 +231,8 @@ else:
     )
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fc"}}
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL.rsplit("/", 1)[0] + "/0" if REDIS_URL else "")
+_BROKER_DEFAULT = (REDIS_URL or (REDIS_URLS[0] if REDIS_URLS else "")).rsplit("/", 1)[0]
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _BROKER_DEFAULT + "/0" if _BROKER_DEFAULT else "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 
 # --- Auth, passwords -----------------------------------------------------------------------------

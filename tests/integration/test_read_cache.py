@@ -1,0 +1,232 @@
+"""The read cache on real Redis servers: hits cost no query, every kind of write is seen by the next
+read, answers stay right with Redis stopped, and keys shard over two nodes."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+
+from adapters.cache.read_cache import ReadCache, user
+from config.bootstrap import build_ports
+from domain.application import services as use_cases
+from domain.application.ports import Actor
+from domain.ledger.model import Source
+from domain.payments.model import MethodLine
+from domain.shared.money import Money
+from tests.factories import PASSWORD, PaymentAccountFactory, UserFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisNode:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        server = shutil.which("redis-server")
+        assert server, "redis-server is needed for these tests (apt-get install redis-server)"
+        self.proc = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def dbsize(self) -> int:
+        out = subprocess.check_output(["redis-cli", "-p", str(self.port), "DBSIZE"])
+        return int(out.strip())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _caches(location: str | list[str], shard: bool = False) -> dict:
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": location,
+            "KEY_PREFIX": "t",
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.ShardClient" if shard else "django_redis.client.DefaultClient",
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.2,
+                "SOCKET_TIMEOUT": 0.2,
+            },
+        }
+    }
+
+
+@pytest.fixture
+def node() -> Iterator[RedisNode]:
+    redis = RedisNode()
+    with override_settings(CACHES=_caches(redis.url)):
+        yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def book() -> dict:
+    from tests.builders import open_credit
+
+    agent = UserFactory(role="agent")
+    owner = UserFactory(role="client")
+    admin = UserFactory(role="admin")
+    account = PaymentAccountFactory(currency_id="COP")
+    credit = open_credit(client=owner, agent=agent, price="1200.00", installments=3)
+    return {"agent": agent, "owner": owner, "admin": admin, "account": account.id, "credit": credit}
+
+
+def _token(username: str) -> str:
+    response = Client().post("/api/v1/auth/token", {"username": username, "password": PASSWORD}, "application/json")
+    return response.json()["access_token"]
+
+
+def _pending(token: str) -> Decimal:
+    body = Client().get("/api/v1/me/credit-summary", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    return sum((Decimal(c["pending"]["amount"]) for c in body["by_currency"]), Decimal(0))
+
+
+def _detail_pending(token: str, credit_id: object) -> Decimal:
+    body = Client().get(f"/api/v1/credits/{credit_id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    return Decimal(body["pending"]["amount"])
+
+
+def test_second_read_is_a_hit_without_queries(node: RedisNode, book: dict) -> None:
+    token = _token(book["owner"].username)
+    client = Client()
+    first = client.get("/api/v1/me/credit-summary", HTTP_AUTHORIZATION=f"Bearer {token}")
+    with CaptureQueriesContext(connection) as summary_hit:
+        second = client.get("/api/v1/me/credit-summary", HTTP_AUTHORIZATION=f"Bearer {token}")
+    with CaptureQueriesContext(connection) as detail_miss_queries:
+        detail_miss = client.get(f"/api/v1/credits/{book['credit'].id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert second.content == first.content
+    assert len(summary_hit) == 0
+    assert len(detail_miss_queries) >= 1
+    with CaptureQueriesContext(connection) as detail_hit_queries:
+        detail_hit = Client().get(f"/api/v1/credits/{book['credit'].id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert len(detail_hit_queries) == 0 and detail_hit.content == detail_miss.content
+    assert node.dbsize() > 0
+
+
+def _writes(book: dict) -> list[tuple[str, Callable[[], object]]]:
+    ports = build_ports()
+    agent = Actor(book["agent"].id, Source.WEB)
+    admin = Actor(book["admin"].id, Source.ADMIN)
+    credit_id = book["credit"].id
+
+    def pay() -> object:
+        return use_cases.register_payment(
+            ports,
+            use_cases.RegisterPayment(
+                credit_id=credit_id,
+                amount=Money.of("100.00", "COP"),
+                method_lines=(MethodLine(book["account"], Money.of("100.00", "COP")),),
+                idempotency_key=uuid.uuid4().hex,
+            ),
+            agent,
+        )
+
+    state: dict = {}
+
+    def pay_and_keep() -> None:
+        state["payment"] = pay()
+
+    def late_fee() -> None:
+        use_cases.charge_late_fees(ports, credit_id, as_of=ports.clock.today() + timedelta(days=70))
+
+    return [
+        ("payment", pay_and_keep),
+        ("reversal", lambda: use_cases.reverse_payment(ports, state["payment"].id, "bounced", admin)),
+        ("adjustment", lambda: use_cases.adjust_credit(ports, credit_id, Money.of("7.00", "COP"), "fee", admin)),
+        ("late fee", late_fee),
+        ("write-off", lambda: use_cases.write_off_credit(ports, credit_id, "gone", admin)),
+    ]
+
+
+def test_every_kind_of_write_is_seen_by_the_next_read(node: RedisNode, book: dict) -> None:
+    owner = _token(book["owner"].username)
+    staff = _token(book["admin"].username)
+    credit_id = book["credit"].id
+    for kind, write in _writes(book):
+        before = (_pending(owner), _detail_pending(staff, credit_id), _detail_pending(owner, credit_id))
+        assert before == (_pending(owner), _detail_pending(staff, credit_id), _detail_pending(owner, credit_id))
+        write()
+        expected = build_ports().credits.get(credit_id).pending.amount
+        after = (_pending(owner), _detail_pending(staff, credit_id), _detail_pending(owner, credit_id))
+        assert after == (expected, expected, expected), kind
+        assert after != before, kind
+
+
+def test_a_value_built_during_a_write_is_never_served() -> None:
+    """The race a delete-based cache loses: a reader builds from old data while a write commits."""
+    from django.core.cache import cache
+
+    cache.clear()
+    read_cache = ReadCache()
+    subject = user(123)
+
+    def stale_build() -> bytes:
+        read_cache.bump([subject])  # the write commits while this reader is still building
+        return b"old figures"
+
+    assert read_cache.get_or_build("s", [subject], "v", stale_build) == b"old figures"
+    assert read_cache.get_or_build("s", [subject], "v", lambda: b"new figures") == b"new figures"
+
+
+def test_answers_stay_right_with_redis_stopped(node: RedisNode, book: dict) -> None:
+    owner = _token(book["owner"].username)
+    warm = _pending(owner)
+    node.stop()
+    assert _pending(owner) == warm  # a miss served from the database
+    _writes(book)[0][1]()  # a payment while Redis is down: invalidation fails open too
+    assert _pending(owner) == warm - Decimal("100.00")
+    health = Client().get("/api/v1/health").json()
+    assert health["status"] == "degraded"
+
+
+def test_keys_shard_over_two_nodes_and_one_down_is_survived(book: dict) -> None:
+    nodes = [RedisNode(), RedisNode()]
+    try:
+        with override_settings(CACHES=_caches([n.url for n in nodes], shard=True)):
+            tokens = []
+            for _ in range(12):
+                person = UserFactory(role="client")
+                tokens.append(_token(person.username))
+            for token in tokens:
+                _pending(token)
+            assert all(n.dbsize() > 0 for n in nodes), [n.dbsize() for n in nodes]
+            nodes[0].stop()
+            assert all(_pending(token) == 0 for token in tokens)  # fail-open on the dead shard
+            owner = _token(book["owner"].username)
+            assert _pending(owner) == book["credit"].pending.amount
+    finally:
+        for n in nodes:
+            if n.proc.poll() is None:
+                n.stop()
