@@ -9,6 +9,9 @@ what it depends on (the user, the credit, and a global generation); a write bump
 commit, so a value built from older data is never looked up again. A read after a write therefore
 never shows a stale balance. The nightly job bumps the global generation (it changes every credit).
 
+Misses are built from the primary (a replica may lag behind the version that was just bumped);
+the cache itself is what takes these reads off the database.
+
 Fail-open: the cache is django-redis with IGNORE_EXCEPTIONS; with Redis down, `get_many` answers
 nothing and `set` does nothing, so every read is a miss served from the database, just slower.
 """
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 
 from django.core.cache import caches
 from prometheus_client import Counter
+
+from adapters.db.routing import use_primary
 
 CACHE_LOOKUPS = Counter("read_cache_lookups_total", "Read-cache lookups by name and outcome.", ["name", "outcome"])
 GLOBAL = "v:global"
@@ -66,7 +71,9 @@ class ReadCache:
             CACHE_LOOKUPS.labels(name, "hit").inc()
             return hit
         CACHE_LOOKUPS.labels(name, "miss").inc()
-        body = build()
+        # Built from the primary: a lagging replica would put old figures under the new versions.
+        with use_primary():
+            body = build()
         self._cache.set(key, body, self._ttl)
         return body
 
