@@ -423,15 +423,13 @@ FROM ledger_posting p WHERE p.occurred_on >= %s AND p.occurred_on < %s
 GROUP BY p.transaction_id, p.currency HAVING sum({SIGNED}) IS DISTINCT FROM 0
 """
 _POSTINGS = """
-SELECT 'transaction ' || t.id AS tx, count(p.id) AS postings
-FROM ledger_transaction t
-LEFT JOIN ledger_posting p ON p.transaction_id = t.id AND p.occurred_on = t.occurred_on
-WHERE t.occurred_on >= %s AND t.occurred_on < %s
-GROUP BY t.id HAVING count(p.id) < 2
-UNION ALL
-SELECT 'posting ' || p.id || ' without its transaction', 0
-FROM ledger_posting p WHERE p.occurred_on >= %s AND p.occurred_on < %s
-AND NOT EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.id = p.transaction_id AND t.occurred_on = p.occurred_on)
+SELECT coalesce('transaction ' || t.id, 'posting(s) of missing transaction ' || p.transaction_id) AS tx,
+       coalesce(p.n, 0) AS postings
+FROM (SELECT id, occurred_on FROM ledger_transaction WHERE occurred_on >= %s AND occurred_on < %s) t
+FULL JOIN (SELECT transaction_id, occurred_on, count(*) AS n FROM ledger_posting
+           WHERE occurred_on >= %s AND occurred_on < %s GROUP BY transaction_id, occurred_on) p
+  ON p.transaction_id = t.id AND p.occurred_on = t.occurred_on
+WHERE t.id IS NULL OR coalesce(p.n, 0) < 2
 """
 _BOOK = f"""
 SELECT 'book in ' || p.currency, sum({SIGNED}) AS debit_minus_credit

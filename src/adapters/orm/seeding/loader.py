@@ -185,13 +185,18 @@ class Loader:
             raise SeedError("Generated data is never loaded in production.")
         timer = _Phases()
         with timer("prepare"):
-            self._empty_book()
+            users = self._empty_book()
+            definitions = ddl_module.definitions()
+            ddl_module.drop(definitions)
+            if users:
+                # After the foreign keys are gone: each deleted user would otherwise be looked up in
+                # every referencing table, every partition of the partitioned ones.
+                with connection.cursor() as cursor:
+                    _delete_generated_users(cursor)
             catalog = self._catalogs()
             base = self._max_user_id()
             plan = Plan.build(self.level, self.scale, self.seed, self.today, user_id_base=base)
             ensure_month_partitions(plan.history_start, plan.today)
-            definitions = ddl_module.definitions()
-            ddl_module.drop(definitions)
         report = LoadReport(plan=plan, phases=timer.phases)
         self.say(
             f"Level {plan.level} x {plan.scale:g} (seed {plan.seed}, as of {plan.today}): {plan.users:,} users "
@@ -200,26 +205,33 @@ class Loader:
             f"{plan.target_payment_lines:,} payment lines."
         )
         self._bar_set = self._bars(plan)
+
+        def report_ddl(ddl: ddl_module.Ddl, seconds: float) -> None:
+            report.ddl_seconds.append((ddl.kind, f"{ddl.table}.{ddl.name}", seconds))
+
+        indexes = [d for d in definitions if d.kind == "index"]
         try:
             with timer("users"):
                 self._users(plan, report)
             with timer("book"):
                 self._book(plan, catalog, report)
+            with timer("indexes"):
+                ddl_module.restore(indexes, report_ddl)
+            # Statistics before the foreign keys: their validation queries are planned with them.
+            with timer("vacuum analyze" if self.vacuum else "analyze"):
+                self._analyze()
         finally:
-            with timer("indexes and foreign keys"):
-                ddl_module.restore(
-                    definitions, lambda d, s: report.ddl_seconds.append((d.kind, f"{d.table}.{d.name}", s))
-                )
+            with timer("foreign keys"):
+                ddl_module.restore(definitions, report_ddl)
         with timer("sequences"):
             self._sequences()
-        with timer("vacuum analyze" if self.vacuum else "analyze"):
-            self._analyze()
         report.sizes = table_sizes()
         return report
 
     # --- steps -------------------------------------------------------------------------------------
 
-    def _empty_book(self) -> None:
+    def _empty_book(self) -> bool:
+        """Empty the book (with --truncate, else refuse a non-empty one); True if generated users remain."""
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {' UNION ALL SELECT 1 FROM '.join(BOOK_TABLES)})")
             book = cursor.fetchone()[0]
@@ -230,12 +242,11 @@ class Loader:
                     raise SeedError("The book is not empty: pass --truncate to replace it with generated data.")
                 if users:
                     raise SeedError("Generated users are already there: pass --truncate to replace them.")
-                return
+                return False
             if book:
                 cursor.execute(f"TRUNCATE {', '.join(BOOK_TABLES)}")
                 cursor.execute("TRUNCATE idempotency_record")  # replays of payments that are gone
-            if users:
-                _delete_generated_users(cursor)
+            return bool(users)
 
     def _catalogs(self) -> Catalog:
         for code, name in (("COP", "Colombian peso"), ("USD", "US dollar")):
