@@ -121,3 +121,9 @@ def test_generated_book_is_consistent_deterministic_and_shaped() -> None:
         assert cursor.rowcount == 1
     with pytest.raises(CommandError, match="paid = allocations of posted payments"):
         _check_book(sample=20)
+
+
+def test_check_book_passes_on_a_book_written_by_the_use_cases() -> None:
+    """No false alarms: the demo book is written through the use cases (nightly jobs included)."""
+    call_command("load_demo", stdout=io.StringIO())
+    assert "The book is consistent" in _check_book(sample=50)

@@ -231,7 +231,8 @@ class Batch:
 
         # --- who, what, when ---------------------------------------------------------------------
         if rand() < shapes.HEAVY_CREDIT_SHARE:
-            heavy = int(rand() ** 2 * plan.heavy_clients)
+            # One of the few heavy clients (some 250 credits each at any scale), scattered over the ids.
+            heavy = int(rand() * plan.heavy_clients)
             client = (heavy * 2_654_435_761) % plan.clients
         else:
             client = rng.randrange(plan.clients)

@@ -280,6 +280,17 @@ class Replay:
         for at, _, kind, data in events:
             if kind == "activated":
                 credit.activate(event_id=data["id"], at=at)
+            elif kind == "defaulted":
+                # Declared by the nightly job (then replayed below as of its date) or by an admin.
+                if credit.state is CreditState.ACTIVE:
+                    credit.declare_default(event_id=data["id"], at=at)
+            elif kind == "cured":
+                if credit.state is CreditState.DEFAULTED:
+                    credit.cure(event_id=data["id"], at=at)
+            elif kind == "refinance":
+                credit.mark_refinanced(
+                    event_id=data["id"], new_credit_id=data["related"], reason=data["reason"] or "-", at=at
+                )
             elif kind == "cancellation":
                 credit.cancel(event_id=data["id"], reason=data["reason"], at=at)
             elif kind == "late_fee":
@@ -334,11 +345,13 @@ class Replay:
         found: list[tuple[datetime, int, str, dict]] = []
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT id, kind, occurred_at, reason, amount FROM credits_event WHERE credit_id = %s", [cid]
+                "SELECT id, kind, occurred_at, reason, amount, related_credit_id FROM credits_event "
+                "WHERE credit_id = %s",
+                [cid],
             )
-            for eid, kind, at, reason, amount in cursor.fetchall():
-                if kind in ("activated", "cancellation", "adjustment", "write_off"):
-                    found.append((at, 3, kind, {"id": eid, "reason": reason, "amount": amount}))
+            for eid, kind, at, reason, amount, related in cursor.fetchall():
+                data = {"id": eid, "reason": reason, "amount": amount, "related": related}
+                found.append((at, 3, kind, data))
             cursor.execute(
                 "SELECT t.type, t.occurred_on, t.recorded_at, t.reference_id, "
                 "(SELECT sum(p.amount) FROM ledger_posting p WHERE p.transaction_id = t.id "
