@@ -82,7 +82,14 @@ def test_health_reports_each_dependency(client: Client) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert {c["name"]: c["status"] for c in body["checks"]} == {"database": "ok", "redis": "ok"}
+    assert {c["name"]: c["status"] for c in body["checks"]} == {"database": "ok", "redis": "ok", "broker": "ok"}
+
+
+def test_health_is_degraded_when_the_broker_is_unreachable(client: Client, settings: object) -> None:
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
+    body = client.get("/api/v1/health").json()
+    assert body["status"] == "degraded"
+    assert {c["name"]: c["status"] for c in body["checks"]}["broker"] == "down"
 
 
 def test_health_is_degraded_when_redis_is_unreachable(client: Client, settings: object) -> None:

@@ -59,5 +59,21 @@ def probe_replicas() -> list[Probe]:
     return [Probe(s.alias, s.status, s.latency_ms, s.detail, s.lag_seconds) for s in replica_monitor.refresh()]
 
 
+def probe_broker() -> Probe:
+    """The Celery broker answers (without it, background jobs queue nowhere)."""
+    url = settings.CELERY_BROKER_URL
+    if not url:
+        return Probe("broker", "not_configured", 0.0, "tasks run in-process")
+
+    def check() -> str:
+        from kombu import Connection
+
+        with Connection(url, connect_timeout=0.5, transport_options={"socket_timeout": 0.5}) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
+        return ""
+
+    return _timed("broker", check)
+
+
 def probe_all() -> list[Probe]:
-    return [probe_database(), *probe_replicas(), probe_redis()]
+    return [probe_database(), *probe_replicas(), probe_redis(), probe_broker()]
