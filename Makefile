@@ -1,6 +1,8 @@
 # Two commands on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3.11
 VENV := .venv
+# pytest caches its rewritten test modules as bytecode; with this set it redoes them every run.
+unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
