@@ -1,16 +1,18 @@
 """The load: catalogs, users, partitions, the credit batches on worker processes, then indexes.
 
-1. With --truncate the book (credits, payments, ledger, idempotency replays) is emptied and the
-   generated users (and rows pointing at them) deleted; without it the book must be empty.
+1. With --truncate the book (credits, payments, ledger, idempotency replays) is emptied; without
+   it the book must be empty. Secondary indexes and foreign keys of the loaded tables are dropped
+   (see `ddl`), then the generated users (and rows outside the book pointing at them) deleted.
 2. Catalogs (categories, subcategories, payment accounts, fixed-date holidays, and the currencies
    and periodicities if a flushed database lost them) through the ORM: they are tiny.
 3. Monthly partitions from the oldest credit to today, so no history lands in a DEFAULT partition.
-4. Secondary indexes and foreign keys of the loaded tables dropped (see `ddl`).
-5. Users with COPY, then the credit batches: each worker process generates a batch
+4. Users with COPY, then the credit batches: each worker process generates a batch
    (`book.Batch`) and writes it with one COPY per table in one transaction, so the database is
    consistent at every batch boundary. Progress bars per table show rows, rate and ETA.
-6. Indexes rebuilt and foreign keys re-added (validated), sequences moved past the ids used,
-   ANALYZE (or VACUUM ANALYZE with --vacuum, which also fills the visibility map).
+   With one worker the COPY goes through Django's own connection (inside the caller's
+   transaction, if any: the tests roll the whole load back).
+5. Indexes rebuilt, ANALYZE (or VACUUM ANALYZE with --vacuum, which also fills the visibility
+   map), foreign keys re-added and so validated, sequences moved past the ids used.
 """
 
 from __future__ import annotations
@@ -174,7 +176,10 @@ class Loader:
         self.truncate, self.workers, self.vacuum = truncate, max(1, workers), vacuum
         self.progress = progress
         self.out = out or sys.stdout
-        self.today = today or datetime.now(ZoneInfo(settings.BUSINESS_TIME_ZONE)).date()
+        real_today = datetime.now(ZoneInfo(settings.BUSINESS_TIME_ZONE)).date()
+        self.today = today or real_today
+        if self.today > real_today:
+            raise SeedError("--as-of cannot be in the future: payments are never dated after today.")
 
     def say(self, message: str) -> None:
         self.out.write(message + "\n")

@@ -4,6 +4,7 @@ seed's volumes, written with COPY (see adapters.orm.seeding). Refused in product
 from __future__ import annotations
 
 import os
+from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -23,6 +24,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=os.cpu_count() or 1, help="generator processes (default: one per core)"
         )
+        parser.add_argument(
+            "--as-of",
+            type=date.fromisoformat,
+            default=None,
+            help="the business date the history ends on (default: today; never later): the same seed and date "
+            "give the same book",
+        )
         parser.add_argument("--vacuum", action="store_true", help="VACUUM ANALYZE after the load (not only ANALYZE)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
         parser.add_argument(
@@ -38,17 +46,18 @@ class Command(BaseCommand):
             ddl.restore(definitions)
             self.stdout.write(f"Recreated {len(missing)} index(es) and foreign key(s).")
             return
-        loader = Loader(
-            level=options["level"],  # type: ignore[arg-type]
-            scale=options["scale"],  # type: ignore[arg-type]
-            seed=options["seed"],  # type: ignore[arg-type]
-            truncate=bool(options["truncate"]),
-            workers=options["workers"],  # type: ignore[arg-type]
-            progress=False if options["no_progress"] else None,
-            vacuum=bool(options["vacuum"]),
-            out=self.stdout,
-        )
         try:
+            loader = Loader(
+                level=options["level"],  # type: ignore[arg-type]
+                scale=options["scale"],  # type: ignore[arg-type]
+                seed=options["seed"],  # type: ignore[arg-type]
+                truncate=bool(options["truncate"]),
+                workers=options["workers"],  # type: ignore[arg-type]
+                progress=False if options["no_progress"] else None,
+                vacuum=bool(options["vacuum"]),
+                out=self.stdout,
+                today=options["as_of"],  # type: ignore[arg-type]
+            )
             report = loader.run()
         except (SeedError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
