@@ -209,7 +209,6 @@ class Loader:
             f"{self.workers} worker(s); targets {plan.target_transactions:,} transactions, "
             f"{plan.target_payment_lines:,} payment lines."
         )
-        self._bar_set = self._bars(plan)
 
         def report_ddl(ddl: ddl_module.Ddl, seconds: float) -> None:
             report.ddl_seconds.append((ddl.kind, f"{ddl.table}.{ddl.name}", seconds))
@@ -295,7 +294,8 @@ class Loader:
             cursor.execute("SELECT coalesce(max(id), 0) FROM identity_user")
             return int(cursor.fetchone()[0])
 
-    def _bars(self, plan: Plan) -> dict[str, tqdm]:
+    def _bars(self, plan: Plan, tables: tuple[str, ...], first_position: int) -> dict[str, tqdm]:
+        """One progress bar per table (rows, rate, ETA); totals of derived tables follow the credits."""
         totals = {"identity_user": plan.users, "credits_credit": plan.credits}
         return {
             table: tqdm(
@@ -303,17 +303,17 @@ class Loader:
                 desc=f"{table:<22}",
                 unit=" rows",
                 unit_scale=True,
-                position=position,
+                position=first_position + position,
                 leave=True,
                 disable=self.progress is False or (self.progress is None and not sys.stderr.isatty()),
                 file=sys.stderr,
                 dynamic_ncols=True,
             )
-            for position, table in enumerate(("identity_user", *TABLES))
+            for position, table in enumerate(tables)
         }
 
     def _users(self, plan: Plan, report: LoadReport) -> None:
-        bar = self._bar_set["identity_user"]
+        bar = self._bars(plan, ("identity_user",), 0)["identity_user"]
         password = make_password(shapes.SEED_PASSWORD)
         rng = random.Random(f"seed-data:{plan.seed}:users")  # noqa: S311 - reproducible data, not secrets
         joined = datetime.combine(plan.history_start - timedelta(days=30), datetime.min.time(), tzinfo=UTC)
@@ -334,6 +334,7 @@ class Loader:
                     chunk = []
             copy.write("".join(chunk))
             bar.update(len(chunk))
+        bar.close()
         report.rows["identity_user"] = plan.users
         report.copy_seconds["identity_user"] = time.perf_counter() - started
 
@@ -345,7 +346,7 @@ class Loader:
         )
         delinquency = DelinquencyPolicy(default_after_days=settings.DEFAULT_AFTER_DAYS)
         ctx = Context(plan, catalog, late_fees, delinquency, ZoneInfo(settings.BUSINESS_TIME_ZONE))
-        bars = self._bar_set
+        bars = self._bars(plan, TABLES, 1)
         counts = dict.fromkeys(TABLES, 0)
         seconds = dict.fromkeys(TABLES, 0.0)
 
