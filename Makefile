@@ -6,13 +6,14 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   - ruff, import-linter and the whole pytest suite"
 	@echo "make unit   - the domain's unit tests only (no database)"
 	@echo "make stop   - stop the embedded PostgreSQL and the test Redis started by the tests"
+	@echo "make bench LEVEL=n - load level n (if needed) and benchmark it with wrk and pgbench (BENCHMARKS.md)"
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -49,3 +50,9 @@ beat: $(STAMP)
 stop:
 	-$(PY) -m config.embedded stop
 	-@[ -f .data/redis-test.pid ] && kill $$(cat .data/redis-test.pid) || true
+
+# The benchmark (not part of CI): DATABASE on BENCH_PGHOST (127.0.0.1), wrk and pgbench; BENCH_ARGS for
+# more options (bench/run.py --help), e.g. make bench LEVEL=2 BENCH_ARGS="--reseed --duration 20".
+LEVEL ?= 1
+bench: $(STAMP)
+	$(PY) bench/run.py --level $(LEVEL) $(BENCH_ARGS)

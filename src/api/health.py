@@ -27,6 +27,13 @@ class HealthOut(Schema):
     checks: list[CheckOut]
 
 
+@router.get("/ping", response=dict, auth=None, include_in_schema=False)
+def ping(request: HttpRequest) -> dict:
+    """Liveness only: no dependency is probed and nothing is read. It is also the benchmark's no-op,
+    the floor every endpoint pays (middleware, routing, Ninja's response)."""
+    return {}
+
+
 @router.get("/health", response={200: HealthOut, 503: HealthOut}, auth=None)
 def health(request: HttpRequest) -> Status:
     probes = services().health()

@@ -1,0 +1,309 @@
+"""Pure helpers of the benchmark: parsing wrk and pgbench output, ratios, the markdown tables and the
+plot across levels. No Django, no network: tested in tests/unit/test_bench_report.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+WRK_MARKER = "WRK_JSON "
+PICK_MARKER = "bench.pick_"  # pgbench scripts first pick a random row of the endpoint's pool (\gset)
+
+# Endpoints in report order: (name, label, what it is).
+ENDPOINTS: list[tuple[str, str, str]] = [
+    ("noop", "no-op `GET /ping`", "the framework's ceiling: middleware, routing, Ninja, no I/O"),
+    ("summary_cached", "own summary, cached", "`GET /me/credit-summary`, Redis hit (stored bytes)"),
+    ("summary_cold", "own summary, cold", "the same, every request a cache miss built from PostgreSQL"),
+    ("credits_first", "credits list, first page", "`GET /credits` as an admin (whole book), 20 rows"),
+    ("credits_deep", "credits list, deep page", "the same with a `cursor` deep in the book"),
+    ("detail_cached", "credit detail, cached", "`GET /credits/{id}` with installments, Redis hit"),
+    ("detail_cold", "credit detail, cold", "the same, every request a cache miss"),
+    ("transactions_month", "transactions, one month", "`GET /transactions?from=&to=` as an agent, a month"),
+    ("due_today", "agent's due today", "`GET /collections/due-today` as an agent"),
+    ("payment", "payment registration", "`POST /credits/{id}/payments`, two method lines, prepay"),
+    ("mix", "realistic mix", "weighted mix of the above (see bench/run.py MIX)"),
+]
+LABELS = {name: label for name, label, _ in ENDPOINTS}
+READS = {"summary_cached", "summary_cold", "credits_first", "credits_deep", "detail_cached", "detail_cold"}
+READS |= {"transactions_month", "due_today"}
+CACHED = {"summary_cached", "detail_cached"}
+
+
+# --- wrk -----------------------------------------------------------------------------------------
+
+
+def parse_wrk(stdout: str) -> dict[str, Any]:
+    """The JSON line printed by bench/lua/requests.lua's done(), with rps and milliseconds added."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(WRK_MARKER):
+            raw = json.loads(line[len(WRK_MARKER) :])
+            break
+    else:
+        raise ValueError("no WRK_JSON line in wrk's output (is the Lua script's done() there?)")
+    seconds = raw["duration_us"] / 1e6
+    errors = raw["errors"]
+    non_2xx = errors.get("status", 0)
+    socket_errors = sum(errors.get(k, 0) for k in ("connect", "read", "write", "timeout"))
+    latency = {key: value / 1000.0 for key, value in raw["latency_us"].items()}
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 3),
+        "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        "latency_ms": {key: round(value, 3) for key, value in latency.items()},
+        "non_2xx": non_2xx,
+        "socket_errors": socket_errors,
+        "bytes": raw.get("bytes", 0),
+    }
+
+
+# --- pgbench -------------------------------------------------------------------------------------
+
+_TPS = re.compile(r"^tps = ([\d.]+) \(without initial connection time\)", re.M)
+_LAT = re.compile(r"^latency average = ([\d.]+) ms", re.M)
+_FAILED = re.compile(r"^number of failed transactions: (\d+)", re.M)
+_PROCESSED = re.compile(r"^number of transactions actually processed: (\d+)", re.M)
+_STATEMENT = re.compile(r"^\s+([\d.]+)\s+(\d+)\s+(\S.*)$")
+
+
+def parse_pgbench(stdout: str) -> dict[str, Any]:
+    """tps, average latency, and (with -r) each statement's average latency in milliseconds."""
+    tps = _TPS.search(stdout)
+    if tps is None:
+        raise ValueError("no tps line in pgbench's output")
+    latency = _LAT.search(stdout)
+    failed = _FAILED.search(stdout)
+    processed = _PROCESSED.search(stdout)
+    statements: list[dict[str, Any]] = []
+    in_latencies = False
+    for line in stdout.splitlines():
+        if line.lstrip().startswith("statement latencies in milliseconds"):
+            in_latencies = True
+            continue
+        if in_latencies:
+            m = _STATEMENT.match(line)
+            if m:
+                statements.append({"ms": float(m.group(1)), "failures": int(m.group(2)), "command": m.group(3)})
+            elif line.strip() and not line.startswith(" "):
+                in_latencies = False
+    return {
+        "tps": float(tps.group(1)),
+        "latency_ms": float(latency.group(1)) if latency else None,
+        "transactions": int(processed.group(1)) if processed else None,
+        "failed": int(failed.group(1)) if failed else 0,
+        "statements": statements,
+    }
+
+
+def endpoint_tps(parsed: dict[str, Any]) -> float:
+    """pgbench's tps with the random pick (a primary-key lookup on a small helper table, one round
+    trip) taken out, from the per-statement latencies: the endpoint's own statements only."""
+    statements = parsed.get("statements") or []
+    total = sum(s["ms"] for s in statements)
+    pick = sum(s["ms"] for s in statements if PICK_MARKER in s["command"] or s["command"].startswith("\\"))
+    if not statements or total <= pick or pick <= 0:
+        return parsed["tps"]
+    return round(parsed["tps"] * total / (total - pick), 1)
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def endpoint_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per measured endpoint: rps, latencies, errors, the two ceilings and the ratios."""
+    endpoints = result.get("endpoints", {})
+    noop = endpoints.get("noop", {}).get("rps")
+    ceilings = result.get("db_ceilings", {})
+    rows = []
+    for name, label, _ in ENDPOINTS:
+        run = endpoints.get(name)
+        if not run:
+            continue
+        db = ceilings.get(name) or {}
+        db_tps = db.get("endpoint_tps")
+        rows.append(
+            {
+                "name": name,
+                "label": label,
+                "rps": run["rps"],
+                "p50": run["latency_ms"]["p50"],
+                "p95": run["latency_ms"]["p95"],
+                "p99": run["latency_ms"]["p99"],
+                "errors": run["non_2xx"] + run["socket_errors"],
+                "of_noop": ratio(run["rps"], noop) if name != "noop" else None,
+                "db_tps": db_tps,
+                "of_db": ratio(run["rps"], db_tps),
+            }
+        )
+    return rows
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    rows = endpoint_rows(result)
+    out = [
+        "| endpoint | rps | p50 ms | p95 ms | p99 ms | errors | share of no-op | pgbench tps (own SQL) "
+        "| share of DB ceiling |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['label']} | {_fmt(r['rps'], 0)} | {_fmt(r['p50'], 2)} | {_fmt(r['p95'], 2)} | {_fmt(r['p99'], 2)} "
+            f"| {r['errors']} | {_pct(r['of_noop'])} | {_fmt(r['db_tps'], 0)} | {_pct(r['of_db'])} |"
+        )
+    return "\n".join(out)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
+def batch_table(result: dict[str, Any]) -> str:
+    out = ["| batch | seconds | notes |", "|---|---:|---|"]
+    for name, item in (result.get("batch") or {}).items():
+        seconds = item.get("seconds")
+        out.append(f"| {name} | {_fmt(seconds, 1)} | {item.get('note', '')} |")
+    return "\n".join(out)
+
+
+def compare_levels_table(results: dict[int, dict[str, Any]]) -> str:
+    """p50 and p99 of each endpoint per level, with each level's p50 as a multiple of the lowest level's."""
+    levels = sorted(results)
+    if not levels:
+        return ""
+    base = levels[0]
+    head = "| endpoint | " + " | ".join(f"L{lv} rps | L{lv} p50 | L{lv} p99" for lv in levels)
+    head += "".join(f" | p50 L{lv}/L{base}" for lv in levels[1:]) + " |"
+    sep = "|---|" + "---:|" * (3 * len(levels) + len(levels) - 1)
+    out = [head, sep]
+    for name, label, _ in ENDPOINTS:
+        runs = [results[lv].get("endpoints", {}).get(name) for lv in levels]
+        if not any(runs):
+            continue
+        cells = []
+        for run in runs:
+            if run:
+                lat = run["latency_ms"]
+                cells += [_fmt(run["rps"], 0), _fmt(lat["p50"], 2), _fmt(lat["p99"], 2)]
+            else:
+                cells += ["-", "-", "-"]
+        first = runs[0]
+        for run in runs[1:]:
+            cells.append(
+                f"{run['latency_ms']['p50'] / first['latency_ms']['p50']:.2f}x"
+                if run and first and first["latency_ms"]["p50"]
+                else "-"
+            )
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def results_markdown(result: dict[str, Any]) -> str:
+    """The per-run markdown written next to the JSON."""
+    m = result["machine"]
+    s = result["settings"]
+    lines = [
+        f"# Benchmark, level {result['level']} (scale {result['scale']:g}) — {result['date']}",
+        "",
+        f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB; "
+        f"PostgreSQL {m.get('postgres', '?')}; load average before the run {m.get('loadavg_before', '?')}.",
+        f"Book: {_book_line(result.get('book', {}))}.",
+        f"App: granian WSGI, {s['workers']} workers x {s['blocking_threads']} blocking thread(s), "
+        f"{s['db_connections']}; wrk -t{s['wrk_threads']} -c{s['wrk_connections']} -d{s['duration']}s per endpoint "
+        f"(same machine); pgbench -c{s['pgbench_clients']} -j{s['pgbench_threads']} -T{s['pgbench_seconds']} "
+        f"-M simple.",
+        "",
+        markdown_table(result),
+        "",
+        "Ceilings: the no-op endpoint served "
+        f"{_fmt(result.get('endpoints', {}).get('noop', {}).get('rps'), 0)} rps (framework limit); "
+        "“pgbench tps” is PostgreSQL running the endpoint's own captured statements with random ids from the "
+        "same pools (one transaction = one request's statements), the random pick's round trip taken out.",
+    ]
+    if result.get("batch"):
+        lines += ["", "## Batch timings", "", batch_table(result)]
+    if result.get("plans_summary"):
+        lines += ["", "## Plans", "", result["plans_summary"]]
+    if result.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _book_line(book: dict[str, Any]) -> str:
+    if not book:
+        return "?"
+    rows = book.get("rows", {})
+    parts = [f"{rows[t]:,} {t}" for t in ("identity_user", "credits_credit", "ledger_transaction", "payments_line")]
+    parts = [p for p in parts if p]
+    size = book.get("size_gib")
+    return ", ".join(parts) + (f"; {size:.1f} GiB on disk" if size else "")
+
+
+# --- files and the plot --------------------------------------------------------------------------
+
+
+def result_name(date: str, level: int, scale: float) -> str:
+    suffix = "" if scale == 1 else f"-x{scale:g}"
+    return f"{date}-level{level}{suffix}"
+
+
+def latest_per_level(files: Iterable[Path]) -> dict[int, dict[str, Any]]:
+    """The newest full-scale result of each level among these JSON files (names sort by date)."""
+    latest: dict[int, tuple[str, dict[str, Any]]] = {}
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or "level" not in data or "endpoints" not in data:
+            continue
+        if data.get("scale", 1) != 1:
+            continue
+        key = data.get("finished_at", path.name)
+        level = int(data["level"])
+        if level not in latest or key > latest[level][0]:
+            latest[level] = (key, data)
+    return {level: data for level, (_, data) in latest.items()}
+
+
+def plot_levels(results: dict[int, dict[str, Any]], out: Path) -> Path | None:
+    """A PNG of p50 and p99 per endpoint, one group of bars per endpoint, one bar per level."""
+    if not results:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = sorted(results)
+    names = [n for n, _, _ in ENDPOINTS if any(n in results[lv].get("endpoints", {}) for lv in levels)]
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 1.1 * len(names)), 8), sharex=True)
+    width = 0.8 / len(levels)
+    for ax, key in zip(axes, ("p50", "p99"), strict=True):
+        for i, lv in enumerate(levels):
+            values = [results[lv].get("endpoints", {}).get(n, {}).get("latency_ms", {}).get(key, 0) for n in names]
+            ax.bar([x + i * width for x in range(len(names))], values, width, label=f"level {lv}")
+        ax.set_ylabel(f"{key} latency (ms)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend()
+    axes[0].set_title("Latency per endpoint across levels (wrk on the same 2-core machine)")
+    axes[1].set_xticks([x + 0.4 - width / 2 for x in range(len(names))])
+    axes[1].set_xticklabels([LABELS[n] for n in names], rotation=30, ha="right")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
