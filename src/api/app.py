@@ -12,6 +12,7 @@ from api import (
     credits_read,  # noqa: F401  (registers the credit GETs on book_commands.router)
     health,
     identity,
+    jobs,
     portfolio,
     transactions,
 )
@@ -36,4 +37,5 @@ def build_api(services: Services) -> NinjaAPI:
     api.add_router("", collections.router)
     api.add_router("", clients.router)
     api.add_router("", portfolio.router)
+    api.add_router("", jobs.router)
     return api

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from adapters.orm.catalog.services import CatalogService
     from adapters.orm.credits.access import AccessQueries
     from adapters.orm.idempotency.store import IdempotencyStore
+    from adapters.orm.jobs.service import JobsService
     from adapters.orm.queries import ReadQueries
     from domain.application.ports import Ports
     from domain.shared.money import (
@@ -33,6 +34,7 @@ class Services:
     currency: Callable[[str], Currency]
     reads: ReadQueries
     read_cache: ReadCache
+    jobs: JobsService
 
 
 _services: Services | None = None

@@ -27,6 +27,8 @@ from adapters.orm.credits.repository import DjangoCreditRepository
 from adapters.orm.currencies import currency_of
 from adapters.orm.holidays import CatalogHolidayCalendar
 from adapters.orm.idempotency.store import IdempotencyStore
+from adapters.orm.jobs.service import JobsService
+from adapters.orm.jobs.store import JobStore
 from adapters.orm.ledger.repository import DjangoTransactionRepository
 from adapters.orm.payments.repository import DjangoFeeWaiverRepository, DjangoPaymentRepository
 from adapters.orm.queries import ReadQueries
@@ -121,6 +123,14 @@ def shared_ports() -> Ports:
     return build_ports()
 
 
+def enqueue_portfolio_analysis(job_id: str) -> None:
+    # Importing the Celery app makes it the current app: the task goes to its broker.
+    from adapters.celery.tasks import portfolio_analysis
+    from config.celery_app import app  # noqa: F401
+
+    portfolio_analysis.delay(job_id)
+
+
 def bootstrap() -> Services:
     ports = shared_ports()
     return Services(
@@ -134,4 +144,5 @@ def bootstrap() -> Services:
         currency=currency_of,
         reads=ReadQueries.build(ports.policies.delinquency),
         read_cache=shared_read_cache(),
+        jobs=JobsService(JobStore(), enqueue_analysis=enqueue_portfolio_analysis),
     )

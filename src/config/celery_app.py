@@ -1,10 +1,12 @@
-"""The Celery application (Redis broker). Tasks live in adapters/celery; nightly jobs arrive with them."""
+"""The Celery application (Redis broker). Tasks live in adapters/celery; the beat schedule is here."""
 
 from __future__ import annotations
 
 import os
 
 from celery import Celery
+from celery.schedules import crontab
+from django.conf import settings  # lazy: read once DJANGO_SETTINGS_MODULE is set below
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -18,5 +20,14 @@ app.conf.update(
     result_serializer="json",
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
+    task_ignore_result=True,
+    # Beat's crontab hours are business hours ("02:00" is 02:00 in BUSINESS_TIME_ZONE).
+    timezone=settings.BUSINESS_TIME_ZONE,
+    beat_schedule={
+        # After the business day closes: late fees, delinquency flags and default/cure for the book.
+        "nightly-delinquency": {"task": "jobs.nightly_delinquency", "schedule": crontab(hour=2, minute=0)},
+        # Daily, so the next 12 months of partitions always exist well before they are needed.
+        "partition-upkeep": {"task": "jobs.partition_upkeep", "schedule": crontab(hour=1, minute=15)},
+    },
 )
 app.autodiscover_tasks(["adapters.celery"])

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "adapters.orm.payments",
     "adapters.orm.ledger",
     "adapters.orm.idempotency",
+    "adapters.orm.jobs",
     "config.apps.CompositionRootConfig",
 ]
 AUTH_USER_MODEL = "identity.User"
@@ -234,6 +235,21 @@ else:
 _BROKER_DEFAULT = (REDIS_URL or (REDIS_URLS[0] if REDIS_URLS else "")).rsplit("/", 1)[0]
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _BROKER_DEFAULT + "/0" if _BROKER_DEFAULT else "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Redis hands an unacknowledged message (acks late) to another worker after this timeout: keep it
+# above the longest task and any retry countdown (retries back off to 10 minutes at most).
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 2 * 3600)
+_fast_restore = CELERY_VISIBILITY_TIMEOUT_SECONDS < 60  # tests: find an abandoned message within a second
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+    "unacked_restore_interval": 1 if _fast_restore else 10,
+    "unacked_restore_throttle": 1 if _fast_restore else 10,
+}
+# Book-wide jobs: credits per chunk, an optional pause between chunks (to leave the database to
+# online traffic), and the nightly run's credits per transaction.
+JOBS_CHUNK_SIZE = env_int("JOBS_CHUNK_SIZE", 2000)
+JOBS_CHUNK_PAUSE_MS = env_int("JOBS_CHUNK_PAUSE_MS", 0)
+NIGHTLY_CHUNK_SIZE = env_int("NIGHTLY_CHUNK_SIZE", 20000)
+NIGHTLY_WORKERS = env_int("NIGHTLY_WORKERS", 2)  # database sessions applying the nightly plan in parallel
 
 # --- Auth, passwords -----------------------------------------------------------------------------
 PASSWORD_HASHERS = [

@@ -1,0 +1,552 @@
+"""The nightly delinquency run over the whole book in set-based SQL: late fees and their ledger
+bookings, the delinquency snapshot, and active <-> defaulted with their credit events.
+
+It does for every open credit what the domain's per-credit reference does
+(`domain.application.services.apply_late_fees`, then `recompute_delinquency`), in a handful of
+statements instead of a Python loop over aggregates:
+
+1. **Prepare** (one REPEATABLE READ snapshot, read-only on the book, into work tables):
+   - `nj_inst`: every unsettled installment of an open credit whose due date has passed, read
+     through the partial index on `due_date` (only what is still to collect, never the whole table);
+   - `nj_work`: the open credits that can change tonight: those with such an installment, plus those
+     whose stored snapshot is not clear or that are defaulted (they may cure). Every other open
+     credit is current and stays exactly as it is, so it is not touched;
+   - `jobs_nightly_fee`: per overdue installment, `LateFeePolicy.charge_due`: the fee accrued after the grace
+     days, `base * monthly_rate * days_late / days_per_month` on the principal and interest still
+     owed, capped at `cap_share * amount`, each rounded half-even to the currency's minor units,
+     minus what is already charged, when positive;
+   - `jobs_nightly_plan`: per credit, the fee total, the new snapshot (days past due of the oldest overdue
+     installment, aging bucket, missed installments, morosidad level, in default) and the new state,
+     kept only where something changes. Running twice for a date therefore finds nothing to do.
+2. **Apply** in chunks of `chunk_size` credits by credit-id range, one bounded transaction each,
+   `workers` sessions in parallel (disjoint ranges): update the chunk's credits (snapshot, state,
+   `version`) where the version is still the one the
+   plan read, then, for exactly those credits, raise the installments' `late_fee`, insert one
+   late-fee transaction per credit charged with its two postings (receivable D, late-fee income C;
+   exactly `domain.ledger.entries.late_fee`) into the business date's monthly partition, and append
+   the DEFAULTED / CURED events (`Credit.refresh_delinquency`).
+3. **Fallback**: a credit whose version moved since the plan was read (a payment landed meanwhile)
+   is not written by the SQL; it goes through the domain's per-credit use cases afterwards, under
+   its row lock. Exact either way.
+
+Rounding: PostgreSQL's `round()` rounds half away from zero; the domain rounds half to even. The
+fee is computed exactly instead: `n / d` as integer minor units with `div` and `mod` (exact for
+numeric) and the tie broken to the even quotient (`half_even_sql`). Python's Decimal divides at
+28 significant digits before quantizing, which could only differ if that division turned a
+non-tie into a tie; with a denominator of 30 * 10^k the expansion repeats 3s or 6s, never the 9s or
+0s that would need, so both give the same figure (tested against `LateFeePolicy` on random and
+tie cases, and credit by credit against the domain on a generated book).
+
+`delinquency_as_of` is written on the credits the run changes; a credit it leaves alone is
+current and its snapshot is still true as of the run (the run's date is on its `jobs_job` row).
+Rewriting every open credit each night only to move that date would cost a full-table UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import DatabaseError, connection, transaction
+
+from adapters.db.partitioning import ensure_month_partitions
+from adapters.orm.currencies import currency_of
+from domain.application import services
+from domain.application.ports import SYSTEM, Policies, Ports
+from domain.credits.delinquency import Delinquency
+from domain.credits.model import CreditEventKind, CreditState
+from domain.ledger import accounts
+from domain.ledger.model import Side, Source, TransactionStatus, TransactionType
+from domain.shared.aging import AgingBucket
+
+# `Credit.refresh_delinquency`'s reason for the DEFAULTED event (compared with the domain's in tests).
+DEFAULT_REASON = "days past due over the default threshold"
+_LOCK_KEY = 0x6E6967687431  # pg advisory lock: one nightly run at a time per database
+_MIN_ID = UUID(int=0)
+_MAX_ID = UUID(int=(1 << 128) - 1)
+# nj_*: temporary tables of the session that prepares; jobs_nightly_*: UNLOGGED tables (no WAL,
+# emptied by a crash, which only means the run starts over) that every applying session reads.
+_TABLES = "nj_inst, nj_work, jobs_nightly_fee, jobs_nightly_plan, nj_locked"
+log = logging.getLogger("jobs")
+
+
+class NightlyAlreadyRunning(Exception):
+    """Another nightly run holds the lock (the task retries later)."""
+
+
+def half_even_sql(n: str, d: str) -> str:
+    """SQL for `n / d` rounded half to even to an integer, for numeric `n >= 0` and `d > 0`.
+
+    `div` truncates and `mod` is the exact remainder (numeric arithmetic is exact), so the tie test
+    `2 * remainder = d` is exact too; PostgreSQL's `round()` would round ties away from zero.
+    """
+    q = f"div({n}, {d})"
+    return f"({q} + CASE sign(2 * mod({n}, {d}) - ({d})) WHEN 1 THEN 1 WHEN 0 THEN mod({q}, 2) ELSE 0 END)"
+
+
+def bucket_sql(days: str) -> str:
+    """`domain.shared.aging.bucket_for` in SQL (checked against it for every day in tests)."""
+    return (
+        f"CASE WHEN {days} <= 0 THEN '{AgingBucket.CURRENT.value}' WHEN {days} <= 30 THEN '{AgingBucket.D1_30.value}' "
+        f"WHEN {days} <= 60 THEN '{AgingBucket.D31_60.value}' WHEN {days} <= 90 THEN '{AgingBucket.D61_90.value}' "
+        f"ELSE '{AgingBucket.D90_PLUS.value}' END"
+    )
+
+
+def fee_numerators_sql(inst: str, scale: str) -> tuple[str, str]:
+    """The exact numerators, in minor units, of the accrued fee (over `days_per_month`) and of the
+    cap, for an installment (alias `inst`, with `base`, `amount`, `due_date`); `scale` is 10^minor."""
+    days = f"(%(as_of)s::date - {inst}.due_date)"
+    return f"{inst}.base * %(rate)s * {days} * {scale}", f"{inst}.amount * %(cap_share)s * {scale}"
+
+
+def fee_from_numerators_sql(accrued: str, cap: str, scale: str, places: str) -> str:
+    """`min(half_even(accrued / days_per_month), half_even(cap))` back in currency units."""
+    fee = f"least({half_even_sql(accrued, '%(days_per_month)s')}, {half_even_sql(cap, '1')})"
+    # The quotient is already whole minor units: round() only trims the scale (no tie to break).
+    return f"round({fee} / {scale}, {places})"
+
+
+def fee_sql(inst: str = "i", scale: str = "k.s", places: str = "w.minor_units") -> str:
+    """`LateFeePolicy.accrued` in SQL: the fee an installment carries as of `%(as_of)s`. Only
+    meaningful where the days late exceed the grace days and the base is positive (the callers'
+    WHERE). The job computes the same in two steps, so each numerator is evaluated once."""
+    accrued, cap = fee_numerators_sql(inst, scale)
+    return fee_from_numerators_sql(accrued, cap, scale, places)
+
+
+# A version-7 UUID (48-bit millisecond timestamp, then random bits), like domain.shared.ids.
+UUID7_SQL = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING "
+    "substring(int8send((extract(epoch FROM %(now)s::timestamptz) * 1000)::bigint) FROM 3) FROM 1 FOR 6), "
+    "52, 1), 53, 1), 'hex')::uuid"
+)
+
+_OPEN = f"('{CreditState.ACTIVE.value}', '{CreditState.DEFAULTED.value}')"
+
+
+def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
+    # OFFSET 0 keeps a subquery from being merged into its parent, which would evaluate its
+    # expressions once per reference (the fee's numerators appear several times in the rounding).
+    accrued_n, cap_n = fee_numerators_sql("i", "k.s")
+    level = " + ".join(f"(w.missed >= {int(t)})::int" for t in thresholds) or "0"
+    outstanding = (
+        "(i2.principal + i2.adjustment + i2.interest + i2.late_fee - i2.late_fee_waived"
+        " - i2.paid_principal - i2.paid_interest - i2.paid_late_fee)"
+    )
+    return [
+        f"DROP TABLE IF EXISTS {_TABLES}",
+        # Overdue, unsettled installments of open credits (the partial index on due_date).
+        """
+        CREATE TEMP TABLE nj_inst AS
+        SELECT i.id, i.credit_id, i.due_date, i.late_fee,
+               i.principal + i.adjustment - i.paid_principal + i.interest - i.paid_interest AS base,
+               i.principal + i.adjustment + i.interest AS amount
+        FROM credits_installment i
+        WHERE NOT i.is_settled AND i.credit_open AND i.due_date < %(as_of)s
+        """,
+        # The credits that can change: overdue ones, and those whose stored snapshot is not clear.
+        f"""
+        CREATE TEMP TABLE nj_work AS
+        SELECT c.id, c.version, c.state, c.user_id, c.currency, cur.minor_units,
+               c.days_past_due, c.aging_bucket, c.missed_installments, c.morosidad_level, c.is_in_default,
+               o.oldest, COALESCE(o.missed, 0) AS missed
+        FROM credits_credit c
+        JOIN catalog_currency cur ON cur.code = c.currency
+        LEFT JOIN (SELECT credit_id, min(due_date) AS oldest, count(*) AS missed FROM nj_inst GROUP BY credit_id) o
+               ON o.credit_id = c.id
+        WHERE c.state IN {_OPEN}
+          AND (o.credit_id IS NOT NULL OR c.state = '{CreditState.DEFAULTED.value}' OR c.days_past_due <> 0
+               OR c.missed_installments <> 0 OR c.morosidad_level <> 0 OR c.is_in_default
+               OR c.aging_bucket <> '{AgingBucket.CURRENT.value}')
+        """,
+        "CREATE UNIQUE INDEX ON nj_work (id)",
+        # LateFeePolicy.charge_due per installment past its grace days with principal or interest owed.
+        f"""
+        CREATE UNLOGGED TABLE jobs_nightly_fee AS
+        SELECT y.id, y.credit_id, y.new_fee, y.new_fee - y.late_fee AS charge
+        FROM (
+            SELECT x.id, x.credit_id, x.late_fee,
+                   {fee_from_numerators_sql("x.accrued_n", "x.cap_n", "x.s", "x.minor_units")} AS new_fee
+            FROM (
+                SELECT i.id, i.credit_id, i.late_fee, k.s, w.minor_units, {accrued_n} AS accrued_n, {cap_n} AS cap_n
+                FROM nj_inst i
+                JOIN nj_work w ON w.id = i.credit_id
+                CROSS JOIN LATERAL (SELECT power(10::numeric, w.minor_units) AS s) k
+                WHERE i.due_date < %(as_of)s::date - %(grace_days)s::int AND i.base > 0
+                OFFSET 0
+            ) x
+            OFFSET 0
+        ) y
+        WHERE y.new_fee > y.late_fee
+        """,
+        "CREATE INDEX ON jobs_nightly_fee (credit_id)",
+        # The new snapshot and state per credit, kept where anything changes.
+        f"""
+        CREATE UNLOGGED TABLE jobs_nightly_plan AS
+        SELECT s.*,
+               CASE WHEN s.new_state = '{CreditState.DEFAULTED.value}' AND s.state = '{CreditState.ACTIVE.value}'
+                    THEN (SELECT sum({outstanding}) FROM credits_installment i2 WHERE i2.credit_id = s.id)
+                         + s.fee_total
+               END AS default_amount
+        FROM (
+            SELECT w.id, w.version, w.state, w.user_id, w.currency, d.dpd, {bucket_sql("d.dpd")} AS bucket,
+                   w.missed, {level} AS level, d.dpd > %(default_after_days)s AS in_default,
+                   CASE WHEN d.dpd > %(default_after_days)s AND w.state = '{CreditState.ACTIVE.value}'
+                             THEN '{CreditState.DEFAULTED.value}'
+                        WHEN d.dpd <= %(default_after_days)s AND w.state = '{CreditState.DEFAULTED.value}'
+                             THEN '{CreditState.ACTIVE.value}'
+                        ELSE w.state END AS new_state,
+                   COALESCE(f.total, 0) AS fee_total, COALESCE(f.n, 0) AS fees,
+                   w.days_past_due AS old_dpd, w.aging_bucket AS old_bucket, w.missed_installments AS old_missed,
+                   w.morosidad_level AS old_level, w.is_in_default AS old_default
+            FROM nj_work w
+            CROSS JOIN LATERAL (SELECT COALESCE(%(as_of)s::date - w.oldest, 0) AS dpd) d
+            LEFT JOIN (SELECT credit_id, sum(charge) AS total, count(*) AS n FROM jobs_nightly_fee GROUP BY credit_id) f
+                   ON f.credit_id = w.id
+            OFFSET 0
+        ) s
+        WHERE s.fee_total > 0 OR s.new_state <> s.state
+           OR (s.dpd, s.bucket, s.missed, s.level, s.in_default)
+              IS DISTINCT FROM (s.old_dpd, s.old_bucket, s.old_missed, s.old_level, s.old_default)
+        """,
+        "CREATE UNIQUE INDEX ON jobs_nightly_plan (id)",
+        "ANALYZE jobs_nightly_plan",
+        "ANALYZE jobs_nightly_fee",
+    ]
+
+
+# The credits first: the UPDATE locks each row, and its version guard keeps only the credits nobody
+# changed since the plan was read (a writer holding a credit's lock is waited for, then re-checked).
+# `nj_locked` lists them: every later statement of the chunk writes only for those.
+_CREDITS = """
+WITH written AS (
+    UPDATE credits_credit c
+    SET state = p.new_state, delinquency_as_of = %(as_of)s, days_past_due = p.dpd, aging_bucket = p.bucket,
+        missed_installments = p.missed, morosidad_level = p.level, is_in_default = p.in_default,
+        version = c.version + 1
+    FROM jobs_nightly_plan p
+    WHERE p.id > %(lo)s AND p.id <= %(hi)s AND c.id = p.id AND c.version = p.version
+    RETURNING c.id
+)
+INSERT INTO nj_locked (id) SELECT id FROM written
+"""
+# A chunk touches a few thousand rows of tables of millions, all by key: index lookups, never a scan
+# (the book is in memory, so a random page costs about a sequential one). A writer holding a credit
+# longer than the lock timeout fails the chunk; the task retries the run, which is idempotent.
+_APPLY_SETTINGS = (
+    "SET LOCAL random_page_cost = 1.1",
+    "SET LOCAL jit = off",
+    "SET LOCAL lock_timeout = '30s'",
+)
+_FEES = """
+UPDATE credits_installment i SET late_fee = f.new_fee
+FROM nj_locked l JOIN jobs_nightly_fee f ON f.credit_id = l.id
+WHERE i.id = f.id
+"""
+_LEDGER = f"""
+WITH tx AS (
+    INSERT INTO ledger_transaction (id, occurred_on, type, status, source, user_id, agent_id, credit_id,
+                                    reference_id, reverses_id, reversed_by_id, memo, recorded_at)
+    SELECT {UUID7_SQL}, %(as_of)s, '{TransactionType.LATE_FEE.value}', '{TransactionStatus.CONFIRMED.value}',
+           '{Source.SYSTEM.value}', p.user_id, NULL, p.id, NULL, NULL, NULL, %(memo)s, %(now)s
+    FROM nj_locked l JOIN jobs_nightly_plan p ON p.id = l.id
+    WHERE p.fee_total > 0
+    RETURNING id, credit_id
+)
+INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount, currency)
+SELECT %(as_of)s, tx.id,
+       CASE leg.n WHEN 1 THEN %(receivable)s || p.id::text ELSE %(fee_income)s END,
+       leg.side, p.fee_total, p.currency
+FROM tx
+JOIN jobs_nightly_plan p ON p.id = tx.credit_id
+CROSS JOIN (VALUES (1, '{Side.DEBIT.value}'), (2, '{Side.CREDIT.value}')) AS leg (n, side)
+ORDER BY tx.credit_id, leg.n
+"""
+_EVENTS = f"""
+INSERT INTO credits_event (id, credit_id, kind, occurred_at, reason, amount, actor_id, related_credit_id)
+SELECT {UUID7_SQL}, p.id,
+       CASE WHEN p.new_state = '{CreditState.DEFAULTED.value}' THEN '{CreditEventKind.DEFAULTED.value}'
+            ELSE '{CreditEventKind.CURED.value}' END,
+       %(now)s,
+       CASE WHEN p.new_state = '{CreditState.DEFAULTED.value}' THEN %(default_reason)s ELSE '' END,
+       p.default_amount, NULL, NULL
+FROM nj_locked l JOIN jobs_nightly_plan p ON p.id = l.id
+WHERE p.new_state <> p.state
+ORDER BY p.id
+"""
+_SUMMARY = f"""
+SELECT p.currency, count(*) FILTER (WHERE p.fee_total > 0), COALESCE(sum(p.fee_total), 0),
+       count(*) FILTER (WHERE p.new_state = '{CreditState.DEFAULTED.value}' AND p.state <> p.new_state),
+       count(*) FILTER (WHERE p.new_state = '{CreditState.ACTIVE.value}' AND p.state <> p.new_state)
+FROM nj_locked l JOIN jobs_nightly_plan p ON p.id = l.id
+GROUP BY p.currency
+"""
+_CONFLICTS = """
+SELECT p.id FROM jobs_nightly_plan p
+WHERE p.id > %(lo)s AND p.id <= %(hi)s AND NOT EXISTS (SELECT 1 FROM nj_locked l WHERE l.id = p.id)
+ORDER BY p.id
+"""
+
+
+@dataclass(slots=True)
+class _ChunkOutcome:
+    planned: int = 0
+    changed: int = 0
+    installments: int = 0
+    fee_transactions: int = 0
+    charged: dict[str, Decimal] = field(default_factory=dict)
+    defaulted: int = 0
+    cured: int = 0
+    conflicts: list[UUID] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NightlyResult:
+    as_of: date
+    candidates: int = 0  # open credits that could change (overdue, or not clear before)
+    changed: int = 0  # credits written (by the SQL or the fallback)
+    fee_transactions: int = 0
+    installments_charged: int = 0
+    charged: dict[str, Decimal] = field(default_factory=dict)
+    defaulted: int = 0
+    cured: int = 0
+    fallback: int = 0  # credits that went through the per-credit domain path
+    chunks: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "candidates": self.candidates,
+            "changed": self.changed,
+            "fee_transactions": self.fee_transactions,
+            "installments_charged": self.installments_charged,
+            "charged": {code: f"{currency_of(code).round(amount):f}" for code, amount in sorted(self.charged.items())},
+            "defaulted": self.defaulted,
+            "cured": self.cured,
+            "fallback": self.fallback,
+            "chunks": self.chunks,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+def _clear_of(d: Delinquency) -> tuple[object, ...]:
+    return (d.days_past_due, d.bucket, d.missed_installments, d.morosidad_level, d.is_in_default)
+
+
+def _ensure_month(day: date) -> None:
+    """The business date's month partition, so the bookings do not land in the DEFAULT partition
+    (the upkeep creates months well ahead; this covers a fresh database or an old date). It cannot be
+    created once the DEFAULT partition holds rows of that month: then the bookings go there too."""
+    try:
+        with transaction.atomic():
+            ensure_month_partitions(day, day)
+    except DatabaseError:
+        log.warning("no partition for %s: its late-fee bookings go to the DEFAULT partition", day, exc_info=True)
+
+
+def refresh_one(ports: Ports, credit_id: UUID, as_of: date) -> bool:
+    """The per-credit domain path (late fees, then the snapshot); True when the credit changed.
+
+    Used for the credits the SQL could not write safely; like the SQL it leaves a credit whose
+    snapshot would only move its date untouched.
+    """
+    charges = services.charge_late_fees(ports, credit_id, SYSTEM, as_of)
+    changed = bool(charges)
+    with ports.uow:
+        credit = ports.credits.get(credit_id, for_update=True)
+        if credit is not None and credit.state.is_open:
+            before = (credit.state, _clear_of(credit.delinquency))
+            credit.refresh_delinquency(
+                as_of, ports.policies.delinquency, event_id=ports.ids.new_id(), at=ports.clock.now()
+            )
+            if (credit.state, _clear_of(credit.delinquency)) != before:
+                ports.credits.save(credit)
+                changed = True
+        ports.uow.commit()
+    return changed
+
+
+class NightlyDelinquency:
+    """The nightly run (see the module docstring). `after_chunk` is told each chunk's commit
+    (cache invalidation); `progress(done, total)` after each chunk, in credits of the plan."""
+
+    def __init__(
+        self,
+        policies: Policies,
+        *,
+        chunk_size: int = 20000,
+        workers: int = 1,
+        fallback: Callable[[UUID, date], bool] | None = None,
+        after_chunk: Callable[[], None] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self._fees = policies.late_fees
+        self._delinquency = policies.delinquency
+        self._chunk = chunk_size
+        self._workers = max(1, workers)
+        self._fallback = fallback
+        self._after_chunk = after_chunk
+        self._now = now
+
+    def params(self, as_of: date, now: datetime) -> dict[str, Any]:
+        return {
+            "as_of": as_of,
+            "now": now,
+            "grace_days": self._fees.grace_days,
+            "rate": self._fees.monthly_rate,
+            "cap_share": self._fees.cap_share,
+            "days_per_month": self._fees.days_per_month,
+            "default_after_days": self._delinquency.default_after_days,
+            "memo": f"late fees as of {as_of}",
+            "receivable": accounts.RECEIVABLE_PREFIX,
+            "fee_income": accounts.LATE_FEE_INCOME,
+            "default_reason": DEFAULT_REASON,
+        }
+
+    def run(self, as_of: date, progress: Callable[[int, int], object] | None = None) -> NightlyResult:
+        result = NightlyResult(as_of=as_of)
+        started = time.monotonic()
+        _ensure_month(as_of)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                raise NightlyAlreadyRunning(f"A nightly run is in progress (as of {as_of}).")
+        try:
+            params = self.params(as_of, self._now())
+            self.prepare(params)
+            result.seconds["prepare"] = time.monotonic() - started
+            conflicts = self.apply(params, result, progress)
+            result.seconds["apply"] = time.monotonic() - started - result.seconds["prepare"]
+            self.finish(as_of, conflicts, result)
+            result.seconds["fallback"] = time.monotonic() - started - sum(result.seconds.values())
+        finally:
+            self.clean_up()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+        result.seconds["total"] = time.monotonic() - started
+        return result
+
+    def prepare(self, params: dict[str, Any]) -> None:
+        """Build the plan in one consistent snapshot (read-only on the book)."""
+        fresh = not connection.in_atomic_block
+        with transaction.atomic(), connection.cursor() as cursor:
+            if fresh:  # inside a caller's transaction (tests) its snapshot rules
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            for statement in _prepare_sql(self._delinquency.morosidad_thresholds):
+                cursor.execute(statement, params)
+
+    def finish(self, as_of: date, conflicts: list[UUID], result: NightlyResult) -> None:
+        """The credits the SQL left alone (changed meanwhile, or locked) through the domain's path."""
+        if not conflicts or self._fallback is None:
+            return
+        for credit_id in conflicts:
+            result.fallback += 1
+            result.changed += self._fallback(credit_id, as_of)
+        if self._after_chunk is not None:
+            self._after_chunk()
+
+    def clean_up(self) -> None:
+        """Drop the work tables (also what a crashed run left behind: the next run starts here)."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_TABLES}")
+
+    def apply(
+        self, params: dict[str, Any], result: NightlyResult, progress: Callable[[int, int], object] | None = None
+    ) -> list[UUID]:
+        """Write the plan chunk by chunk; returns the credits left to the per-credit fallback.
+
+        With `workers` > 1 (and not inside a caller's transaction, whose uncommitted plan other
+        sessions could not see) the chunks are spread over that many threads, each with its own
+        database session: the work is CPU and I/O bound in the server, one backend per core.
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM jobs_nightly_plan) s "
+                "WHERE n %% %s = 0 ORDER BY id",
+                [self._chunk],
+            )
+            bounds = [r[0] for r in cursor.fetchall()]
+        total = self._count("jobs_nightly_plan")
+        result.candidates = self._count("nj_work")
+        if not bounds or bounds[-1] != _MAX_ID:
+            bounds.append(_MAX_ID)
+        chunks = [{**params, "lo": lo, "hi": hi} for lo, hi in zip([_MIN_ID, *bounds[:-1]], bounds, strict=True)]
+        conflicts: list[UUID] = []
+        done = 0
+
+        def add(outcome: _ChunkOutcome) -> None:
+            nonlocal done
+            result.chunks += 1
+            result.changed += outcome.changed
+            result.installments_charged += outcome.installments
+            result.fee_transactions += outcome.fee_transactions
+            result.defaulted += outcome.defaulted
+            result.cured += outcome.cured
+            for code, amount in outcome.charged.items():
+                result.charged[code] = result.charged.get(code, Decimal(0)) + amount
+            conflicts.extend(outcome.conflicts)
+            done += outcome.planned
+            if progress is not None:
+                progress(done, total)
+
+        workers = min(self._workers, len(chunks))
+        if workers <= 1 or connection.in_atomic_block:
+            for chunk in chunks:
+                add(self._apply_chunk(chunk))
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nightly") as pool:
+                for outcome in pool.map(self._apply_in_thread, chunks):
+                    add(outcome)
+        return sorted(conflicts)
+
+    def _apply_in_thread(self, chunk: dict[str, Any]) -> _ChunkOutcome:
+        try:
+            return self._apply_chunk(chunk)
+        finally:
+            # Each pool thread has its own connection; a finished chunk gives it back.
+            connection.close()
+
+    def _apply_chunk(self, chunk: dict[str, Any]) -> _ChunkOutcome:
+        outcome = _ChunkOutcome()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for setting in _APPLY_SETTINGS:
+                cursor.execute(setting)
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS nj_locked (id uuid PRIMARY KEY)")
+            cursor.execute("TRUNCATE nj_locked")
+            cursor.execute(_CREDITS, chunk)
+            outcome.changed = cursor.rowcount
+            cursor.execute(_FEES, chunk)
+            outcome.installments = cursor.rowcount
+            cursor.execute(_LEDGER, chunk)
+            cursor.execute(_EVENTS, chunk)
+            cursor.execute(_SUMMARY, chunk)
+            for code, charged_credits, charged, defaulted, cured in cursor.fetchall():
+                outcome.fee_transactions += charged_credits
+                if charged:
+                    outcome.charged[code] = charged
+                outcome.defaulted += defaulted
+                outcome.cured += cured
+            cursor.execute(_CONFLICTS, chunk)
+            outcome.conflicts = [r[0] for r in cursor.fetchall()]
+            cursor.execute("SELECT count(*) FROM jobs_nightly_plan WHERE id > %(lo)s AND id <= %(hi)s", chunk)
+            outcome.planned = int(cursor.fetchone()[0])
+            if self._after_chunk is not None:
+                transaction.on_commit(self._after_chunk)
+        return outcome
+
+    def _count(self, table: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            return int(cursor.fetchone()[0])

@@ -1,0 +1,86 @@
+"""What the entry points (Celery tasks, `manage.py nightly`) run: each job built from settings and
+the domain's ports, and recorded as a `Job` row so operators see every run, its progress and result."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+
+from adapters.db.partitioning import manager as partition_manager
+from adapters.orm.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob
+from adapters.orm.jobs.models import Job
+from adapters.orm.jobs.nightly import NightlyDelinquency, refresh_one
+from adapters.orm.jobs.store import JobStore
+from domain.application.ports import Ports
+
+log = logging.getLogger("jobs")
+
+
+def analysis_job(ports: Ports, store: JobStore | None = None) -> PortfolioAnalysisJob:
+    policy = ports.policies.delinquency
+    return PortfolioAnalysisJob(
+        store or JobStore(),
+        lambda currency: CreditFiguresOfCurrency(policy, currency),
+        chunk_size=settings.JOBS_CHUNK_SIZE,
+        pause_seconds=settings.JOBS_CHUNK_PAUSE_MS / 1000,
+    )
+
+
+def nightly_job(ports: Ports, after_chunk: Callable[[], None] | None = None) -> NightlyDelinquency:
+    return NightlyDelinquency(
+        ports.policies,
+        chunk_size=settings.NIGHTLY_CHUNK_SIZE,
+        workers=settings.NIGHTLY_WORKERS,
+        fallback=lambda credit_id, as_of: refresh_one(ports, credit_id, as_of),
+        after_chunk=after_chunk,
+    )
+
+
+def run_recorded(
+    kind: str, params: dict[str, Any], work: Callable[[Callable[[int, int], object]], dict[str, Any]]
+) -> tuple[UUID, dict[str, Any]]:
+    """Run `work(progress)` as a new job row of `kind`: running, progress, then succeeded with the
+    result, or failed with the error (re-raised)."""
+    store = JobStore()
+    job_id = store.create(kind, params)
+    claim = store.claim(job_id)
+    assert claim is not None  # just created
+    try:
+        result = work(lambda done, total: store.progress(claim, done=done, total=total))
+    except Exception as exc:
+        store.fail(job_id, f"{type(exc).__name__}: {exc}")
+        raise
+    store.succeed(claim, result=result)
+    return job_id, result
+
+
+def run_nightly(ports: Ports, as_of: date | None = None, after_chunk: Callable[[], None] | None = None) -> dict:
+    """The nightly delinquency run for `as_of` (default: the business date), recorded as a job."""
+    day = as_of or ports.clock.today()
+    job = nightly_job(ports, after_chunk)
+
+    def work(progress: Callable[[int, int], object]) -> dict[str, Any]:
+        return job.run(day, progress).as_json()
+
+    _, result = run_recorded(Job.Kind.NIGHTLY_DELINQUENCY.value, {"as_of": day.isoformat()}, work)
+    log.info("nightly delinquency done", extra={"result": result})
+    return result
+
+
+def upkeep_partitions() -> dict[str, Any]:
+    """Create the monthly partitions from this month to 12 ahead (psqlextra's manager); never delete."""
+
+    def work(progress: Callable[[int, int], object]) -> dict[str, Any]:
+        plan = partition_manager.plan(skip_create=False, skip_delete=True)
+        created = [partition.name() for partition in plan.creations]
+        plan.apply()
+        progress(len(created), len(created))
+        return {"created": created}
+
+    _, result = run_recorded(Job.Kind.PARTITION_UPKEEP.value, {}, work)
+    return result
