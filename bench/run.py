@@ -110,6 +110,7 @@ class Config:
     profile: str = ""  # an endpoint to profile with py-spy during its run
     quiet_wait: int = 600  # seconds to wait for other processes to calm down before each run (0: never)
     quiet_share: float = 0.10
+    load_only: bool = False
 
     @property
     def database(self) -> str:
@@ -1030,6 +1031,8 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC)
     book = ensure_database(cfg)
     say(f"book: {book['rows']}, {book['size_gib']} GiB")
+    if cfg.load_only:
+        return 0
     result: dict[str, Any] = {
         "level": cfg.level,
         "scale": cfg.scale,
@@ -1165,6 +1168,7 @@ def parse_args(argv: list[str] | None) -> Config:
     p.add_argument("--skip-batch", action="store_true")
     p.add_argument("--skip-pgbench", action="store_true")
     p.add_argument("--profile", default="", help="py-spy record the granian workers during this endpoint")
+    p.add_argument("--load-only", action="store_true", help="only make sure the level's database is loaded")
     p.add_argument("--quiet-wait", type=int, default=600, help="max seconds to wait for a quiet machine per run")
     a = p.parse_args(argv)
     return Config(
@@ -1191,6 +1195,7 @@ def parse_args(argv: list[str] | None) -> Config:
         skip_pgbench=a.skip_pgbench,
         profile=a.profile,
         quiet_wait=a.quiet_wait,
+        load_only=a.load_only,
     )
 
 
