@@ -26,10 +26,11 @@ from adapters.orm.jobs.nightly import (
     NightlyDelinquency,
     NightlyResult,
     bucket_sql,
-    fee_sql,
+    fees_sql,
     half_even_sql,
     refresh_one,
 )
+from adapters.orm.jobs.runners import upkeep_partitions
 from config.bootstrap import build_ports
 from domain.application import services
 from domain.application.ports import Actor, Policies
@@ -91,7 +92,7 @@ def test_fee_sql_equals_late_fee_policy(rate: str, cap_share: str, grace: int) -
         for _ in range(150):
             amount = rng.randrange(1, 10**9)
             cases.append((currency, rng.randrange(1, amount + 1), amount, rng.randrange(grace + 1, 900)))
-    values = ", ".join(["(%s::numeric, %s::numeric, %s::date, %s::int)"] * len(cases))
+    values = ", ".join(["(%s::int, %s::numeric, %s::numeric, %s::date, %s::int)"] * len(cases))
     params = {
         "as_of": as_of,
         "rate": policy.monthly_rate,
@@ -99,17 +100,14 @@ def test_fee_sql_equals_late_fee_policy(rate: str, cap_share: str, grace: int) -
         "days_per_month": policy.days_per_month,
     }
     flat: list[object] = []
-    for currency, base, amount, days in cases:
-        flat += [Money.from_minor(base, currency).amount, Money.from_minor(amount, currency).amount]
+    for n, (currency, base, amount, days) in enumerate(cases):
+        flat += [n, Money.from_minor(base, currency).amount, Money.from_minor(amount, currency).amount]
         flat += [as_of - timedelta(days=days), currency.minor_units]
     # Positional placeholders for the rows, named ones for the policy: render the rows first.
     with connection.cursor() as cursor:
         rendered = cursor.mogrify(f"(VALUES {values})", flat)
-    got = _rows(
-        f"SELECT {fee_sql('v', 'k.s', 'v.m')} FROM {rendered} AS v (base, amount, due_date, m) "
-        "CROSS JOIN LATERAL (SELECT power(10::numeric, v.m) AS s) k",
-        params,
-    )
+    source = f"SELECT v.* FROM {rendered} AS v (n, base, amount, due_date, minor_units)"
+    got = _rows(f"SELECT f.fee FROM ({fees_sql(source)}) f ORDER BY f.n", params)
     for (currency, base, amount, days), (fee,) in zip(cases, got, strict=True):
         expected = policy.accrued(
             base=Money.from_minor(base, currency), amount=Money.from_minor(amount, currency), days_late=days
@@ -413,3 +411,20 @@ def test_parallel_sessions_apply_committed_chunks_the_same_way() -> None:
     assert result.chunks >= 3 and result.defaulted >= 1 and result.fee_transactions >= 5
     assert services.verify_book(build_ports()).ok
     assert _rows("SELECT to_regclass('jobs_nightly_plan'), to_regclass('jobs_nightly_fee')") == [(None, None)]
+
+
+def test_partition_upkeep_creates_the_next_twelve_months_and_deletes_nothing() -> None:
+    today = business_today()
+    first = upkeep_partitions()
+    month = today.replace(day=1)
+    names = []
+    for _ in range(13):
+        names.append(f"ledger_transaction_{month.strftime('%Y_%b').lower()}")
+        month = (month + timedelta(days=32)).replace(day=1)
+    existing = {r[0] for r in _rows("SELECT relname FROM pg_class WHERE relname = ANY(%s)", [names])}
+    assert existing == set(names)
+    tables = ("ledger_transaction", "ledger_posting", "payments_line")
+    assert set(first["created"]) <= {n.replace("ledger_transaction", t) for n in names for t in tables}
+    again = upkeep_partitions()
+    assert again == {"created": []}
+    assert _rows("SELECT count(*) FROM jobs_job WHERE kind = 'partition_upkeep' AND state = 'succeeded'") == [(2,)]

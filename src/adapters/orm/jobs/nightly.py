@@ -6,9 +6,9 @@ It does for every open credit what the domain's per-credit reference does
 statements instead of a Python loop over aggregates:
 
 1. **Prepare** (one REPEATABLE READ snapshot, read-only on the book, into work tables):
-   - `nj_inst`: every unsettled installment of an open credit whose due date has passed, read
+   - `jobs_nightly_inst`: every unsettled installment of an open credit whose due date has passed, read
      through the partial index on `due_date` (only what is still to collect, never the whole table);
-   - `nj_work`: the open credits that can change tonight: those with such an installment, plus those
+   - `jobs_nightly_work`: the open credits that can change tonight: those with such an installment, plus those
      whose stored snapshot is not clear or that are defaulted (they may cure). Every other open
      credit is current and stays exactly as it is, so it is not touched;
    - `jobs_nightly_fee`: per overdue installment, `LateFeePolicy.charge_due`: the fee accrued after the grace
@@ -31,7 +31,7 @@ statements instead of a Python loop over aggregates:
 
 Rounding: PostgreSQL's `round()` rounds half away from zero; the domain rounds half to even. The
 fee is computed exactly instead: `n / d` as integer minor units with `div` and `mod` (exact for
-numeric) and the tie broken to the even quotient (`half_even_sql`). Python's Decimal divides at
+numeric) and the tie broken to the even quotient (`tie_to_even_sql`). Python's Decimal divides at
 28 significant digits before quantizing, which could only differ if that division turned a
 non-tie into a tie; with a denominator of 30 * 10^k the expansion repeats 3s or 6s, never the 9s or
 0s that would need, so both give the same figure (tested against `LateFeePolicy` on random and
@@ -71,9 +71,9 @@ DEFAULT_REASON = "days past due over the default threshold"
 _LOCK_KEY = 0x6E6967687431  # pg advisory lock: one nightly run at a time per database
 _MIN_ID = UUID(int=0)
 _MAX_ID = UUID(int=(1 << 128) - 1)
-# nj_*: temporary tables of the session that prepares; jobs_nightly_*: UNLOGGED tables (no WAL,
-# emptied by a crash, which only means the run starts over) that every applying session reads.
-_TABLES = "nj_inst, nj_work, jobs_nightly_fee, jobs_nightly_plan, nj_locked"
+# Work tables: UNLOGGED (no WAL; a crash empties them, which only means the run starts over), in
+# shared buffers and visible to every applying session; nj_locked is each session's own.
+_TABLES = "jobs_nightly_inst, jobs_nightly_work, jobs_nightly_fee, jobs_nightly_plan, nj_locked"
 log = logging.getLogger("jobs")
 
 
@@ -81,14 +81,20 @@ class NightlyAlreadyRunning(Exception):
     """Another nightly run holds the lock (the task retries later)."""
 
 
+def tie_to_even_sql(q: str, r: str, d: str) -> str:
+    """`n / d` rounded half to even, from the truncated quotient `q` and the exact remainder
+    `r = n - q * d` (for `n >= 0`, `d > 0`): up when `2r > d`, to the even neighbour when `2r = d`."""
+    return f"({q} + CASE sign(2 * {r} - ({d})) WHEN 1 THEN 1 WHEN 0 THEN mod({q}, 2) ELSE 0 END)"
+
+
 def half_even_sql(n: str, d: str) -> str:
     """SQL for `n / d` rounded half to even to an integer, for numeric `n >= 0` and `d > 0`.
 
-    `div` truncates and `mod` is the exact remainder (numeric arithmetic is exact), so the tie test
+    `div` truncates and numeric multiplication and subtraction are exact, so the tie test
     `2 * remainder = d` is exact too; PostgreSQL's `round()` would round ties away from zero.
     """
     q = f"div({n}, {d})"
-    return f"({q} + CASE sign(2 * mod({n}, {d}) - ({d})) WHEN 1 THEN 1 WHEN 0 THEN mod({q}, 2) ELSE 0 END)"
+    return tie_to_even_sql(q, f"({n} - {q} * ({d}))", d)
 
 
 def bucket_sql(days: str) -> str:
@@ -100,26 +106,36 @@ def bucket_sql(days: str) -> str:
     )
 
 
-def fee_numerators_sql(inst: str, scale: str) -> tuple[str, str]:
-    """The exact numerators, in minor units, of the accrued fee (over `days_per_month`) and of the
-    cap, for an installment (alias `inst`, with `base`, `amount`, `due_date`); `scale` is 10^minor."""
-    days = f"(%(as_of)s::date - {inst}.due_date)"
-    return f"{inst}.base * %(rate)s * {days} * {scale}", f"{inst}.amount * %(cap_share)s * {scale}"
+def fees_sql(source: str) -> str:
+    """`LateFeePolicy.accrued` in SQL: every column of `source` (which has `base`, `amount`,
+    `due_date` and `minor_units`) plus `fee`, what the installment carries as of `%(as_of)s`.
 
-
-def fee_from_numerators_sql(accrued: str, cap: str, scale: str, places: str) -> str:
-    """`min(half_even(accrued / days_per_month), half_even(cap))` back in currency units."""
-    fee = f"least({half_even_sql(accrued, '%(days_per_month)s')}, {half_even_sql(cap, '1')})"
-    # The quotient is already whole minor units: round() only trims the scale (no tie to break).
-    return f"round({fee} / {scale}, {places})"
-
-
-def fee_sql(inst: str = "i", scale: str = "k.s", places: str = "w.minor_units") -> str:
-    """`LateFeePolicy.accrued` in SQL: the fee an installment carries as of `%(as_of)s`. Only
-    meaningful where the days late exceed the grace days and the base is positive (the callers'
-    WHERE). The job computes the same in two steps, so each numerator is evaluated once."""
-    accrued, cap = fee_numerators_sql(inst, scale)
-    return fee_from_numerators_sql(accrued, cap, scale, places)
+    Only meaningful where the days late exceed the grace days and the base is positive (the
+    callers' WHERE). Each step is fenced with OFFSET 0 so its values are computed once per row: a
+    merged subquery would evaluate an expression once per reference.
+    """
+    dpm = "%(days_per_month)s"
+    accrued = tie_to_even_sql("q.qa", f"(q.accrued_n - q.qa * {dpm})", dpm)
+    cap = tie_to_even_sql("q.qc", "(q.cap_n - q.qc)", "1")
+    return f"""
+    SELECT q.*, round(least({accrued}, {cap}) / q.s, q.minor_units) AS fee
+    FROM (
+        SELECT n.*, div(n.accrued_n, {dpm}) AS qa, trunc(n.cap_n) AS qc
+        FROM (
+            SELECT src.*, k.s,
+                   src.base * %(rate)s * (%(as_of)s::date - src.due_date) * k.s AS accrued_n,
+                   src.amount * %(cap_share)s * k.s AS cap_n
+            FROM ({source}) src
+            -- 10^minor units as an exact integer (minor units are 0 to 4); power() would carry 16
+            -- decimals into every product and division after it
+            CROSS JOIN LATERAL (SELECT CASE src.minor_units WHEN 0 THEN 1 WHEN 1 THEN 10 WHEN 2 THEN 100
+                                        WHEN 3 THEN 1000 ELSE 10000 END AS s) k
+            OFFSET 0
+        ) n
+        OFFSET 0
+    ) q
+    OFFSET 0
+    """
 
 
 # A version-7 UUID (48-bit millisecond timestamp, then random bits), like domain.shared.ids.
@@ -133,9 +149,14 @@ _OPEN = f"('{CreditState.ACTIVE.value}', '{CreditState.DEFAULTED.value}')"
 
 
 def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
-    # OFFSET 0 keeps a subquery from being merged into its parent, which would evaluate its
-    # expressions once per reference (the fee's numerators appear several times in the rounding).
-    accrued_n, cap_n = fee_numerators_sql("i", "k.s")
+    # OFFSET 0 (here and in fees_sql) keeps a subquery from being merged into its parent, which
+    # would evaluate its expressions once per reference.
+    # LateFeePolicy.charge_due applies past the grace days, on principal and interest still owed.
+    overdue = """
+        SELECT i.id, i.credit_id, i.late_fee, i.base, i.amount, i.due_date, w.minor_units
+        FROM jobs_nightly_inst i JOIN jobs_nightly_work w ON w.id = i.credit_id
+        WHERE i.due_date < %(as_of)s::date - %(grace_days)s::int AND i.base > 0
+    """
     level = " + ".join(f"(w.missed >= {int(t)})::int" for t in thresholds) or "0"
     outstanding = (
         "(i2.principal + i2.adjustment + i2.interest + i2.late_fee - i2.late_fee_waived"
@@ -145,7 +166,7 @@ def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
         f"DROP TABLE IF EXISTS {_TABLES}",
         # Overdue, unsettled installments of open credits (the partial index on due_date).
         """
-        CREATE TEMP TABLE nj_inst AS
+        CREATE UNLOGGED TABLE jobs_nightly_inst AS
         SELECT i.id, i.credit_id, i.due_date, i.late_fee,
                i.principal + i.adjustment - i.paid_principal + i.interest - i.paid_interest AS base,
                i.principal + i.adjustment + i.interest AS amount
@@ -154,38 +175,27 @@ def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
         """,
         # The credits that can change: overdue ones, and those whose stored snapshot is not clear.
         f"""
-        CREATE TEMP TABLE nj_work AS
+        CREATE UNLOGGED TABLE jobs_nightly_work AS
         SELECT c.id, c.version, c.state, c.user_id, c.currency, cur.minor_units,
                c.days_past_due, c.aging_bucket, c.missed_installments, c.morosidad_level, c.is_in_default,
                o.oldest, COALESCE(o.missed, 0) AS missed
         FROM credits_credit c
         JOIN catalog_currency cur ON cur.code = c.currency
-        LEFT JOIN (SELECT credit_id, min(due_date) AS oldest, count(*) AS missed FROM nj_inst GROUP BY credit_id) o
-               ON o.credit_id = c.id
+        LEFT JOIN (
+            SELECT credit_id, min(due_date) AS oldest, count(*) AS missed FROM jobs_nightly_inst GROUP BY credit_id
+        ) o ON o.credit_id = c.id
         WHERE c.state IN {_OPEN}
           AND (o.credit_id IS NOT NULL OR c.state = '{CreditState.DEFAULTED.value}' OR c.days_past_due <> 0
                OR c.missed_installments <> 0 OR c.morosidad_level <> 0 OR c.is_in_default
                OR c.aging_bucket <> '{AgingBucket.CURRENT.value}')
         """,
-        "CREATE UNIQUE INDEX ON nj_work (id)",
+        "CREATE UNIQUE INDEX ON jobs_nightly_work (id)",
         # LateFeePolicy.charge_due per installment past its grace days with principal or interest owed.
         f"""
         CREATE UNLOGGED TABLE jobs_nightly_fee AS
-        SELECT y.id, y.credit_id, y.new_fee, y.new_fee - y.late_fee AS charge
-        FROM (
-            SELECT x.id, x.credit_id, x.late_fee,
-                   {fee_from_numerators_sql("x.accrued_n", "x.cap_n", "x.s", "x.minor_units")} AS new_fee
-            FROM (
-                SELECT i.id, i.credit_id, i.late_fee, k.s, w.minor_units, {accrued_n} AS accrued_n, {cap_n} AS cap_n
-                FROM nj_inst i
-                JOIN nj_work w ON w.id = i.credit_id
-                CROSS JOIN LATERAL (SELECT power(10::numeric, w.minor_units) AS s) k
-                WHERE i.due_date < %(as_of)s::date - %(grace_days)s::int AND i.base > 0
-                OFFSET 0
-            ) x
-            OFFSET 0
-        ) y
-        WHERE y.new_fee > y.late_fee
+        SELECT f.id, f.credit_id, f.fee AS new_fee, f.fee - f.late_fee AS charge
+        FROM ({fees_sql(overdue)}) f
+        WHERE f.fee > f.late_fee
         """,
         "CREATE INDEX ON jobs_nightly_fee (credit_id)",
         # The new snapshot and state per credit, kept where anything changes.
@@ -207,7 +217,7 @@ def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
                    COALESCE(f.total, 0) AS fee_total, COALESCE(f.n, 0) AS fees,
                    w.days_past_due AS old_dpd, w.aging_bucket AS old_bucket, w.missed_installments AS old_missed,
                    w.morosidad_level AS old_level, w.is_in_default AS old_default
-            FROM nj_work w
+            FROM jobs_nightly_work w
             CROSS JOIN LATERAL (SELECT COALESCE(%(as_of)s::date - w.oldest, 0) AS dpd) d
             LEFT JOIN (SELECT credit_id, sum(charge) AS total, count(*) AS n FROM jobs_nightly_fee GROUP BY credit_id) f
                    ON f.credit_id = w.id
@@ -479,7 +489,7 @@ class NightlyDelinquency:
             )
             bounds = [r[0] for r in cursor.fetchall()]
         total = self._count("jobs_nightly_plan")
-        result.candidates = self._count("nj_work")
+        result.candidates = self._count("jobs_nightly_work")
         if not bounds or bounds[-1] != _MAX_ID:
             bounds.append(_MAX_ID)
         chunks = [{**params, "lo": lo, "hi": hi} for lo, hi in zip([_MIN_ID, *bounds[:-1]], bounds, strict=True)]

@@ -77,7 +77,11 @@ def upkeep_partitions() -> dict[str, Any]:
 
     def work(progress: Callable[[int, int], object]) -> dict[str, Any]:
         plan = partition_manager.plan(skip_create=False, skip_delete=True)
-        created = [partition.name() for partition in plan.creations]
+        created = [
+            f"{model_plan.config.model._meta.db_table}_{partition.name()}"
+            for model_plan in plan.model_plans
+            for partition in model_plan.creations
+        ]
         plan.apply()
         progress(len(created), len(created))
         return {"created": created}
