@@ -63,6 +63,7 @@ def test_only_admins_create_agents_and_nobody_creates_admins(staff: dict) -> Non
         ({"username": "O-AGENT"}, 409),  # taken, whatever the case
         ({"password": "password"}, 422),  # too common, too short
         ({"password": "new.client"}, 422),  # too close to the username
+        ({"password": "83920475619"}, 422),  # all digits
         ({"email": "not-an-email"}, 422),
         ({"username": "has spaces"}, 422),
         ({"username": ""}, 422),
