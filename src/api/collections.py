@@ -10,11 +10,12 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from adapters.orm.queries.collections import DueItem, WorkList
+from api.cached import json_response
 from api.credits_read import business_today, page_body
 from api.deps import services
 from api.errors import ErrorOut
@@ -79,33 +80,33 @@ def _agent_id(request: HttpRequest, agent: UUID | None) -> int | None:
     return ref.id
 
 
-def _work_list(request: HttpRequest, kind: WorkList, page: PageQuery, agent: UUID | None) -> dict[str, Any]:
+def _work_list(request: HttpRequest, kind: WorkList, page: PageQuery, agent: UUID | None) -> HttpResponse:
     agent_id = _agent_id(request, agent)
     result = services().reads.collections.work_list(
         kind, agent_id=agent_id, today=business_today(), page=page_request(page, 2)
     )
-    return page_body(result, _item)
+    return json_response(DueItemPage, page_body(result, _item))
 
 
 @router.get("/collections/due-today", response={200: DueItemPage, **ERRORS})
-def due_today(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> dict[str, Any]:
+def due_today(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> HttpResponse:
     """Unsettled installments of open credits falling due on the business date."""
     return _work_list(request, WorkList.DUE_TODAY, page, filters.agent)
 
 
 @router.get("/collections/due-tomorrow", response={200: DueItemPage, **ERRORS})
-def due_tomorrow(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> dict[str, Any]:
+def due_tomorrow(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> HttpResponse:
     """Unsettled installments of open credits falling due the day after the business date."""
     return _work_list(request, WorkList.DUE_TOMORROW, page, filters.agent)
 
 
 @router.get("/collections/overdue", response={200: DueItemPage, **ERRORS})
-def overdue(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> dict[str, Any]:
+def overdue(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> HttpResponse:
     """Unsettled installments past their due date, most overdue first."""
     return _work_list(request, WorkList.OVERDUE, page, filters.agent)
 
 
 @router.get("/collections/portfolio", response={200: DueItemPage, **ERRORS})
-def portfolio(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> dict[str, Any]:
+def portfolio(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> HttpResponse:
     """Every unsettled installment of the agent's open credits, by due date."""
     return _work_list(request, WorkList.PORTFOLIO, page, filters.agent)

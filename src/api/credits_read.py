@@ -22,7 +22,7 @@ from adapters.cache import read_cache as cache_keys
 from adapters.orm.queries.common import Viewer
 from adapters.orm.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
 from api.book_commands import router
-from api.cached import encode
+from api.cached import encode, json_response
 from api.deps import services
 from api.errors import ErrorOut
 from api.money import MoneyOut, money_dict
@@ -246,7 +246,7 @@ def _not_found() -> NotFound:
 
 
 @router.get("/credits", response={200: CreditPage, **LIST_ERRORS}, tags=TAGS)
-def list_credits(request: HttpRequest, page: Query[PageQuery], filters: Query[CreditFilterIn]) -> dict[str, Any]:
+def list_credits(request: HttpRequest, page: Query[PageQuery], filters: Query[CreditFilterIn]) -> HttpResponse:
     """Credits newest first (keyset on created_at, id). A client sees its own, an agent its
     portfolio, an admin all; the `user` filter narrows within that scope."""
     result = services().reads.credits.list_credits(
@@ -260,7 +260,7 @@ def list_credits(request: HttpRequest, page: Query[PageQuery], filters: Query[Cr
         ),
         page_request(page, 2),
     )
-    return page_body(result, _list_item)
+    return json_response(CreditPage, page_body(result, _list_item))
 
 
 @router.get("/credits/{credit_id}", response={200: CreditDetailOut, **READ_ERRORS}, tags=TAGS)

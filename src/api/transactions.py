@@ -6,11 +6,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from adapters.orm.queries.transactions import TransactionFilter, TransactionItem
+from api.cached import json_response
 from api.credits_read import business_today, page_body, viewer_of
 from api.deps import services
 from api.errors import ErrorOut
@@ -92,7 +93,7 @@ def _item(t: TransactionItem) -> dict[str, Any]:
 @router.get("/transactions", response={200: TransactionPage, 401: ErrorOut, 422: ErrorOut})
 def list_transactions(
     request: HttpRequest, page: Query[PageQuery], filters: Query[TransactionFilterIn]
-) -> dict[str, Any]:
+) -> HttpResponse:
     """Newest first (keyset on occurred_on, id) within [from, to]. A client sees the transactions
     of its credits, an agent the ones it booked, an admin all."""
     start, end = date_range(filters.date_from, filters.date_to, business_today())
@@ -107,4 +108,4 @@ def list_transactions(
         ),
         page_request(page, 2),
     )
-    return page_body(result, _item)
+    return json_response(TransactionPage, page_body(result, _item))
