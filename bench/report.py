@@ -222,9 +222,9 @@ def results_markdown(result: dict[str, Any]) -> str:
         f"PostgreSQL {m.get('postgres', '?')}; load average before the run {m.get('loadavg_before', '?')}.",
         f"Book: {_book_line(result.get('book', {}))}.",
         f"App: granian WSGI, {s['workers']} workers x {s['blocking_threads']} blocking thread(s), "
-        f"{s['db_connections']}; wrk -t{s['wrk_threads']} -c{s['wrk_connections']} -d{s['duration']}s per endpoint "
-        f"(same machine); pgbench -c{s['pgbench_clients']} -j{s['pgbench_threads']} -T{s['pgbench_seconds']} "
-        f"-M simple.",
+        f"{s['db_connections']}; wrk -t{s['wrk_threads']} -c{s['wrk_connections']} -d{s['duration']}s, "
+        f"{s.get('repeat', 1)} run(s) per endpoint, the median reported (same machine); pgbench "
+        f"-c{s['pgbench_clients']} -j{s['pgbench_threads']} -T{s['pgbench_seconds']} -M simple.{_others(result)}",
         "",
         markdown_table(result),
         "",
@@ -240,6 +240,14 @@ def results_markdown(result: dict[str, Any]) -> str:
     if result.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _others(result: dict[str, Any]) -> str:
+    during = [r.get("others_cpu_during") for r in result.get("endpoints", {}).values()]
+    during = [d for d in during if d is not None]
+    if not during:
+        return ""
+    return f" Other processes used at most {max(during):.0%} of the CPU during the runs."
 
 
 def _book_line(book: dict[str, Any]) -> str:

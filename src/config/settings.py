@@ -95,11 +95,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.middleware.ApiErrorEnvelopeMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "api.admin_middleware.SessionMiddleware",  # these four: Django's, skipped under /api/
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "api.admin_middleware.CsrfViewMiddleware",
+    "api.admin_middleware.AuthenticationMiddleware",
+    "api.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "api.read_routing.ReadRoutingMiddleware",  # after auth: reads the caller's id lazily
 ]
