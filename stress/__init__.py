@@ -1,0 +1,1 @@
+"""`make stress`: attacks a running stack (concurrency, faults, hostile input, attacks) and writes RELIABILITY.md."""
