@@ -6,13 +6,14 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help bench
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   - ruff, import-linter and the whole pytest suite"
 	@echo "make unit   - the domain's unit tests only (no database)"
 	@echo "make stop   - stop the embedded PostgreSQL and the test Redis started by the tests"
+	@echo "make stress - concurrency, faults, hostile input and attacks on a stack of its own (RELIABILITY.md)"
 	@echo "make bench LEVEL=n - load level n (if needed) and benchmark it with wrk and pgbench (BENCHMARKS.md)"
 
 $(PY):
@@ -56,3 +57,8 @@ stop:
 LEVEL ?= 1
 bench: $(STAMP)
 	$(PY) bench/run.py --level $(LEVEL) $(BENCH_ARGS)
+
+# The reliability suite (not part of CI): builds its own primary + replica, Redis, app and worker on
+# free ports, attacks them (stress/scenarios/) and writes RELIABILITY.md; STRESS_ARGS="--only faults".
+stress: $(STAMP)
+	$(PY) -m stress $(STRESS_ARGS)

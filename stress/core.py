@@ -31,6 +31,8 @@ class Context:
     agents: tuple[str, ...]  # agents, each with a portfolio of their own
     clients: tuple[str, ...]  # clients, each with credits of their own
     control: StackControl
+    # Environment for `manage.py` against the stack (e.g. check_book); empty when not known.
+    manage_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
