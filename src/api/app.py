@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from api import (
+    audit,
     book_commands,
     catalog,
     clients,
@@ -38,4 +39,5 @@ def build_api(services: Services) -> NinjaAPI:
     api.add_router("", clients.router)
     api.add_router("", portfolio.router)
     api.add_router("", jobs.router)
+    api.add_router("", audit.router)
     return api

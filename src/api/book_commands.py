@@ -10,6 +10,7 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
+from adapters.orm.audit.origin import origin_of
 from api.book_schemas import (
     AdjustmentIn,
     CreditOut,
@@ -55,7 +56,7 @@ IDEMPOTENCY_DOC = {
 
 def _actor(principal: Principal, request: HttpRequest) -> Actor:
     source = Source.MOBILE if request.headers.get("X-Client", "").lower() == "mobile" else Source.WEB
-    return Actor(user_id=principal.user_id, source=source)
+    return Actor(user_id=principal.user_id, source=source, origin=origin_of(request), role=principal.role.value)
 
 
 def _may_see(principal: Principal, scope: Any) -> bool:

@@ -10,6 +10,7 @@ from domain.identity.services import AuthService
 
 if TYPE_CHECKING:
     from adapters.cache.read_cache import ReadCache
+    from adapters.orm.audit.queries import AuditQueries
     from adapters.orm.catalog.queries import CatalogQueries
     from adapters.orm.catalog.services import CatalogService
     from adapters.orm.credits.access import AccessQueries
@@ -35,6 +36,7 @@ class Services:
     reads: ReadQueries
     read_cache: ReadCache
     jobs: JobsService
+    audit: AuditQueries
 
 
 _services: Services | None = None

@@ -38,6 +38,7 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        request.request_id = request_id  # type: ignore[attr-defined]  # for the audit trail's origin
         started = time.perf_counter()
         try:
             response = self.get_response(request)

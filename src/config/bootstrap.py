@@ -20,6 +20,8 @@ from adapters.cache.read_cache import ReadCache
 from adapters.cache.read_cache import credit as credit_subject
 from adapters.cache.read_cache import user as user_subject
 from adapters.monitoring.health import probe_all
+from adapters.orm.audit.queries import AuditQueries
+from adapters.orm.audit.repository import DjangoAuditLog
 from adapters.orm.catalog.queries import CatalogQueries
 from adapters.orm.catalog.services import CatalogService
 from adapters.orm.credits.access import AccessQueries
@@ -105,6 +107,7 @@ def build_ports() -> Ports:
         transactions=DjangoTransactionRepository(),
         clock=SystemClock(ZoneInfo(settings.BUSINESS_TIME_ZONE)),
         ids=Uuid7Generator(),
+        audit=DjangoAuditLog(),
         holidays=CatalogHolidayCalendar(),
         policies=Policies(
             late_fees=LateFeePolicy(
@@ -145,4 +148,5 @@ def bootstrap() -> Services:
         reads=ReadQueries.build(ports.policies.delinquency),
         read_cache=shared_read_cache(),
         jobs=JobsService(JobStore(), enqueue_analysis=enqueue_portfolio_analysis),
+        audit=AuditQueries(),
     )

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "adapters.orm.ledger",
     "adapters.orm.idempotency",
     "adapters.orm.jobs",
+    "adapters.orm.audit",
     "config.apps.CompositionRootConfig",
 ]
 AUTH_USER_MODEL = "identity.User"

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from adapters.orm.audit.repository import DjangoAuditLog
 from adapters.orm.credits.repository import DjangoCreditRepository
 from adapters.orm.ledger.repository import DjangoTransactionRepository
 from adapters.orm.payments.repository import DjangoFeeWaiverRepository, DjangoPaymentRepository
@@ -58,6 +59,7 @@ def book(request: pytest.FixtureRequest) -> Book:
         transactions=DjangoTransactionRepository(),
         clock=clock,
         ids=ids,
+        audit=DjangoAuditLog(),
         holidays=NoHolidays(),
     )
     return Book(ports, client, agent, account, clock)

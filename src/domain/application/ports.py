@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from domain.application.audit import AuditLog, Origin
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.ports import CreditRepository
 from domain.ledger.model import Source
@@ -38,16 +39,24 @@ class Ports:
     transactions: TransactionRepository
     clock: Clock
     ids: IdGenerator
+    # Required, so no composition can forget it: a money event without its record is lost for good.
+    audit: AuditLog
     holidays: HolidayCalendar = field(default_factory=NoHolidays)
     policies: Policies = field(default_factory=Policies)
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who asks for a use case and through what channel; `user_id` None for the system itself."""
+    """Who asks for a use case and through what channel; `user_id` None for the system itself.
+
+    `role` and `origin` (address, user agent, request id) are for the audit trail; entry points
+    that know them set them.
+    """
 
     user_id: int | None
     source: Source
+    origin: Origin | None = None
+    role: str = ""
 
 
 SYSTEM = Actor(user_id=None, source=Source.SYSTEM)

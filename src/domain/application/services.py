@@ -14,13 +14,14 @@ from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
+from domain.application.audit import AuditEvent, AuditRecord, Figures
 from domain.application.ports import SYSTEM, Actor, Ports
 from domain.credits.model import Credit, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms
 from domain.ledger import entries
 from domain.ledger.book import BookCheck
 from domain.ledger.book import verify_book as check_book
-from domain.ledger.model import Transaction
+from domain.ledger.model import Side, Transaction
 from domain.payments.allocation import allocate_payment
 from domain.payments.late_fees import FeeCharge, assess_late_fees
 from domain.payments.model import FeeWaiver, MethodLine, Payment
@@ -56,6 +57,36 @@ def _meta(
         credit_id=credit.id,
         reference_id=reference_id,
         memo=memo,
+    )
+
+
+def _audit(
+    ports: Ports,
+    event: AuditEvent,
+    actor: Actor,
+    credit: Credit | None,
+    before: Figures | None,
+    *,
+    reference_id: UUID | None = None,
+    amount: Money | None = None,
+    **details: str,
+) -> None:
+    """Append the event's audit record to the use case's unit of work (after = the credit as saved)."""
+    ports.audit.append(
+        AuditRecord(
+            event=event,
+            at=ports.clock.now(),
+            actor_id=actor.user_id,
+            actor_role=actor.role or ("system" if actor.user_id is None else ""),
+            source=actor.source.value,
+            origin=actor.origin,
+            credit_id=credit.id if credit is not None else None,
+            reference_id=reference_id,
+            amount=amount,
+            before=before,
+            after=Figures.of(credit) if credit is not None else None,
+            details={k: v for k, v in details.items() if v},
+        )
     )
 
 
@@ -113,6 +144,7 @@ def open_credit(ports: Ports, cmd: OpenCredit, actor: Actor) -> Credit:
         if cmd.disburse:
             _disburse(ports, credit, actor)
         ports.credits.save(credit)
+        _audit(ports, AuditEvent.CREDIT_OPENED, actor, credit, None, amount=credit.price)
         ports.uow.commit()
     return credit
 
@@ -130,8 +162,10 @@ def _disburse(ports: Ports, credit: Credit, actor: Actor) -> None:
 def activate_credit(ports: Ports, credit_id: UUID, actor: Actor) -> Credit:
     with ports.uow:
         credit = _credit(ports, credit_id)
+        before = Figures.of(credit)
         _disburse(ports, credit, actor)
         ports.credits.save(credit)
+        _audit(ports, AuditEvent.CREDIT_DISBURSED, actor, credit, before, amount=credit.price)
         ports.uow.commit()
     return credit
 
@@ -139,8 +173,10 @@ def activate_credit(ports: Ports, credit_id: UUID, actor: Actor) -> Credit:
 def cancel_credit(ports: Ports, credit_id: UUID, reason: str, actor: Actor) -> Credit:
     with ports.uow:
         credit = _credit(ports, credit_id)
+        before = Figures.of(credit)
         credit.cancel(event_id=ports.ids.new_id(), reason=reason, at=ports.clock.now(), actor_id=actor.user_id)
         ports.credits.save(credit)
+        _audit(ports, AuditEvent.CREDIT_CANCELLED, actor, credit, before, reason=reason)
         ports.uow.commit()
     return credit
 
@@ -149,12 +185,23 @@ def adjust_credit(ports: Ports, credit_id: UUID, amount: Money, reason: str, act
     """A positive or negative change of what the client owes, with a reason, booked."""
     with ports.uow:
         credit = _credit(ports, credit_id)
+        before = Figures.of(credit)
         event_id = ports.ids.new_id()
         credit.adjust(event_id=event_id, amount=amount, reason=reason, at=ports.clock.now(), actor_id=actor.user_id)
         ports.transactions.save(
             entries.adjustment(_meta(ports, credit, actor, reference_id=event_id, memo=reason), amount=amount)
         )
         ports.credits.save(credit)
+        _audit(
+            ports,
+            AuditEvent.CREDIT_ADJUSTED,
+            actor,
+            credit,
+            before,
+            reference_id=event_id,
+            amount=amount,
+            reason=reason,
+        )
         ports.uow.commit()
     return credit
 
@@ -162,12 +209,23 @@ def adjust_credit(ports: Ports, credit_id: UUID, amount: Money, reason: str, act
 def write_off_credit(ports: Ports, credit_id: UUID, reason: str, actor: Actor) -> Credit:
     with ports.uow:
         credit = _credit(ports, credit_id)
+        before = Figures.of(credit)
         event_id = ports.ids.new_id()
         amount = credit.write_off(event_id=event_id, reason=reason, at=ports.clock.now(), actor_id=actor.user_id)
         ports.transactions.save(
             entries.write_off(_meta(ports, credit, actor, reference_id=event_id, memo=reason), amount=amount)
         )
         ports.credits.save(credit)
+        _audit(
+            ports,
+            AuditEvent.CREDIT_WRITTEN_OFF,
+            actor,
+            credit,
+            before,
+            reference_id=event_id,
+            amount=amount,
+            reason=reason,
+        )
         ports.uow.commit()
     return credit
 
@@ -200,6 +258,7 @@ def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
                 f"A {old.state} credit cannot be refinanced.",
                 details={"from": old.state.value, "to": "refinanced"},
             )
+        before = Figures.of(old)
         carried = old.outstanding
         terms = ScheduleTerms(
             principal=carried,
@@ -239,6 +298,18 @@ def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
         )
         ports.credits.save(old)
         ports.credits.save(new)
+        _audit(
+            ports,
+            AuditEvent.CREDIT_REFINANCED,
+            actor,
+            old,
+            before,
+            reference_id=new.id,
+            amount=carried,
+            reason=reason,
+            new_credit_id=str(new.id),
+            new_credit_due=str(new.total_due.amount),
+        )
         ports.uow.commit()
     return new
 
@@ -282,6 +353,7 @@ def register_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> Paymen
         credit = _credit(ports, cmd.credit_id)
         if cmd.amount.currency != credit.currency:
             raise InvalidInput("The payment's currency is not the credit's.")
+        before = Figures.of(credit)
         lines = allocate_payment(cmd.amount, credit.installments, as_of=paid_on, prepay=cmd.prepay)
         state_before = credit.apply_allocation(lines)
         payment_id = ports.ids.new_id()
@@ -306,6 +378,17 @@ def register_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> Paymen
         ports.transactions.save(tx)
         ports.payments.save(payment)
         ports.credits.save(credit)
+        _audit(
+            ports,
+            AuditEvent.PAYMENT_REGISTERED,
+            actor,
+            credit,
+            before,
+            reference_id=payment.id,
+            amount=payment.amount,
+            paid_on=paid_on.isoformat(),
+            agent_id=str(agent_id) if agent_id is not None else "",
+        )
         ports.uow.commit()
     return payment
 
@@ -318,6 +401,7 @@ def reverse_payment(ports: Ports, payment_id: UUID, reason: str, actor: Actor) -
         if payment is None:
             raise NotFound("No such payment.", details={"payment_id": str(payment_id)})
         credit = _credit(ports, payment.credit_id)
+        before = Figures.of(credit)
         original = ports.transactions.get(payment.transaction_id, for_update=True)
         if original is None:
             raise NotFound("The payment's ledger transaction is missing.")
@@ -338,6 +422,16 @@ def reverse_payment(ports: Ports, payment_id: UUID, reason: str, actor: Actor) -
         ports.transactions.save(reversal)
         ports.payments.save(payment)
         ports.credits.save(credit)
+        _audit(
+            ports,
+            AuditEvent.PAYMENT_REVERSED,
+            actor,
+            credit,
+            before,
+            reference_id=payment.id,
+            amount=payment.amount,
+            reason=reason,
+        )
         ports.uow.commit()
     return payment
 
@@ -349,6 +443,7 @@ def _charge_fees(ports: Ports, credit: Credit, as_of: date, actor: Actor) -> lis
     charges = assess_late_fees(credit.installments, as_of, ports.policies.late_fees)
     if not charges:
         return charges
+    before = Figures.of(credit)
     for charge in charges:
         credit.charge_late_fee(charge.installment_id, charge.amount)
     amount = total((c.amount for c in charges), credit.currency)
@@ -356,6 +451,7 @@ def _charge_fees(ports: Ports, credit: Credit, as_of: date, actor: Actor) -> lis
         entries.late_fee(_meta(ports, credit, actor, on=as_of, memo=f"late fees as of {as_of}"), amount=amount)
     )
     ports.credits.save(credit)
+    _audit(ports, AuditEvent.LATE_FEE_CHARGED, actor, credit, before, amount=amount, as_of=as_of.isoformat())
     return charges
 
 
@@ -420,12 +516,21 @@ def recompute_delinquency(ports: Ports, as_of: date | None = None) -> JobResult:
                 credit = _credit(ports, credit_id)
                 result.visited += 1
                 before = (credit.state, credit.delinquency)
+                figures = Figures.of(credit)
                 credit.refresh_delinquency(as_of, policy, event_id=ports.ids.new_id(), at=ports.clock.now())
                 if (credit.state, credit.delinquency) != before:
                     result.changed += 1
                 ports.credits.save(credit)
+                if credit.state is not before[0]:
+                    _audit_delinquency(ports, credit, figures, as_of)
             ports.uow.commit()
         after = ids[-1]
+
+
+def _audit_delinquency(ports: Ports, credit: Credit, before: Figures, as_of: date) -> None:
+    """Active -> defaulted or back: the nightly run's state change on one credit."""
+    event = AuditEvent.CREDIT_DEFAULTED if credit.state is CreditState.DEFAULTED else AuditEvent.CREDIT_CURED
+    _audit(ports, event, SYSTEM, credit, before, amount=credit.outstanding, as_of=as_of.isoformat())
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,18 +575,41 @@ def request_fee_waiver(ports: Ports, cmd: RequestWaiver, actor: Actor) -> FeeWai
     with ports.uow:
         waiver = _request(ports, cmd, by)
         ports.waivers.save(waiver)
+        _audit(
+            ports,
+            AuditEvent.FEE_WAIVER_REQUESTED,
+            actor,
+            None,
+            None,
+            reference_id=waiver.id,
+            amount=waiver.amount,
+            credit_id=str(waiver.credit_id),
+            reason=waiver.reason,
+        )
         ports.uow.commit()
     return waiver
 
 
 def _approve(ports: Ports, waiver: FeeWaiver, note: str, by: int, actor: Actor) -> None:
     credit = _credit(ports, waiver.credit_id)
+    before = Figures.of(credit)
     credit.waive_late_fee(waiver.installment_id, waiver.amount)
     meta = _meta(ports, credit, actor, reference_id=waiver.id, memo=waiver.reason)
     tx = entries.fee_waiver(meta, amount=waiver.amount)
     waiver.approve(by=by, at=ports.clock.now(), transaction_id=tx.id, note=note)
     ports.transactions.save(tx)
     ports.credits.save(credit)
+    _audit(
+        ports,
+        AuditEvent.FEE_WAIVED,
+        actor,
+        credit,
+        before,
+        reference_id=waiver.id,
+        amount=waiver.amount,
+        reason=waiver.reason,
+        note=note,
+    )
 
 
 def decide_fee_waiver(ports: Ports, waiver_id: UUID, *, approve: bool, note: str, actor: Actor) -> FeeWaiver:
@@ -495,6 +623,17 @@ def decide_fee_waiver(ports: Ports, waiver_id: UUID, *, approve: bool, note: str
             _approve(ports, waiver, note, by, actor)
         else:
             waiver.reject(by=by, at=ports.clock.now(), note=note)
+            _audit(
+                ports,
+                AuditEvent.FEE_WAIVER_REJECTED,
+                actor,
+                None,
+                None,
+                reference_id=waiver.id,
+                amount=waiver.amount,
+                credit_id=str(waiver.credit_id),
+                note=note,
+            )
         ports.waivers.save(waiver)
         ports.uow.commit()
     return waiver
@@ -519,9 +658,23 @@ def verify_book(ports: Ports) -> BookCheck:
     return check_book(ports.transactions.stream())
 
 
-def record_transactions(ports: Ports, transactions: Sequence[Transaction]) -> None:
-    """Save ledger-only bookings (income, expense) built with `domain.ledger.entries`."""
+def record_transactions(ports: Ports, transactions: Sequence[Transaction], actor: Actor | None = None) -> None:
+    """Save ledger-only bookings (income, expense) built with `domain.ledger.entries`.
+
+    Audited as `actor`, else as who the booking names (its agent and source)."""
     with ports.uow:
         for tx in transactions:
             ports.transactions.save(tx)
+            _audit(
+                ports,
+                AuditEvent.LEDGER_BOOKED,
+                actor or Actor(user_id=tx.agent_id, source=tx.source),
+                None,
+                None,
+                reference_id=tx.id,
+                amount=total((p.amount for p in tx.postings if p.side is Side.DEBIT), tx.postings[0].amount.currency),
+                type=tx.type.value,
+                credit_id=str(tx.credit_id) if tx.credit_id else "",
+                memo=tx.memo,
+            )
         ports.uow.commit()

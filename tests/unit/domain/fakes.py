@@ -15,6 +15,7 @@ from typing import Any, Self
 from uuid import UUID
 
 from domain.analytics.model import CreditFigures, DueInstallment
+from domain.application.audit import AuditRecord
 from domain.application.figures import credit_figures, due_installments
 from domain.application.ports import Policies, Ports
 from domain.credits.delinquency import DelinquencyPolicy
@@ -149,6 +150,16 @@ class InMemoryTransactions(_Store):
         return iter([clone(t) for t in self.rows.values()])
 
 
+class InMemoryAuditLog(_Store):
+    """Records numbered as appended; part of the unit of work's snapshot, so a rollback drops them."""
+
+    def append(self, record: AuditRecord) -> None:
+        self.rows[len(self.rows) + 1] = record  # type: ignore[index]
+
+    def records(self) -> list[AuditRecord]:
+        return [self.rows[k] for k in sorted(self.rows)]  # type: ignore[type-var]
+
+
 class FixedClock:
     """A clock that stands still until a test moves it."""
 
@@ -219,6 +230,7 @@ class World:
     payments: InMemoryPayments = field(default_factory=InMemoryPayments)
     waivers: InMemoryWaivers = field(default_factory=InMemoryWaivers)
     transactions: InMemoryTransactions = field(default_factory=InMemoryTransactions)
+    audit: InMemoryAuditLog = field(default_factory=InMemoryAuditLog)
     clock: FixedClock = field(default_factory=FixedClock)
     ids: SequentialIds = field(default_factory=SequentialIds)
     holidays: FixedHolidays = field(default_factory=lambda: FixedHolidays([]))
@@ -227,7 +239,7 @@ class World:
     ports: Ports = field(init=False)
 
     def __post_init__(self) -> None:
-        self.uow = FakeUnitOfWork(self.credits, self.payments, self.waivers, self.transactions)
+        self.uow = FakeUnitOfWork(self.credits, self.payments, self.waivers, self.transactions, self.audit)
         self.ports = Ports(
             uow=self.uow,
             credits=self.credits,
@@ -236,6 +248,7 @@ class World:
             transactions=self.transactions,
             clock=self.clock,
             ids=self.ids,
+            audit=self.audit,
             holidays=self.holidays,
             policies=self.policies,
         )

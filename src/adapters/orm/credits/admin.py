@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from adapters.orm.audit.origin import origin_of
 from adapters.orm.credits.models import Credit, CreditEvent, Installment
 from adapters.orm.readonly_admin import ReadOnlyAdmin, html_table, reason_action
 from adapters.orm.wiring import ports
@@ -17,7 +18,7 @@ from domain.ledger.model import Source
 
 
 def _admin_actor(request: HttpRequest) -> Actor:
-    return Actor(user_id=request.user.pk, source=Source.ADMIN)
+    return Actor(user_id=request.user.pk, source=Source.ADMIN, origin=origin_of(request), role=request.user.role)
 
 
 class InstallmentInline(admin.TabularInline):

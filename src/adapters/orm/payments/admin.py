@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from adapters.orm.audit.origin import origin_of
 from adapters.orm.payments.models import FeeWaiver, Payment, PaymentAllocation
 from adapters.orm.readonly_admin import ReadOnlyAdmin, html_table, reason_action
 from adapters.orm.wiring import ports
@@ -18,7 +19,7 @@ from domain.shared.errors import DomainError
 
 
 def _actor(request: HttpRequest) -> Actor:
-    return Actor(user_id=request.user.pk, source=Source.ADMIN)
+    return Actor(user_id=request.user.pk, source=Source.ADMIN, origin=origin_of(request), role=request.user.role)
 
 
 class AllocationInline(admin.TabularInline):

@@ -1,0 +1,60 @@
+"""The AuditLog port on PostgreSQL: one INSERT on the caller's connection, so the record commits or
+rolls back with the money change of the same unit of work."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from django.db import connections
+
+from domain.application.audit import AuditRecord, Figures
+
+_INSERT = """
+INSERT INTO audit_entry (at, event, actor_id, actor_role, source, ip, user_agent, request_id, credit_id,
+                         reference_id, amount, currency, before, after, details)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb)
+"""
+
+
+def valid_ip(value: str | None) -> str | None:
+    """An address PostgreSQL's inet takes, else None (a forwarded header may carry anything)."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def _figures(figures: Figures | None) -> str | None:
+    return json.dumps(figures.as_strings()) if figures is not None else None
+
+
+class DjangoAuditLog:
+    def __init__(self, using: str = "default") -> None:
+        self._using = using
+
+    def append(self, record: AuditRecord) -> None:
+        origin = record.origin
+        with connections[self._using].cursor() as cursor:
+            cursor.execute(
+                _INSERT,
+                [
+                    record.at,
+                    record.event.value,
+                    record.actor_id,
+                    record.actor_role[:16],
+                    record.source,
+                    valid_ip(origin.ip) if origin else None,
+                    origin.user_agent[:300] if origin else "",
+                    origin.request_id[:64] if origin else "",
+                    record.credit_id,
+                    record.reference_id,
+                    record.amount.amount if record.amount is not None else None,
+                    record.amount.currency.code if record.amount is not None else None,
+                    _figures(record.before),
+                    _figures(record.after),
+                    json.dumps(record.details),
+                ],
+            )
