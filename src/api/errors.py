@@ -116,7 +116,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         # The trace goes to the log with the request id; the caller gets no internals.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return envelope(500, "Internal error. Quote the X-Request-ID header when reporting it.")
+        from api.middleware import request_id_var  # late: the middleware module imports this one
+
+        return envelope(
+            500,
+            "Internal error. Quote the request id when reporting it.",
+            details={"request_id": request_id_var.get()},
+        )
 
 
 ERROR_RESPONSES: dict[int, type[Schema]] = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "api.middleware.RequestIdMiddleware",
     "api.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "api.middleware.SecurityHeadersMiddleware",  # CSP, no-store on the API
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.middleware.ApiErrorEnvelopeMiddleware",
     "api.admin_middleware.SessionMiddleware",  # these four: Django's, skipped under /api/
