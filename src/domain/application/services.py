@@ -522,13 +522,13 @@ def recompute_delinquency(ports: Ports, as_of: date | None = None) -> JobResult:
                     result.changed += 1
                 ports.credits.save(credit)
                 if credit.state is not before[0]:
-                    _audit_delinquency(ports, credit, figures, as_of)
+                    record_delinquency_change(ports, credit, figures, as_of)
             ports.uow.commit()
         after = ids[-1]
 
 
-def _audit_delinquency(ports: Ports, credit: Credit, before: Figures, as_of: date) -> None:
-    """Active -> defaulted or back: the nightly run's state change on one credit."""
+def record_delinquency_change(ports: Ports, credit: Credit, before: Figures, as_of: date) -> None:
+    """Audit active -> defaulted or back (the nightly run's state change), in the caller's unit of work."""
     event = AuditEvent.CREDIT_DEFAULTED if credit.state is CreditState.DEFAULTED else AuditEvent.CREDIT_CURED
     _audit(ports, event, SYSTEM, credit, before, amount=credit.outstanding, as_of=as_of.isoformat())
 

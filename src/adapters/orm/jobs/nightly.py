@@ -59,6 +59,7 @@ from django.db import DatabaseError, connection, transaction
 from adapters.db.partitioning import ensure_month_partitions
 from adapters.orm.currencies import currency_of
 from domain.application import services
+from domain.application.audit import Figures
 from domain.application.ports import SYSTEM, Policies, Ports
 from domain.credits.delinquency import Delinquency
 from domain.credits.model import CreditEventKind, CreditState
@@ -292,6 +293,39 @@ FROM nj_locked l JOIN jobs_nightly_plan p ON p.id = l.id
 WHERE p.new_state <> p.state
 ORDER BY p.id
 """
+# The audit trail, as `services.apply_late_fees` then `recompute_delinquency` record it: per credit
+# charged, a late_fee_charged record; per state change, a credit_defaulted / credit_cured one. The
+# figures are read after _FEES raised the installments (`f`); before the fee, due was `fee_total` less.
+# Due is everything asked (`Credit.total_due`: waivers not deducted); pending deducts waived and paid.
+_FIGURES = (
+    "jsonb_build_object('state', {state}, 'pending', ({due} - f.waived - f.paid)::text, 'paid', f.paid::text, "
+    "'due', {due}::text)"
+)
+_AUDIT = f"""
+INSERT INTO audit_entry (at, event, actor_id, actor_role, source, credit_id, amount, currency, before, after, details)
+SELECT %(now)s, ev.event, NULL, '{Source.SYSTEM.value}', '{Source.SYSTEM.value}', p.id, ev.amount, p.currency,
+       ev.before, ev.after, jsonb_build_object('as_of', %(as_of)s::date::text)
+FROM nj_locked l
+JOIN jobs_nightly_plan p ON p.id = l.id
+JOIN catalog_currency cur ON cur.code = p.currency
+CROSS JOIN LATERAL (
+    SELECT round(sum(i.principal + i.adjustment + i.interest + i.late_fee), cur.minor_units) AS due,
+           round(sum(i.late_fee_waived), cur.minor_units) AS waived,
+           round(sum(i.paid_principal + i.paid_interest + i.paid_late_fee), cur.minor_units) AS paid
+    FROM credits_installment i WHERE i.credit_id = p.id
+) f
+CROSS JOIN LATERAL (VALUES
+    (1, 'late_fee_charged', round(p.fee_total, cur.minor_units),
+     {_FIGURES.format(state="p.state", due="round(f.due - p.fee_total, cur.minor_units)")},
+     {_FIGURES.format(state="p.state", due="f.due")}),
+    (2, CASE WHEN p.new_state = '{CreditState.DEFAULTED.value}' THEN 'credit_defaulted' ELSE 'credit_cured' END,
+     f.due - f.waived - f.paid,
+     {_FIGURES.format(state="p.state", due="f.due")},
+     {_FIGURES.format(state="p.new_state", due="f.due")})
+) AS ev (n, event, amount, before, after)
+WHERE (ev.n = 1 AND p.fee_total > 0) OR (ev.n = 2 AND p.new_state <> p.state)
+ORDER BY p.id, ev.n
+"""
 _SUMMARY = f"""
 SELECT p.currency, count(*) FILTER (WHERE p.fee_total > 0), COALESCE(sum(p.fee_total), 0),
        count(*) FILTER (WHERE p.new_state = '{CreditState.DEFAULTED.value}' AND p.state <> p.new_state),
@@ -375,12 +409,15 @@ def refresh_one(ports: Ports, credit_id: UUID, as_of: date) -> bool:
         credit = ports.credits.get(credit_id, for_update=True)
         if credit is not None and credit.state.is_open:
             before = (credit.state, _clear_of(credit.delinquency))
+            figures = Figures.of(credit)
             credit.refresh_delinquency(
                 as_of, ports.policies.delinquency, event_id=ports.ids.new_id(), at=ports.clock.now()
             )
             if (credit.state, _clear_of(credit.delinquency)) != before:
                 ports.credits.save(credit)
                 changed = True
+            if credit.state is not before[0]:
+                services.record_delinquency_change(ports, credit, figures, as_of)
         ports.uow.commit()
     return changed
 
@@ -541,6 +578,7 @@ class NightlyDelinquency:
             outcome.installments = cursor.rowcount
             cursor.execute(_LEDGER, chunk)
             cursor.execute(_EVENTS, chunk)
+            cursor.execute(_AUDIT, chunk)
             cursor.execute(_SUMMARY, chunk)
             for code, charged_credits, charged, defaulted, cured in cursor.fetchall():
                 outcome.fee_transactions += charged_credits
