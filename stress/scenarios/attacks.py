@@ -619,7 +619,16 @@ def run(ctx: Context) -> list[Result]:  # pragma: no cover - exercised by `make 
     admin = tokens_of[ctx.admin]
     me = {name: api.get(PREFIX + "/me", tokens_of[name]).body["id"] for name in tokens_of}
     agent_a, agent_b = ctx.agents[0], ctx.agents[1]
-    client_a, client_b = ctx.clients[0], ctx.clients[1]
+    client_a = ctx.clients[0]
+    # Client B is new: a demo client may hold credits in both agents' portfolios, and then agent A
+    # rightly sees it. B's credits are all in agent B's portfolio.
+    client_b = f"bola-b-{uuid.uuid4().hex[:8]}"
+    b_password = f"Bola-{uuid.uuid4().hex}"
+    created = api.post(PREFIX + "/clients", {"username": client_b, "password": b_password, "role": "client"}, admin)
+    if created.status != 201:
+        raise RuntimeError(f"could not create client B: {created.status} {created.body}")
+    tokens_of[client_b] = api.login(client_b, b_password)
+    me[client_b] = str(created.body["id"])
     accounts = api.get(PREFIX + "/payment-accounts?limit=100", admin).body["data"]
     results: list[Result] = []
 
@@ -767,7 +776,21 @@ def run(ctx: Context) -> list[Result]:  # pragma: no cover - exercised by `make 
     head = Tally()
     for path in ("/metrics", "/admin/login/", PREFIX + "/docs", PREFIX + "/openapi.json", "/nothing-here"):
         send(head, call, "GET", path, None, None)
-    results.append(head.into(Result(SECTION, "Security headers on /metrics, admin, docs, OpenAPI, unknown paths")))
+    results.append(
+        head.into(
+            Result(
+                SECTION,
+                "Security headers on /metrics, admin, docs, OpenAPI, unknown paths",
+                fixed=[
+                    "no Content-Security-Policy anywhere: now 'none' for API JSON, 'self' for the admin, and the "
+                    "docs page's own (Swagger's CDN, its inline script by hash) (api/middleware.py)",
+                    "API answers, tokens included, carried no Cache-Control: now no-store",
+                    "static files (WhiteNoise) had no X-Frame-Options",
+                    "a 500's envelope had no request id to quote: now in details.request_id",
+                ],
+            )
+        )
+    )
     if reset:
         reset()
     return results
