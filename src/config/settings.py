@@ -182,7 +182,7 @@ REPLICA_MAX_LAG_SECONDS = env_float("REPLICA_MAX_LAG_SECONDS", 5.0)
 REPLICA_CHECK_INTERVAL_SECONDS = env_float("REPLICA_CHECK_INTERVAL_SECONDS", 1.0)
 if DATABASE_REPLICAS and REPLICA_CHECK_INTERVAL_SECONDS >= REPLICA_MAX_LAG_SECONDS:
     raise ImproperlyConfigured("REPLICA_CHECK_INTERVAL_SECONDS must be shorter than REPLICA_MAX_LAG_SECONDS")
-POSTGRES_EXTRA_DB_BACKEND_BASE = "django.db.backends.postgresql"
+POSTGRES_EXTRA_DB_BACKEND_BASE = "adapters.db.postgresql"  # health checks without a round trip
 PSQLEXTRA_PARTITIONING_MANAGER = "adapters.db.partitioning.manager"
 
 

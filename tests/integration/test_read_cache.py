@@ -62,6 +62,16 @@ class RedisNode:
         out = subprocess.check_output(["redis-cli", "-p", str(self.port), "DBSIZE"])
         return int(out.strip())
 
+    def command_calls(self) -> dict[str, int]:
+        """Calls per command so far (INFO commandstats; a script's own redis.call()s count too)."""
+        out = subprocess.check_output(["redis-cli", "-p", str(self.port), "INFO", "commandstats"], text=True)
+        calls = {}
+        for line in out.splitlines():
+            if line.startswith("cmdstat_"):
+                name, stats = line[len("cmdstat_") :].split(":", 1)
+                calls[name] = int(stats.split(",")[0].split("=")[1])
+        return calls
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
@@ -133,6 +143,28 @@ def test_second_read_is_a_hit_without_queries(node: RedisNode, book: dict) -> No
         detail_hit = Client().get(f"/api/v1/credits/{book['credit'].id}", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert len(detail_hit_queries) == 0 and detail_hit.content == detail_miss.content
     assert node.dbsize() > 0
+
+
+def test_a_hit_is_one_round_trip_to_redis(node: RedisNode, book: dict) -> None:
+    cache = ReadCache()
+    subjects = [user(book["owner"].id)]
+    built: list[int] = []
+
+    def build() -> bytes:
+        built.append(1)
+        return b'{"n": 1}'
+
+    assert cache.get_or_build("t", subjects, "v", build) == b'{"n": 1}'  # miss: lookup + set
+    before = node.command_calls()
+    assert cache.get_or_build("t", subjects, "v", build) == b'{"n": 1}'
+    after = node.command_calls()
+    delta = {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)}
+    # One command from the client (the script), whose GETs read two versions and the value; the
+    # INFO is the one that asked for `before`.
+    assert delta == {"eval": 1, "get": 3, "info": 1}
+    assert built == [1]
+    cache.bump(subjects)
+    assert cache.get_or_build("t", subjects, "v", lambda: b'{"n": 2}') == b'{"n": 2}'
 
 
 def _writes(book: dict) -> list[tuple[str, Callable[[], object]]]:
