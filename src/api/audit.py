@@ -119,5 +119,5 @@ def list_audit(request: HttpRequest, page: Query[PageQuery], filters: Query[Audi
     """Admin: the append-only audit trail of money events (who, when, from where, what changed),
     newest first (keyset on at, id)."""
     require_role(request, Role.ADMIN)
-    result = services().audit.list(_filter(filters), page_request(page, 2))
+    result = services().audit.list(_filter(filters), page_request(page, 2, "ti"))
     return json_response(AuditPage, page_body(result, _item))

@@ -136,7 +136,7 @@ def list_clients(request: HttpRequest, page: Query[PageQuery], filters: Query[Cl
         roles = (filters.role.value,)
     else:
         roles = tuple(r.value for r in Role)
-    result = services().reads.clients.list_people(roles=roles, search=filters.search, page=page_request(page, 1))
+    result = services().reads.clients.list_people(roles=roles, search=filters.search, page=page_request(page, 1, "s"))
     return page_body(result, _client)
 
 

@@ -83,7 +83,7 @@ def _agent_id(request: HttpRequest, agent: UUID | None) -> int | None:
 def _work_list(request: HttpRequest, kind: WorkList, page: PageQuery, agent: UUID | None) -> HttpResponse:
     agent_id = _agent_id(request, agent)
     result = services().reads.collections.work_list(
-        kind, agent_id=agent_id, today=business_today(), page=page_request(page, 2)
+        kind, agent_id=agent_id, today=business_today(), page=page_request(page, 2, "du")
     )
     return json_response(DueItemPage, page_body(result, _item))
 

@@ -258,7 +258,7 @@ def list_credits(request: HttpRequest, page: Query[PageQuery], filters: Query[Cr
             opened_from=filters.opened_from,
             opened_to=filters.opened_to,
         ),
-        page_request(page, 2),
+        page_request(page, 2, "tu"),
     )
     return json_response(CreditPage, page_body(result, _list_item))
 
@@ -347,7 +347,7 @@ def credit_installments(request: HttpRequest, credit_id: UUID) -> dict[str, Any]
 @router.get("/credits/{credit_id}/payments", response={200: CreditPaymentPage, **READ_ERRORS}, tags=TAGS)
 def credit_payments(request: HttpRequest, credit_id: UUID, page: Query[PageQuery]) -> dict[str, Any]:
     """The credit's payments, newest first, with their method lines and status (posted, reversed)."""
-    result = services().reads.credits.payments(viewer_of(request), credit_id, page_request(page, 2))
+    result = services().reads.credits.payments(viewer_of(request), credit_id, page_request(page, 2, "du"))
     if result is None:
         raise _not_found()
     return page_body(result, _payment)

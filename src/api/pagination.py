@@ -78,5 +78,21 @@ def decode_cursor(cursor: str | None, arity: int) -> tuple[object, ...] | None:
         raise InvalidInput("The cursor is not valid; start again from the first page.") from exc
 
 
-def page_request(query: PageQuery, arity: int) -> PageRequest:
-    return PageRequest(limit=query.limit, after=decode_cursor(query.cursor, arity))
+# What a key's value must be, per letter of `kinds` (a date is not a datetime here).
+_KINDS = {
+    "t": lambda v: isinstance(v, datetime) and v.tzinfo is not None,
+    "d": lambda v: type(v) is date,
+    "u": lambda v: isinstance(v, UUID),
+    "n": lambda v: isinstance(v, Decimal),
+    "i": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "s": lambda v: isinstance(v, str),
+}
+
+
+def page_request(query: PageQuery, arity: int, kinds: str = "") -> PageRequest:
+    """`kinds` (one letter of _KINDS per key part) refuses a hand-made cursor whose values have the
+    wrong types with a 422; unchecked, they would reach the SQL and fail there (a 500)."""
+    after = decode_cursor(query.cursor, arity)
+    if after is not None and kinds and not all(_KINDS[k](v) for k, v in zip(kinds, after, strict=True)):
+        raise InvalidInput("The cursor is not valid; start again from the first page.")
+    return PageRequest(limit=query.limit, after=after)

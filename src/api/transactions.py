@@ -106,6 +106,6 @@ def list_transactions(
             status=filters.status.value if filters.status else None,
             credit_id=filters.credit,
         ),
-        page_request(page, 2),
+        page_request(page, 2, "du"),
     )
     return json_response(TransactionPage, page_body(result, _item))

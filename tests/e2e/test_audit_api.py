@@ -4,6 +4,8 @@ and keyset pages; the Django admin shows the records and changes none."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -123,6 +125,8 @@ def test_filters_and_keyset_pages(book: dict) -> None:  # noqa: F811
     everything = [r["id"] for r in _audit(book, f"?credit={credit['id']}&limit=100").json()["data"]]
     assert seen == everything and len(seen) == 4 and seen == sorted(seen, reverse=True)
     assert _audit(book, "?cursor=garbage").status_code == 422
+    forged = base64.urlsafe_b64encode(json.dumps([["v", 5], ["v", 1]]).encode()).decode()
+    assert _audit(book, f"?cursor={forged}").status_code == 422
 
 
 def test_the_django_admin_shows_records_and_changes_none(book: dict) -> None:  # noqa: F811
