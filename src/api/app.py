@@ -19,11 +19,12 @@ from api import (
 )
 from api.deps import Services, install
 from api.errors import install_error_handlers
+from api.openapi_docs import DocumentedAPI
 
 
 def build_api(services: Services) -> NinjaAPI:
     install(services)
-    api = NinjaAPI(
+    api = DocumentedAPI(
         title="Fintech Credits API",
         version="1.0.0",
         description="Credits, installments, split payments, late fees and a double-entry ledger.",

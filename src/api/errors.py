@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -111,6 +112,15 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return envelope(exc.status_code, str(exc))
+
+    @api.exception_handler(DataError)
+    def unstorable_value(request: HttpRequest, exc: DataError) -> HttpResponse:
+        # PostgreSQL refused a value the validation let through (out of a column's range, a character
+        # it cannot store): the caller's input, and the use case's transaction rolled back with it.
+        log.warning("database refused a value on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
+        return envelope(
+            422, "A value in the request cannot be stored (out of range, or a character that is not allowed)."
+        )
 
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:

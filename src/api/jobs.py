@@ -42,13 +42,13 @@ class ProgressOut(Schema):
     fraction: str = Field(description="done / total, 4 decimals.")
 
 
-class AgingOut(Schema):
+class AnalysisAgingOut(Schema):
     bucket: str
     credits: int
     outstanding: MoneyOut
 
 
-class KpisOut(Schema):
+class AnalysisKpisOut(Schema):
     currency: str
     credits: int
     open_credits: int
@@ -57,7 +57,7 @@ class KpisOut(Schema):
     collected: MoneyOut
     at_risk: MoneyOut
     at_risk_ratio: str
-    aging: list[AgingOut]
+    aging: list[AnalysisAgingOut]
 
 
 class DebtorOut(Schema):
@@ -72,7 +72,7 @@ class AnalysisResultOut(Schema):
     currency: str | None
     at_risk_after_days: int
     credits_analysed: int
-    kpis: list[KpisOut]
+    kpis: list[AnalysisKpisOut]
     top_debtors: dict[str, list[DebtorOut]] = Field(description="Per currency, the largest pending balances.")
 
 

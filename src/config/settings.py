@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "api.middleware.SecurityHeadersMiddleware",  # CSP, no-store on the API
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.middleware.ApiErrorEnvelopeMiddleware",
+    "api.input_guard.InputGuardMiddleware",  # 413 for oversized bodies, 422 for NUL characters
     "api.admin_middleware.SessionMiddleware",  # these four: Django's, skipped under /api/
     "django.middleware.common.CommonMiddleware",
     "api.admin_middleware.CsrfViewMiddleware",
