@@ -126,6 +126,12 @@ def recorded_over_http(ctx: Context) -> tuple[Result, str]:
             f"{len(records)} records on the credit: {sorted(by_event)}",
             f"answers by status: {api.status_line()}",
         ],
+        fixed=[
+            "there was no audit trail: every money use case (and the nightly SQL run) now appends its record "
+            "in its own transaction, with the caller's address, user agent and request id",
+            "GET /audit, /credits, /transactions: a forged keyset cursor (right length, wrong value types) "
+            "reached PostgreSQL and answered 500; now 422",
+        ],
     )
     return checks.into(result), payment_id
 
