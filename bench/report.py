@@ -315,3 +315,108 @@ def plot_levels(results: dict[int, dict[str, Any]], out: Path) -> Path | None:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+# --- the issue's targets -------------------------------------------------------------------------
+
+UNCACHED_READS = READS - CACHED
+
+
+def targets_table(results: dict[int, dict[str, Any]]) -> str:
+    """Each target of the benchmark against the highest level measured (and p50 against level 1)."""
+    if not results:
+        return ""
+    top = max(results)
+    base = min(results)
+    eps = results[top].get("endpoints", {})
+    batch = results[top].get("batch") or {}
+    rows: list[tuple[str, str, str, bool | None]] = []
+
+    def add(target: str, measured: str, met: bool | None) -> None:
+        rows.append((target, measured, f"L{top}", met))
+
+    def worst(names: Iterable[str], key: str, pick: Any) -> tuple[str, float] | None:
+        ordered = [n for n, _, _ in ENDPOINTS if n in names and n in eps]  # ties: the report's order
+        have = [(n, eps[n]["rps"] if key == "rps" else eps[n]["latency_ms"][key]) for n in ordered]
+        return pick(have, key=lambda item: item[1]) if have else None
+
+    if "summary_cached" in eps:
+        rps = eps["summary_cached"]["rps"]
+        add("cached summary >= 5,000 rps", f"{rps:,.0f} rps", rps >= 5000)
+    low = worst(UNCACHED_READS, "rps", min)
+    if low:
+        add("uncached reads >= 2,500 rps", f"slowest {LABELS[low[0]]}: {low[1]:,.0f} rps", low[1] >= 2500)
+    high = worst(READS, "p99", max)
+    if high:
+        add("reads p99 <= 20 ms", f"worst {LABELS[high[0]]}: {high[1]:.1f} ms", high[1] <= 20)
+    if "payment" in eps:
+        p99 = eps["payment"]["latency_ms"]["p99"]
+        rps = eps["payment"]["rps"]
+        add("payment p99 <= 50 ms", f"{p99:.1f} ms", p99 <= 50)
+        add(">= 800 payments/s sustained", f"{rps:,.0f} /s", rps >= 800)
+    if top != base:
+        ratios = []
+        for name in eps:
+            first = results[base].get("endpoints", {}).get(name)
+            if first and first["latency_ms"]["p50"]:
+                ratios.append((name, eps[name]["latency_ms"]["p50"] / first["latency_ms"]["p50"]))
+        if ratios:
+            name, value = max(ratios, key=lambda item: item[1])
+            rows.append(
+                (
+                    f"p50 L{top} <= 1.25 x L{base}",
+                    f"worst {LABELS.get(name, name)}: {value:.2f}x",
+                    f"L{top}/L{base}",
+                    value <= 1.25,
+                )
+            )
+    if "credits_first" in eps and "credits_deep" in eps:
+        first, deep = eps["credits_first"]["latency_ms"]["p50"], eps["credits_deep"]["latency_ms"]["p50"]
+        add("deep keyset page as fast as the first", f"p50 {deep:.1f} vs {first:.1f} ms", deep <= first * 1.1)
+    for name, label in (
+        ("nightly delinquency", "nightly delinquency <= 60 s"),
+        ("portfolio analysis", "portfolio analysis <= 60 s"),
+    ):
+        seconds = (batch.get(name) or {}).get("seconds")
+        if seconds is not None:
+            add(label, f"{seconds:,.1f} s", seconds <= 60)
+    load = (batch.get("data load (seed_data)") or {}).get("seconds")
+    if load is not None:
+        add("data load <= 20 min", f"{load / 60:,.1f} min", load <= 1200)
+    out = ["| target | measured | at | met |", "|---|---|---|---|"]
+    out += [f"| {t} | {m} | {at} | {'yes' if ok else 'no'} |" for t, m, at, ok in rows]
+    return "\n".join(out)
+
+
+BEGIN_MARK = "<!-- bench:latest:begin (written by bench/run.py) -->"
+END_MARK = "<!-- bench:latest:end -->"
+
+
+def latest_section(results: dict[int, dict[str, Any]]) -> str:
+    """What BENCHMARKS.md shows between its markers: targets, levels compared, each level's file."""
+    parts = ["### Targets", "", targets_table(results), "", "### Levels compared", "", compare_levels_table(results)]
+    parts += ["", "### Each level's run", ""]
+    for level in sorted(results):
+        r = results[level]
+        name = result_name(r["date"], level, r.get("scale", 1))
+        load = r.get("machine", {}).get("loadavg_before", "?")
+        parts.append(
+            f"- Level {level}: {_book_line(r.get('book', {}))} — [table](bench/results/{name}.md), "
+            f"[plans](bench/results/{name}-plans.md), [JSON](bench/results/{name}.json); "
+            f"load average before the run {load}.{_others(r)}"
+        )
+    parts += ["", "![p50 and p99 per endpoint and level](bench/results/latency-by-level.png)"]
+    return "\n".join(parts)
+
+
+def update_benchmarks_md(path: Path, results: dict[int, dict[str, Any]]) -> bool:
+    """Replace the text between the markers of BENCHMARKS.md; False when the file or markers are missing."""
+    if not path.exists():
+        return False
+    text = path.read_text()
+    start, end = text.find(BEGIN_MARK), text.find(END_MARK)
+    if start < 0 or end < start:
+        return False
+    new = text[: start + len(BEGIN_MARK)] + "\n" + latest_section(results) + "\n" + text[end:]
+    path.write_text(new)
+    return True

@@ -1152,6 +1152,8 @@ def write_results(cfg: Config, result: dict[str, Any], plans_md: str) -> None:
     latest = report.latest_per_level(sorted(RESULTS.glob("*-level*.json")))
     png = report.plot_levels(latest, RESULTS / "latency-by-level.png")
     say(f"results: {RESULTS / (name + '.json')}, .md, -plans.md" + (f"; plot {png}" if png else ""))
+    if report.update_benchmarks_md(ROOT / "BENCHMARKS.md", latest):
+        say("BENCHMARKS.md: latest tables updated")
     print()
     print(report.markdown_table(result))
     if len(latest) > 1:

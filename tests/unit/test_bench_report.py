@@ -117,6 +117,30 @@ def test_latest_result_per_level_and_the_plot(tmp_path: Path) -> None:
     assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_targets_judged_on_the_highest_level_and_p50_against_the_lowest() -> None:
+    low = _result(1, 2.0)
+    high = _result(3, 3.0, rps=3000.0)
+    high["endpoints"]["summary_cached"] = {**high["endpoints"]["summary_cold"], "rps": 6000.0}
+    high["batch"] = {"nightly delinquency": {"seconds": 75.0}, "data load (seed_data)": {"seconds": 1100.0}}
+    table = report.targets_table({1: low, 3: high})
+    assert "| cached summary >= 5,000 rps | 6,000 rps | L3 | yes |" in table
+    assert "| uncached reads >= 2,500 rps | slowest own summary, cold: 3,000 rps | L3 | yes |" in table
+    assert "| reads p99 <= 20 ms | worst own summary, cached: 9.0 ms | L3 | yes |" in table
+    assert "| p50 L3 <= 1.25 x L1 | worst no-op `GET /ping`: 1.50x | L3/L1 | no |" in table
+    assert "| nightly delinquency <= 60 s | 75.0 s | L3 | no |" in table
+    assert "| data load <= 20 min | 18.3 min | L3 | yes |" in table
+
+
+def test_benchmarks_md_rewritten_between_its_markers_only(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    assert not report.update_benchmarks_md(path, {1: _result(1, 2.0)})
+    path.write_text(f"# Title\nkept\n{report.BEGIN_MARK}\nold table\n{report.END_MARK}\nafter\n")
+    assert report.update_benchmarks_md(path, {1: _result(1, 2.0), 2: _result(2, 2.5)})
+    text = path.read_text()
+    assert text.startswith("# Title\nkept\n") and text.endswith(f"{report.END_MARK}\nafter\n")
+    assert "old table" not in text and "1.25x" in text and "bench/results/2026-11-28-level2.md" in text
+
+
 class _Cursor:
     """psycopg's quoting as the app's client-side binding sends it (enough of it for these tests)."""
 
