@@ -188,3 +188,26 @@ def test_a_nul_byte_is_refused_cleanly(book: Book) -> None:
     response = book.post(f"/api/v1/credits/{book.credit.id}/write-off", '{"reason": "bad\\u0000reason"}', "admin")
     book.check(response, before)
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("first_due", ["9999-12-31", "9999-06-30"])
+def test_a_schedule_past_the_calendar_is_refused_not_a_crash(book: Book, first_due: str) -> None:
+    """Found over HTTP by stress/scenarios/hostile.py: a 12-month schedule from 9999-12-31 ran past
+    datetime's last day (ValueError, a 500). Now a 422 that names the date; far but possible dates open."""
+    before = _snapshot()
+    body = {
+        "client_id": str(book.client.public_id),
+        "price": {"amount": "100.00", "currency": "COP"},
+        "cost": {"amount": "10.00", "currency": "COP"},
+        "periodicity": "monthly",
+        "installments": 12,
+        "first_due_date": first_due,
+        "interest_method": "french",
+        "annual_rate": "0.24",
+    }
+    response = book.post("/api/v1/credits", json.dumps(body))
+    book.check(response, before)
+    assert response.status_code == 422
+    assert "9999-12-31" in response.json()["error"]["message"]
+    body["first_due_date"] = "2999-01-31"  # far future, inside the calendar: accepted
+    assert book.post("/api/v1/credits", json.dumps(body)).status_code == 201

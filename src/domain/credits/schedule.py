@@ -144,6 +144,23 @@ def due_dates(
     holidays: HolidayCalendar | None = None,
 ) -> list[date]:
     """The `count` due dates of a schedule (skipping applies to daily schedules only)."""
+    try:
+        return _due_dates(first, periodicity, count, skip_sundays, skip_holidays, holidays)
+    except (OverflowError, ValueError) as exc:  # datetime's calendar ends on 9999-12-31
+        raise InvalidInput(
+            "The schedule would fall due after 9999-12-31: choose an earlier first due date.",
+            details={"first_due_date": first.isoformat()},
+        ) from exc
+
+
+def _due_dates(
+    first: date,
+    periodicity: Periodicity,
+    count: int,
+    skip_sundays: bool,
+    skip_holidays: bool,
+    holidays: HolidayCalendar | None,
+) -> list[date]:
     if periodicity is Periodicity.MONTHLY:
         return [add_months(first, k) for k in range(count)]
     if periodicity is not Periodicity.DAILY:

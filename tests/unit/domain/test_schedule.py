@@ -323,3 +323,10 @@ class TestProperties:
         rows = generate_schedule(t)
         if t.method in (M.FLAT_MARKUP, M.ZERO_INTEREST) or (t.method is M.FRENCH and t.annual_rate):
             assert len({r.amount for r in rows[:-1]}) <= 1
+
+
+@pytest.mark.parametrize("periodicity", list(Periodicity))
+def test_a_schedule_past_the_last_calendar_day_is_invalid_input_not_a_crash(periodicity: Periodicity) -> None:
+    # date(9999, 12, 31) is datetime's last day: the second installment cannot exist.
+    with pytest.raises(InvalidInput, match="9999-12-31"):
+        due_dates(date(9999, 12, 31), periodicity, 2)
