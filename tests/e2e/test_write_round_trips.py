@@ -1,0 +1,59 @@
+"""Round trips of the write path, counted exactly (each one costs more CPU here than its SQL): a
+credit loads in one, and a payment over HTTP takes a fixed number whatever the credit's size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from adapters.orm.credits.repository import DjangoCreditRepository
+from adapters.orm.session import OrmSession
+from domain.shared.money import Money
+from tests.builders import Caller, open_credit, pay, payment_account
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+
+def test_a_credit_with_installments_and_events_loads_in_one_round_trip() -> None:
+    agent = UserFactory(role="agent")
+    credit = open_credit(UserFactory(role="client"), agent, installments=6)
+    pay(credit, "150.00")
+    with CaptureQueriesContext(connection) as queries:
+        loaded = DjangoCreditRepository(OrmSession()).get(credit.id, for_update=True)
+    assert len(queries) == 1
+    assert loaded is not None and len(loaded.installments) == 6 and loaded.events
+    assert loaded.pending == credit.pending - Money.of("150.00", "COP")
+    assert DjangoCreditRepository(OrmSession()).get(agent.public_id) is None  # no such credit
+
+
+@pytest.mark.parametrize("installments", [3, 24])
+def test_a_payment_takes_the_same_round_trips_whatever_the_credit(
+    client: Client, login: Callable[..., dict], installments: int
+) -> None:
+    agent = UserFactory(role="agent")
+    credit = open_credit(UserFactory(role="client"), agent, installments=installments)
+    cash = payment_account(credit.currency.code, kind="cash")
+    caller = Caller(client, login(agent.username)["access_token"])
+    body = {
+        "amount": {"amount": "10.00", "currency": "COP"},
+        "lines": [{"payment_account_id": cash.id, "amount": {"amount": "10.00", "currency": "COP"}}],
+    }
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            f"/api/v1/credits/{credit.id}/payments",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {caller.token}",
+            HTTP_IDEMPOTENCY_KEY=f"rt-{installments}",
+        )
+    assert response.status_code == 201, response.content
+    # access check, accounts, idempotency record, payment by key, the credit (one), ledger
+    # transaction, postings, payment, lines, allocations, credit update, installments update, audit,
+    # the credit again for the answer, idempotency result: 15, plus the idempotency transaction's
+    # and the use case's savepoints and releases (the outer pair is BEGIN/COMMIT outside a test).
+    assert len(queries) == 19, [q["sql"][:60] for q in queries]
