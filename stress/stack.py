@@ -65,7 +65,10 @@ class StressHarness(ReplicaHarness):
 class Stack:
     """Implements stress.core.StackControl over its own services."""
 
-    def __init__(self, *, web_workers: int = 2, blocking_threads: int = 8, worker_concurrency: int = 2) -> None:
+    def __init__(
+        self, *, web_workers: int = 2, blocking_threads: int = 8, worker_concurrency: int = 2, with_worker: bool = True
+    ) -> None:
+        self.with_worker = with_worker
         self.web_workers = web_workers
         self.blocking_threads = blocking_threads
         self.worker_concurrency = worker_concurrency
@@ -105,6 +108,9 @@ class Stack:
                 "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
                 # A killed worker's message comes back after this many seconds (see faults.py).
                 "CELERY_VISIBILITY_TIMEOUT_SECONDS": "8",
+                # Small chunks with a pause: the portfolio analysis lasts long enough to be killed mid-run.
+                "JOBS_CHUNK_SIZE": "3",
+                "JOBS_CHUNK_PAUSE_MS": "250",
                 "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "prometheus"),
                 "LOG_LEVEL": "WARNING",
                 **self.keys,
@@ -125,7 +131,8 @@ class Stack:
             self.manage("collectstatic", "--no-input", "-v", "0")
         self.manage("load_demo", production=False)
         self.pg.wait_streaming()
-        self.start("worker")
+        if self.with_worker:
+            self.start("worker")
         self.start("app")
         say(f"app on {self.base_url} ({self.web_workers} granian workers x {self.blocking_threads} threads)")
 
@@ -136,6 +143,12 @@ class Stack:
         for log in self._logs:
             with contextlib.suppress(Exception):
                 log.close()
+        # The services' logs outlive the run (git-ignored), for whoever reads a failed report.
+        keep = ROOT / ".data" / "stress-logs"
+        with contextlib.suppress(OSError):
+            keep.mkdir(parents=True, exist_ok=True)
+            for log in self.dir.glob("*.log"):
+                shutil.copy(log, keep / log.name)
         with contextlib.suppress(Exception):
             self.pg.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -230,6 +243,17 @@ class Stack:
             os.killpg(proc.pid, signal.SIGKILL)  # the process group: a worker's pool children too
         proc.wait(10)
 
+    def pause(self, service: str) -> None:
+        """SIGSTOP: the service keeps its state but answers nothing (a network partition, a stall)."""
+        proc = self._proc(service)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGSTOP)
+
+    def resume(self, service: str) -> None:
+        proc = self._proc(service)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGCONT)
+
     def running(self, service: str) -> bool:
         if service in ("replica", "primary"):
             node = self.pg.replica if service == "replica" else self.pg.primary
@@ -242,9 +266,14 @@ class Stack:
         """Start whatever a scenario left stopped (a fault scenario that broke off halfway)."""
         healed = []
         for service in ("primary", "replica", "redis", "worker", "app"):
+            if service == "worker" and not self.with_worker:
+                continue
+            if service in ("redis", "worker", "app"):
+                self.resume(service)  # a paused one counts as running
             if not self.running(service):
+                proc = self._proc(service) if service in ("redis", "worker", "app") else None
                 self.start(service)
-                healed.append(service)
+                healed.append(service if proc is None else f"{service} (it had exited with {proc.returncode})")
         return healed
 
     def describe(self) -> list[str]:
@@ -255,7 +284,8 @@ class Stack:
             f"- the app under granian (WSGI), {self.web_workers} workers x {self.blocking_threads} blocking threads, "
             "persistent connections (`DB_CONN_MAX_AGE=60`, health-checked), primary + replica "
             "(`DATABASE_REPLICA_URLS`), **APP_ENV=production** (DEBUG off, keys generated per run)",
-            f"- a Celery worker (prefork, concurrency {self.worker_concurrency}), visibility timeout 8 s",
+            f"- a Celery worker (prefork, concurrency {self.worker_concurrency}), visibility timeout 8 s, "
+            "analysis chunks of 3 credits with a 250 ms pause (so a run can be killed halfway)",
             "- the demo book (`manage.py load_demo`, run in development mode because it refuses production; "
             "the demo users log in to the production-mode app with their password)",
         ]
@@ -273,6 +303,8 @@ class Stack:
         log = self.log_path(name).open("ab")
         self._logs.append(log)
         env = self.env()
+        if name == "worker":
+            env["LOG_LEVEL"] = "INFO"  # a job's start and end lines: faults.py counts them
         return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)  # noqa: S603
 
     def _wait(self, ready: object, name: str, proc: subprocess.Popen, timeout: float = 30) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -121,6 +121,17 @@ def install_error_handlers(api: NinjaAPI) -> None:
         return envelope(
             422, "A value in the request cannot be stored (out of range, or a character that is not allowed)."
         )
+
+    @api.exception_handler(OperationalError)
+    @api.exception_handler(InterfaceError)
+    def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # The database is down, restarting or dropped the connection (`make stress` found a primary
+        # restart answering 500s). A 503 says "retry": a money POST retried with its Idempotency-Key
+        # replays what committed or runs again, never twice (the key's row commits with the payment).
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, str(exc).splitlines()[0:1])
+        response = envelope(503, "The service is briefly unavailable; retry in a moment.")
+        response["Retry-After"] = "1"
+        return response
 
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
