@@ -55,7 +55,7 @@ def capture(client: Any, sample: dict[str, Any], write: bool) -> tuple[int, byte
     statements: list[dict[str, Any]] = []
 
     def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        statements.append({"sql": sql, "params": params, "many": many})
+        statements.extend(split_statements(sql, params, many))
         return execute(sql, params, many, context)
 
     headers: dict[str, str] = {}
@@ -76,6 +76,21 @@ def capture(client: Any, sample: dict[str, Any], write: bool) -> tuple[int, byte
     except _Rollback:
         pass
     return result["status"], result["content"], statements
+
+
+def split_statements(sql: str, params: Any, many: bool) -> list[dict[str, Any]]:
+    """One entry per statement: the app sends some together in one round trip ("a; b; c"), each
+    is EXPLAINed on its own. Our SQL has no semicolon inside a literal; params follow the %s."""
+    parts = [part.strip() for part in sql.split(";") if part.strip()]
+    if many or len(parts) < 2:
+        return [{"sql": sql, "params": params, "many": many}]
+    values = list(params or [])
+    out, start = [], 0
+    for part in parts:
+        count = len(split_placeholders(part)) - 1
+        out.append({"sql": part, "params": values[start : start + count], "many": False})
+        start += count
+    return out
 
 
 # --- literals and pgbench ------------------------------------------------------------------------

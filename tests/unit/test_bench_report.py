@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 from bench import report
-from bench.capture import check_plan, split_placeholders, variable_literal
+from bench.capture import check_plan, split_placeholders, split_statements, variable_literal
 
 WRK_OUT = """Running 15s test @ http://127.0.0.1:8765
   2 threads and 16 connections
@@ -139,6 +139,17 @@ def test_benchmarks_md_rewritten_between_its_markers_only(tmp_path: Path) -> Non
     text = path.read_text()
     assert text.startswith("# Title\nkept\n") and text.endswith(f"{report.END_MARK}\nafter\n")
     assert "old table" not in text and "1.25x" in text and "bench/results/2026-11-28-level2.md" in text
+
+
+def test_statements_sent_together_are_explained_one_by_one() -> None:
+    sql = "SELECT a FROM t WHERE id = %s FOR UPDATE; SELECT b FROM u WHERE t_id = %s AND x LIKE '5%%'; SELECT 1"
+    parts = split_statements(sql, ["k1", "k2"], False)
+    assert [(p["sql"], p["params"]) for p in parts] == [
+        ("SELECT a FROM t WHERE id = %s FOR UPDATE", ["k1"]),
+        ("SELECT b FROM u WHERE t_id = %s AND x LIKE '5%%'", ["k2"]),
+        ("SELECT 1", []),
+    ]
+    assert split_statements("SELECT %s", [1], False) == [{"sql": "SELECT %s", "params": [1], "many": False}]
 
 
 class _Cursor:
