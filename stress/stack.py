@@ -15,8 +15,10 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -62,6 +64,58 @@ class StressHarness(ReplicaHarness):
         self.wait_streaming()
 
 
+class CutProxy:
+    """A TCP proxy the app reaches Redis through, so a scenario can cut the link without touching
+    Redis: `cut()` black-holes every byte both ways (a network partition: commands sent meanwhile
+    are lost, not delayed, and Redis keeps its data); `heal()` forwards again."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.open = threading.Event()
+        self.open.set()
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True, name="cut-proxy").start()
+
+    def cut(self) -> None:
+        self.open.clear()
+
+    def heal(self) -> None:
+        self.open.set()
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._server.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self.open.is_set():
+                    sink.sendall(data)  # else dropped on the floor, like a lost packet that never arrives
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
 class Stack:
     """Implements stress.core.StackControl over its own services."""
 
@@ -75,6 +129,7 @@ class Stack:
         self.pg = StressHarness.create()
         self.dir = Path(self.pg.run_dir)
         self.redis_port = free_port()
+        self.redis_link = CutProxy(self.redis_port)  # the app's cache goes through it; the broker does not
         self.app_port = free_port()
         self.redis: subprocess.Popen | None = None
         self.app: subprocess.Popen | None = None
@@ -104,7 +159,7 @@ class Stack:
                 "DATABASE_URL": self.pg.primary.url,
                 "DATABASE_REPLICA_URLS": self.pg.replica.url,
                 "DB_CONN_MAX_AGE": "60",
-                "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/1",
+                "REDIS_URL": f"redis://127.0.0.1:{self.redis_link.port}/1",
                 "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
                 # A killed worker's message comes back after this many seconds (see faults.py).
                 "CELERY_VISIBILITY_TIMEOUT_SECONDS": "8",
@@ -143,6 +198,7 @@ class Stack:
         for log in self._logs:
             with contextlib.suppress(Exception):
                 log.close()
+        self.redis_link.close()
         # The services' logs outlive the run (git-ignored), for whoever reads a failed report.
         keep = ROOT / ".data" / "stress-logs"
         with contextlib.suppress(OSError):
@@ -243,6 +299,16 @@ class Stack:
             os.killpg(proc.pid, signal.SIGKILL)  # the process group: a worker's pool children too
         proc.wait(10)
 
+    def cut(self, service: str) -> None:
+        """A partition between the app and its cache ("redis" only): Redis stays up with its data."""
+        if service != "redis":
+            raise ValueError("only the app's link to redis can be cut")
+        self.redis_link.cut()
+
+    def heal_link(self, service: str) -> None:
+        if service == "redis":
+            self.redis_link.heal()
+
     def pause(self, service: str) -> None:
         """SIGSTOP: the service keeps its state but answers nothing (a network partition, a stall)."""
         proc = self._proc(service)
@@ -265,6 +331,7 @@ class Stack:
     def heal(self) -> list[str]:
         """Start whatever a scenario left stopped (a fault scenario that broke off halfway)."""
         healed = []
+        self.redis_link.heal()
         for service in ("primary", "replica", "redis", "worker", "app"):
             if service == "worker" and not self.with_worker:
                 continue
@@ -280,7 +347,8 @@ class Stack:
         return [
             f"- PostgreSQL primary and a streaming replica (`pg_basebackup -R`), binaries from {self.pg.bindir}; "
             "fsync off, data in a temporary folder deleted at the end",
-            "- Redis (`redis-server`, no persistence): the cache (db 1) and the Celery broker (db 0)",
+            "- Redis (`redis-server`, no persistence): the cache (db 1, reached through a TCP proxy that a "
+            "scenario can cut) and the Celery broker (db 0)",
             f"- the app under granian (WSGI), {self.web_workers} workers x {self.blocking_threads} blocking threads, "
             "persistent connections (`DB_CONN_MAX_AGE=60`, health-checked), primary + replica "
             "(`DATABASE_REPLICA_URLS`), **APP_ENV=production** (DEBUG off, keys generated per run)",

@@ -61,3 +61,34 @@ def test_primary_down_is_a_clean_503_and_a_retried_payment_lands_once(stack: Sta
         rows = db.execute("SELECT count(*) FROM payments_payment WHERE credit_id = %s", [credit["id"]]).fetchone()[0]
     assert rows == 1
     assert desk.api_pending(credit["id"]) == "400.00"
+
+
+def test_a_payment_made_while_the_app_is_cut_off_from_redis_is_never_hidden_by_the_cache(stack: Stack) -> None:
+    """Redis stays up with what it cached, but the app cannot reach it while a payment is made (the
+    invalidation is lost): once the link is back, no read shows the balance from before the payment."""
+    ctx = Context(
+        base_url=stack.base_url,
+        database_url=stack.database_url,
+        password="demo-pass-2026",
+        admin="admin",
+        agents=("agent1", "agent2"),
+        clients=("client1", "client2", "client3", "client4"),
+        control=stack,
+    )
+    api = Api(stack.base_url)
+    desk = Desk.open(ctx, api)
+    client = api.login("client1", ctx.password)
+    credit = desk.open_credit("500.00", 2)  # client1's
+    assert desk.pay(credit["id"], "100.00", desk.agent).status == 201
+
+    def pending(token: str) -> str:
+        return str(api.get(f"/api/v1/credits/{credit['id']}", token).body["pending"]["amount"])
+
+    assert pending(desk.agent) == pending(client) == "400.00"  # now cached under the current versions
+    stack.cut("redis")
+    try:
+        assert desk.pay(credit["id"], "100.00", desk.agent).status == 201
+        assert pending(desk.agent) == pending(client) == "300.00"  # from the database, Redis unreachable
+    finally:
+        stack.heal_link("redis")
+    assert pending(desk.agent) == pending(client) == "300.00"

@@ -24,6 +24,8 @@ nothing and `set` does nothing, so every read is a miss served from the database
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,10 @@ from redis.exceptions import RedisError
 
 from adapters.db.routing import use_primary
 
+OWED_RETRY_SECONDS = 0.2
+_owed = threading.Event()  # this process lost a bump and has not made up for it yet
+_owed_lock = threading.Lock()
+_owed_thread: threading.Thread | None = None
 CACHE_LOOKUPS = Counter("read_cache_lookups_total", "Read-cache lookups by name and outcome.", ["name", "outcome"])
 GLOBAL = "v:global"
 log = logging.getLogger(__name__)
@@ -80,6 +86,11 @@ class ReadCache:
 
     def get_or_build(self, name: str, subjects: Iterable[Subject], variant: str, build: Callable[[], bytes]) -> bytes:
         """The cached bytes of `name` for these subjects, or `build()` stored under their versions."""
+        if not self._pay_owed():
+            # Redis missed a bump of this process: what it holds may be older than the database.
+            CACHE_LOOKUPS.labels(name, "bypass").inc()
+            with use_primary():
+                return build()
         version_keys = [GLOBAL, *(s.version_key for s in subjects)]
         prefix = f"r:{name}:{variant}:"
         stamp, hit = self._lookup(version_keys, prefix)
@@ -115,18 +126,54 @@ class ReadCache:
     def bump(self, subjects: Iterable[Subject]) -> None:
         """Make every cached value that depends on these subjects unreachable."""
         for subject in subjects:
-            self._incr(subject.version_key)
+            if not self._incr(subject.version_key):
+                self._owe()
 
     def bump_all(self) -> None:
-        self._incr(GLOBAL)
+        if not self._incr(GLOBAL):
+            self._owe()
 
-    def _incr(self, key: str) -> None:
+    # A bump Redis never got (unreachable: fail-open swallowed the error) would leave the values
+    # cached before it reachable again once Redis answers: a balance from before a payment served
+    # for up to the TTL (`make stress` showed it by cutting the app off from Redis during payments).
+    # So a lost bump is owed: this process serves nothing from the cache until it has bumped the
+    # global generation (everything cached before becomes unreachable), and a background thread
+    # retries that every OWED_RETRY_SECONDS, so that other processes too stop serving the old
+    # values within that long of Redis answering again.
+    def _owe(self) -> None:
+        global _owed_thread
+        _owed.set()
+        with _owed_lock:
+            if _owed_thread is None or not _owed_thread.is_alive():
+                _owed_thread = threading.Thread(target=self._repay_owed, daemon=True, name="read-cache-owed")
+                _owed_thread.start()
+
+    def _repay_owed(self) -> None:
+        while not self._pay_owed():
+            time.sleep(OWED_RETRY_SECONDS)
+
+    def _pay_owed(self) -> bool:
+        """True when this process owes no bump (any more)."""
+        if not _owed.is_set():
+            return True
+        _owed.clear()  # first: a bump lost while this one runs owes again
+        if self._incr(GLOBAL):
+            return True
+        _owed.set()
+        return False
+
+    def _incr(self, key: str) -> bool:
+        """Move a version on; False when Redis could not be told (fail-open answers None)."""
         cache = self._cache
         try:
-            cache.incr(key)
+            return cache.incr(key) is not None
         except ValueError:  # no version yet: start it (a racing add is harmless, both move it on)
-            if not cache.add(key, 1, timeout=None):
-                try:
-                    cache.incr(key)
-                except ValueError:
-                    cache.set(key, 1, timeout=None)
+            added = cache.add(key, 1, timeout=None)
+            if added is None:
+                return False
+            if added:
+                return True
+            try:
+                return cache.incr(key) is not None
+            except ValueError:
+                return cache.set(key, 1, timeout=None) is not None
