@@ -249,7 +249,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Book-wide jobs: credits per chunk, an optional pause between chunks (to leave the database to
 # online traffic), and the nightly run's credits per transaction.
-JOBS_CHUNK_SIZE = env_int("JOBS_CHUNK_SIZE", 2000)
+JOBS_CHUNK_SIZE = env_int("JOBS_CHUNK_SIZE", 50000)
 JOBS_CHUNK_PAUSE_MS = env_int("JOBS_CHUNK_PAUSE_MS", 0)
 NIGHTLY_CHUNK_SIZE = env_int("NIGHTLY_CHUNK_SIZE", 20000)
 NIGHTLY_WORKERS = env_int("NIGHTLY_WORKERS", 2)  # database sessions applying the nightly plan in parallel

@@ -142,6 +142,37 @@ class Debtor:
 
 
 @dataclass(frozen=True, slots=True)
+class FiguresGroup:
+    """Credits of one currency with the same open-ness and days past due, summed (a row of a
+    grouped query): what `PortfolioAnalysis.add` folds per credit, folded per group instead.
+
+    `credits` counts them; `paid` and `pending` are their sums (`pending` is only used when open);
+    `days_past_due` and `is_in_default` are each credit's (0 and False when closed).
+    """
+
+    currency: Currency
+    is_open: bool
+    days_past_due: int
+    is_in_default: bool
+    credits: int
+    paid: Money
+    pending: Money
+
+
+@dataclass(frozen=True, slots=True)
+class GroupedChunk:
+    """One keyset chunk of the book, already grouped: `scanned` credits up to `last` (its largest
+    id, None when the chunk was empty), their groups, and the chunk's own top debtors per currency
+    (open credits with pending > 0, largest pending first, ties to the larger credit id: the book's
+    top N are always among its chunks' top N)."""
+
+    scanned: int
+    last: UUID | None
+    groups: tuple[FiguresGroup, ...]
+    debtors: tuple[Debtor, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PortfolioReport:
     kpis: tuple[PortfolioKpis, ...]
     top_debtors: dict[str, tuple[Debtor, ...]]
@@ -167,7 +198,8 @@ class PortfolioReport:
 
 
 class PortfolioAnalysis:
-    """Accumulates credit rows chunk by chunk (a job feeds it keyset pages) into KPIs and aging.
+    """Accumulates credit rows chunk by chunk (a job feeds it keyset pages) into KPIs and aging;
+    or the same figures already grouped by a query (`add_groups`): both give the same report.
 
     `at_risk_after_days`: a credit is at risk when more than this many days past due (PAR30 by
     default). `top` debtors per currency are kept with a bounded heap, so memory does not grow
@@ -188,35 +220,54 @@ class PortfolioAnalysis:
         added = 0
         for row in rows:
             added += 1
-            t = self._totals.get(row.currency)
-            if t is None:
-                t = self._totals[row.currency] = _Totals(row.currency)
-            t.credits += 1
-            t.collected += row.paid.amount
-            if not row.is_open:
-                continue
-            t.open_credits += 1
-            t.in_default += row.is_in_default
-            t.outstanding += row.pending.amount
-            bucket = bucket_for(row.days_past_due)
-            t.aging[bucket] += row.pending.amount
-            t.aging_counts[bucket] += 1
-            if row.days_past_due > self._at_risk_after:
-                t.at_risk += row.pending.amount
-            if self._top and row.pending.is_positive:
-                # str(credit_id) breaks ties deterministically without comparing Debtor objects.
-                item = (
-                    row.pending.amount,
-                    str(row.credit_id),
-                    Debtor(row.user_id, row.credit_id, row.pending, row.days_past_due),
-                )
-                heap = self._heaps[row.currency]
-                if len(heap) < self._top:
-                    heapq.heappush(heap, item)
-                else:
-                    heapq.heappushpop(heap, item)
+            self._fold(row.currency, row.is_open, row.days_past_due, row.is_in_default, 1, row.paid, row.pending)
+            if row.is_open:
+                self._offer(Debtor(row.user_id, row.credit_id, row.pending, row.days_past_due))
         self.rows_seen += added
         return added
+
+    def add_groups(self, groups: Iterable[FiguresGroup], debtors: Iterable[Debtor] = ()) -> int:
+        """Fold grouped rows in (the same figures as `add` over their credits), and candidate top
+        debtors (open credits; every credit that could be in the top N must be offered); returns
+        how many credits the groups hold."""
+        added = 0
+        for g in groups:
+            added += g.credits
+            self._fold(g.currency, g.is_open, g.days_past_due, g.is_in_default, g.credits, g.paid, g.pending)
+        for debtor in debtors:
+            self._offer(debtor)
+        self.rows_seen += added
+        return added
+
+    def _fold(
+        self, currency: Currency, is_open: bool, days: int, in_default: bool, credits: int, paid: Money, pending: Money
+    ) -> None:
+        t = self._totals.get(currency)
+        if t is None:
+            t = self._totals[currency] = _Totals(currency)
+        t.credits += credits
+        t.collected += paid.amount
+        if not is_open:
+            return
+        t.open_credits += credits
+        t.in_default += credits if in_default else 0
+        t.outstanding += pending.amount
+        bucket = bucket_for(days)
+        t.aging[bucket] += pending.amount
+        t.aging_counts[bucket] += credits
+        if days > self._at_risk_after:
+            t.at_risk += pending.amount
+
+    def _offer(self, debtor: Debtor) -> None:
+        if not self._top or not debtor.pending.is_positive:
+            return
+        # str(credit_id) breaks ties deterministically without comparing Debtor objects.
+        item = (debtor.pending.amount, str(debtor.credit_id), debtor)
+        heap = self._heaps[debtor.pending.currency]
+        if len(heap) < self._top:
+            heapq.heappush(heap, item)
+        else:
+            heapq.heappushpop(heap, item)
 
     def report(self) -> PortfolioReport:
         kpis = []

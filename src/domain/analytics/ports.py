@@ -6,7 +6,7 @@ from datetime import date
 from typing import Protocol
 from uuid import UUID
 
-from domain.analytics.model import CreditFigures, DueInstallment
+from domain.analytics.model import CreditFigures, DueInstallment, GroupedChunk
 
 
 class CreditFiguresQuery(Protocol):
@@ -14,6 +14,16 @@ class CreditFiguresQuery(Protocol):
 
     def chunk(self, *, after: UUID | None, limit: int, as_of: date) -> list[CreditFigures]:
         """Credits in id order after `after` (keyset: constant cost at any depth)."""
+
+    def count(self) -> int: ...
+
+
+class BookFiguresQuery(Protocol):
+    """The whole book for the portfolio analysis, walked by key and grouped where the data is."""
+
+    def grouped_chunk(self, *, after: UUID | None, limit: int, as_of: date, top: int) -> GroupedChunk:
+        """The next `limit` credits in id order after `after`, summed into groups (plus their own
+        `top` debtors per currency); `last` None when there are none left."""
 
     def count(self) -> int: ...
 
