@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             healed = stack.heal()
             if healed:
                 say(f"restarted after {name}: {', '.join(healed)}")
+            cleared = stack.reset_throttles()
+            if cleared:
+                say(f"cleared {cleared} login throttle counter(s) left by {name}")
         description = stack.describe()
     text = report.render(
         results,

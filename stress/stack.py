@@ -100,6 +100,7 @@ class CutProxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # an idle pooled connection must stay open, as a direct one does
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
@@ -342,6 +343,17 @@ class Stack:
                 self.start(service)
                 healed.append(service if proc is None else f"{service} (it had exited with {proc.returncode})")
         return healed
+
+    def reset_throttles(self) -> int:
+        """Clear the login throttle's counters: every scenario logs in from 127.0.0.1, and one that
+        brute-forces a login must not lock the next ones out. Nothing else in the cache is touched."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.redis_port, db=1, socket_timeout=2)
+        keys = list(client.scan_iter(match="*login:*", count=500))
+        if keys:
+            client.delete(*keys)
+        return len(keys)
 
     def describe(self) -> list[str]:
         return [

@@ -224,12 +224,16 @@ def redis_outage(ctx: Context, *, frozen: bool, seconds: float = 6.0) -> Result:
     load.settle_checks(ctx, checks)
     _app_alive(ctx, checks)
     check_book(ctx, checks)
-    how = "frozen (SIGSTOP: a partition; it comes back with its old data)" if frozen else "stopped and restarted empty"
+    how = (
+        "frozen (SIGSTOP: a stalled Redis; commands wait in its socket buffers and run when it resumes)"
+        if frozen
+        else "stopped and restarted empty"
+    )
     details = [
         f"Redis {how} for {seconds:.0f} s in a load of 4 payers + 4 readers",
         *_phase_counts(load, ["before", "Redis down", "after"]),
     ]
-    name = f"Redis {'frozen (partition)' if frozen else 'stopped'} in the middle of a load run"
+    name = f"Redis {'frozen (SIGSTOP)' if frozen else 'stopped'} in the middle of a load run"
     return _result(name, api, checks, details)
 
 
