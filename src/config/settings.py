@@ -251,6 +251,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # online traffic), and the nightly run's credits per transaction.
 JOBS_CHUNK_SIZE = env_int("JOBS_CHUNK_SIZE", 50000)
 JOBS_CHUNK_PAUSE_MS = env_int("JOBS_CHUNK_PAUSE_MS", 0)
+ANALYSIS_WORKERS = env_int("ANALYSIS_WORKERS", 2)  # database sessions grouping the analysis' chunks in parallel
 NIGHTLY_CHUNK_SIZE = env_int("NIGHTLY_CHUNK_SIZE", 20000)
 NIGHTLY_WORKERS = env_int("NIGHTLY_WORKERS", 2)  # database sessions applying the nightly plan in parallel
 

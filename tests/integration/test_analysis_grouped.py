@@ -9,6 +9,7 @@ threshold, currency filter and as-of date, over a book with every credit state i
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ import pytest
 from adapters.orm.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob, report_csv, report_json
 from adapters.orm.jobs.store import JobStore
 from config.bootstrap import build_ports
-from domain.analytics.model import PortfolioAnalysis, PortfolioReport
+from domain.analytics.model import BookChunk, GroupedChunk, PortfolioAnalysis, PortfolioReport
 from domain.application import services
 from domain.application.ports import Actor
 from domain.credits.schedule import InterestMethod, Periodicity
@@ -119,15 +120,18 @@ def _reference(query: CreditFiguresOfCurrency, as_of: date, *, top: int, at_risk
 
 
 def _grouped(query: CreditFiguresOfCurrency, as_of: date, *, chunk: int, top: int, at_risk: int) -> PortfolioAnalysis:
+    """What the job folds: each keyset chunk grouped by PostgreSQL."""
     analysis = PortfolioAnalysis(at_risk_after_days=at_risk, top=top)
     after = None
-    scanned = 0
-    while (page := query.grouped_chunk(after=after, limit=chunk, as_of=as_of, top=top)).last is not None:
-        assert 0 < page.scanned <= chunk
-        analysis.add_groups(page.groups, page.debtors)
-        scanned += page.scanned
+    credits = 0
+    while (page := query.next_chunk(after=after, limit=chunk)) is not None:
+        assert 0 < page.credits <= chunk and page.after == after
+        grouped = query.grouped(page, as_of=as_of, top=top)
+        assert grouped.credits == page.credits
+        analysis.add_groups(grouped.groups, grouped.debtors)
+        credits += page.credits
         after = page.last
-    assert scanned == query.count()
+    assert credits == query.count()
     return analysis
 
 
@@ -159,11 +163,21 @@ def test_grouped_in_sql_equals_the_domain_fold(book: date, chunk: int, top: int,
             assert got.rows_seen == expected.rows_seen
 
 
-def test_the_job_stores_the_reference_report(book: date) -> None:
+class _Recording(CreditFiguresOfCurrency):
+    threads: set[str] = set()
+
+    def grouped(self, chunk: BookChunk, *, as_of: date, top: int) -> GroupedChunk:
+        self.threads.add(threading.current_thread().name)
+        return super().grouped(chunk, as_of=as_of, top=top)
+
+
+def _job_result(book: date, *, workers: int) -> set[str]:
+    """Run the job in-process; check its stored result against the domain's fold; the threads used."""
     policy = build_ports().policies.delinquency
     store = JobStore()
     job_id = store.create("portfolio_analysis", {"as_of": book.isoformat(), "currency": None})
-    job = PortfolioAnalysisJob(store, lambda code: CreditFiguresOfCurrency(policy, code), chunk_size=4, top=3)
+    _Recording.threads = set()
+    job = PortfolioAnalysisJob(store, lambda code: _Recording(policy, code), chunk_size=4, top=3, workers=workers)
     assert job.run(job_id) == "succeeded"
     view = store.get(job_id)
     assert view is not None and view.state == "succeeded"
@@ -175,3 +189,15 @@ def test_the_job_stores_the_reference_report(book: date) -> None:
     total = CreditFiguresOfCurrency(policy).count()
     assert (view.progress.done, view.progress.total) == (total, total)
     assert store.csv(job_id) == ("succeeded", report_csv(reference.report()))
+    return _Recording.threads
+
+
+def test_the_job_stores_the_reference_report(book: date) -> None:
+    assert _job_result(book, workers=1) == {threading.current_thread().name}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_job_with_parallel_sessions_stores_the_reference_report(book: date) -> None:
+    # Committed rows (transaction=True): the pool threads read them through their own sessions.
+    threads = _job_result(book, workers=3)
+    assert len(threads) > 1 and all(name.startswith("analysis") for name in threads)

@@ -160,14 +160,21 @@ class FiguresGroup:
 
 
 @dataclass(frozen=True, slots=True)
-class GroupedChunk:
-    """One keyset chunk of the book, already grouped: `scanned` credits up to `last` (its largest
-    id, None when the chunk was empty), their groups, and the chunk's own top debtors per currency
-    (open credits with pending > 0, largest pending first, ties to the larger credit id: the book's
-    top N are always among its chunks' top N)."""
+class BookChunk:
+    """A keyset chunk of the book: the `credits` credits with ids in (`after`, `last`]."""
 
-    scanned: int
-    last: UUID | None
+    after: UUID | None
+    last: UUID
+    credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupedChunk:
+    """A chunk's credits, already grouped, and the chunk's own top debtors per currency (open
+    credits with pending > 0, largest pending first, ties to the larger credit id: the book's top
+    N are always among its chunks' top N). `credits` counts the chunk's credits (progress)."""
+
+    credits: int
     groups: tuple[FiguresGroup, ...]
     debtors: tuple[Debtor, ...]
 

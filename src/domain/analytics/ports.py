@@ -6,7 +6,7 @@ from datetime import date
 from typing import Protocol
 from uuid import UUID
 
-from domain.analytics.model import CreditFigures, DueInstallment, GroupedChunk
+from domain.analytics.model import BookChunk, CreditFigures, DueInstallment, GroupedChunk
 
 
 class CreditFiguresQuery(Protocol):
@@ -21,9 +21,11 @@ class CreditFiguresQuery(Protocol):
 class BookFiguresQuery(Protocol):
     """The whole book for the portfolio analysis, walked by key and grouped where the data is."""
 
-    def grouped_chunk(self, *, after: UUID | None, limit: int, as_of: date, top: int) -> GroupedChunk:
-        """The next `limit` credits in id order after `after`, summed into groups (plus their own
-        `top` debtors per currency); `last` None when there are none left."""
+    def next_chunk(self, *, after: UUID | None, limit: int) -> BookChunk | None:
+        """The next `limit` credits in id order after `after` (None: none left)."""
+
+    def grouped(self, chunk: BookChunk, *, as_of: date, top: int) -> GroupedChunk:
+        """The chunk's credits summed into groups, with their own `top` debtors per currency."""
 
     def count(self) -> int: ...
 

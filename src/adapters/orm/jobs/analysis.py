@@ -1,16 +1,17 @@
 """The portfolio analysis job: the whole book folded into KPIs, aging and top debtors, with progress.
 
-It walks credits by key (`id > last ORDER BY id LIMIT n`) and writes `done`/`total` after every
-chunk (`total` from one COUNT at the start; `done` counts the credits walked). The seed's task paged
-with `Credit.objects.all()[offset:offset + n]`: OFFSET makes PostgreSQL read and throw away `offset`
-rows for every page, so the walk costs O(n²) over the book; a key walk costs the same on every page.
+It walks credits by key (chunks of ids in (after, last], the next `last` found from `after`) and
+writes `done`/`total` after every chunk (`total` from one COUNT at the start; `done` counts the
+credits walked). The seed's task paged with `Credit.objects.all()[offset:offset + n]`: OFFSET from
+the start makes PostgreSQL read and throw away `offset` rows for every page, O(n²) over the book.
 
-Each chunk is aggregated set-based in PostgreSQL (`CreditFiguresOfCurrency.grouped_chunk`): one
-statement sums every credit's installments and groups the credits by (currency, open, days past
-due), and picks the chunk's top debtors per currency; Python only folds those few rows into the
-domain's `PortfolioAnalysis.add_groups`. Folding one `CreditFigures` per credit in Python (what
-`add` does, kept as the reference: tests/integration/test_analysis_grouped.py asserts both give the
-same report) took 482 s over 5M credits. Chunks are large (JOBS_CHUNK_SIZE, default 50,000).
+Each chunk is aggregated set-based in PostgreSQL (`CreditFiguresOfCurrency.grouped`): one statement
+sums every credit's installments, groups the credits by (currency, open, days past due) and picks
+the chunk's top debtors per currency; Python only folds those few rows with the domain's
+`PortfolioAnalysis.add_groups`. Folding one `CreditFigures` per credit in Python (`add`, kept as the
+reference: tests/integration/test_analysis_grouped.py asserts both give the same report) took 482 s
+over 5M credits. Chunks are large (JOBS_CHUNK_SIZE, default 50,000), and ANALYSIS_WORKERS sessions
+group them in parallel (`PortfolioAnalysisJob`).
 
 A redelivered job restarts from the beginning (its accumulator lives in memory); the claim in
 `JobStore` makes it complete once.
@@ -18,15 +19,18 @@ A redelivered job restarts from the beginning (its accumulator lives in memory);
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any
 from uuid import UUID
 
-from django.db import connection
+from django.db import connection, connections
 
 from adapters.db.routing import read_cursor
 from adapters.orm.currencies import currency_of
@@ -34,6 +38,7 @@ from adapters.orm.jobs.store import Claim, JobStore
 from adapters.orm.queries.common import OUTSTANDING_SQL, money
 from adapters.orm.queries.figures import SqlCreditFigures
 from domain.analytics.model import (
+    BookChunk,
     CreditFigures,
     Debtor,
     FiguresGroup,
@@ -48,46 +53,50 @@ from domain.shared.money import Money
 
 _CREDITS = "SELECT id, user_id, agent_id, state, currency FROM credits_credit"
 
-# The chunk's bounds: how many credits, and the last id (the key for the next chunk).
-_BOUNDS_SQL = """
-SELECT count(*), (array_agg(id ORDER BY id DESC))[1]
-FROM (SELECT id FROM credits_credit WHERE {where} ORDER BY id LIMIT %(limit)s) c
-"""
+# A chunk's last credit when the chunk is full; else (the book's tail) how many are left and the last.
+_CHUNK_END_SQL = "SELECT id FROM credits_credit WHERE {where} ORDER BY id OFFSET %(skip)s LIMIT 1"
+_TAIL_SQL = "SELECT count(*), (array_agg(id ORDER BY id DESC))[1] FROM credits_credit WHERE {where}"
 # The chunk's credits (ids in (after, last]) with their installments' sums, the same figures as
 # `SqlCreditFigures` (pending only summed over unsettled installments: a settled one owes exactly 0,
 # the `installment_settled_flag` constraint), grouped by (currency, open, days past due): rows `g`;
 # then each currency's `top` open credits with the largest pending (ties: larger id): rows `t`.
-# The range is stated on both tables so each reads only its slice of the (credit_id, ...) index.
+# The range is stated on both tables so each reads only its slice of the index on credit_id.
 _GROUPED_SQL = f"""
 WITH per AS MATERIALIZED (
-    SELECT c.id, c.user_id, c.currency, c.state IN ('active', 'defaulted') AS is_open,
-           sum(i.paid_principal) + sum(i.paid_interest) + sum(i.paid_late_fee) AS paid,
-           COALESCE(sum({OUTSTANDING_SQL}) FILTER (WHERE NOT i.is_settled), 0) AS pending,
-           min(i.due_date) FILTER (WHERE NOT i.is_settled AND i.due_date < %(as_of)s) AS oldest
+    SELECT c.id, c.user_id, c.currency, c.state IN ('active', 'defaulted') AS is_open, f.paid, f.pending,
+           CASE WHEN c.state IN ('active', 'defaulted') AND f.oldest IS NOT NULL
+                THEN %(as_of)s::date - f.oldest ELSE 0 END AS dpd
     FROM credits_credit c
-    JOIN credits_installment i ON i.credit_id = c.id
-    WHERE {{where}}
-    GROUP BY c.id
-), aged AS (
-    SELECT id, user_id, currency, is_open, paid, pending,
-           CASE WHEN is_open AND oldest IS NOT NULL THEN %(as_of)s::date - oldest ELSE 0 END AS dpd
-    FROM per
+    JOIN (
+        SELECT i.credit_id,
+               sum(i.paid_principal) + sum(i.paid_interest) + sum(i.paid_late_fee) AS paid,
+               COALESCE(sum({OUTSTANDING_SQL}) FILTER (WHERE NOT i.is_settled), 0) AS pending,
+               min(i.due_date) FILTER (WHERE NOT i.is_settled AND i.due_date < %(as_of)s) AS oldest
+        FROM credits_installment i
+        WHERE {{installments}}
+        GROUP BY i.credit_id
+    ) f ON f.credit_id = c.id
+    WHERE {{credits}}
 )
 SELECT 'g', currency, is_open, dpd, count(*), sum(paid), sum(pending), NULL::uuid, NULL::bigint
-FROM aged
+FROM per
 GROUP BY currency, is_open, dpd
 UNION ALL
 SELECT 't', currency, TRUE, dpd, rn, NULL, pending, id, user_id
 FROM (
     SELECT currency, dpd, pending, id, user_id,
            row_number() OVER (PARTITION BY currency ORDER BY pending DESC, id DESC) AS rn
-    FROM aged
+    FROM per
     WHERE is_open AND pending > 0
 ) ranked
 WHERE rn <= %(top)s
 """
-# Per chunk the per-credit sums are hashed in memory (~1 kB a credit): enough for 100k credits.
-_CHUNK_WORK_MEM = "256MB"
+# The plan wanted for a chunk, set for its statement and reset after: the installments read in
+# index order (credit_id, number) and summed credit by credit as they stream (GroupAggregate, then a
+# merge join with the credits' primary key), neither hashed nor sorted. The planner overestimates
+# the rows of a range of credit ids and otherwise picks a bitmap scan with hash aggregation (about
+# twice the CPU); JIT compiles for ~70 ms a chunk and gains nothing on numeric sums.
+_CHUNK_SETTINGS = {"enable_hashagg": "off", "enable_bitmapscan": "off", "jit": "off", "work_mem": "64MB"}
 
 
 class CreditFiguresOfCurrency(SqlCreditFigures):
@@ -118,30 +127,49 @@ class CreditFiguresOfCurrency(SqlCreditFigures):
             cursor.execute("SELECT count(*) FROM credits_credit WHERE currency = %s", [self._currency])
             return int(cursor.fetchone()[0])
 
-    def grouped_chunk(self, *, after: UUID | None, limit: int, as_of: date, top: int) -> GroupedChunk:
-        """The next `limit` credits after `after` (id order), aggregated and grouped in PostgreSQL."""
-        params: dict[str, object] = {"after": after, "limit": limit, "as_of": as_of, "top": top}
+    def next_chunk(self, *, after: UUID | None, limit: int) -> BookChunk | None:
+        """The next `limit` credits after `after` in id order (keyset on the primary key)."""
+        params: dict[str, object] = {"after": after, "skip": max(limit, 1) - 1, "currency": self._currency}
         where = [] if after is None else ["id > %(after)s"]
         if self._currency is not None:
-            params["currency"] = self._currency
             where.append("currency = %(currency)s")
+        condition = " AND ".join(where) or "TRUE"
         with read_cursor() as cursor:
-            cursor.execute(_BOUNDS_SQL.format(where=" AND ".join(where) or "TRUE"), params)
-            scanned, last = cursor.fetchone()
-            if not scanned:
-                return GroupedChunk(0, None, (), ())
-            params["last"] = last
-            ranges = ["c.id <= %(last)s", "i.credit_id <= %(last)s"]
-            if after is not None:
-                ranges += ["c.id > %(after)s", "i.credit_id > %(after)s"]
-            if self._currency is not None:
-                ranges.append("c.currency = %(currency)s")
-            cursor.execute("SELECT set_config('work_mem', %s, false)", [_CHUNK_WORK_MEM])
+            cursor.execute(_CHUNK_END_SQL.format(where=condition), params)
+            row = cursor.fetchone()
+            if row is not None:
+                return BookChunk(after, row[0], max(limit, 1))
+            cursor.execute(_TAIL_SQL.format(where=condition), params)
+            credits, last = cursor.fetchone()
+        return BookChunk(after, last, int(credits)) if credits else None
+
+    def grouped(self, chunk: BookChunk, *, as_of: date, top: int) -> GroupedChunk:
+        """The chunk's credits aggregated and grouped in PostgreSQL (`_GROUPED_SQL`)."""
+        params: dict[str, object] = {
+            "after": chunk.after,
+            "last": chunk.last,
+            "as_of": as_of,
+            "top": top,
+            "currency": self._currency,
+        }
+        installments = ["i.credit_id <= %(last)s"] + ([] if chunk.after is None else ["i.credit_id > %(after)s"])
+        credits = ["c.id <= %(last)s"] + ([] if chunk.after is None else ["c.id > %(after)s"])
+        if self._currency is not None:
+            credits.append("c.currency = %(currency)s")
+        sql = _GROUPED_SQL.format(installments=" AND ".join(installments), credits=" AND ".join(credits))
+        names = list(_CHUNK_SETTINGS)
+        with read_cursor() as cursor:
+            cursor.execute(
+                "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in names),
+                [v for name in names for v in (name, _CHUNK_SETTINGS[name])],
+            )
             try:
-                cursor.execute(_GROUPED_SQL.format(where=" AND ".join(ranges)), params)
+                cursor.execute(sql, params)
                 rows = cursor.fetchall()
             finally:
-                cursor.execute("RESET work_mem")
+                cursor.execute(
+                    "SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name = ANY(%s)", [names]
+                )
         groups: list[FiguresGroup] = []
         debtors: list[Debtor] = []
         for kind, code, is_open, days, count, paid, pending, credit_id, user_id in rows:
@@ -160,7 +188,7 @@ class CreditFiguresOfCurrency(SqlCreditFigures):
                 )
             else:
                 debtors.append(Debtor(user_id, credit_id, money(pending, code), days))
-        return GroupedChunk(int(scanned), last, tuple(groups), tuple(debtors))
+        return GroupedChunk(chunk.credits, tuple(groups), tuple(debtors))
 
 
 def _money(value: Money) -> dict[str, str]:
@@ -230,7 +258,13 @@ def report_csv(report: PortfolioReport) -> str:
 
 
 class PortfolioAnalysisJob:
-    """Runs one portfolio-analysis job row to completion (see the module docstring)."""
+    """Runs one portfolio-analysis job row to completion (see the module docstring).
+
+    With `workers` > 1 (no pause between chunks, and not inside a caller's transaction, whose
+    uncommitted rows other sessions could not see) the chunks' grouped statements run in that many
+    threads, each with its own database session, while this thread finds the next chunks' bounds and
+    folds the results in order: the work is CPU in the server, one backend per core.
+    """
 
     def __init__(
         self,
@@ -239,6 +273,7 @@ class PortfolioAnalysisJob:
         *,
         chunk_size: int = 50_000,
         pause_seconds: float = 0.0,
+        workers: int = 1,
         at_risk_after_days: int = 30,
         top: int = 10,
         sleep: Callable[[float], None] = time.sleep,
@@ -247,6 +282,7 @@ class PortfolioAnalysisJob:
         self._figures = figures
         self._chunk = chunk_size
         self._pause = pause_seconds
+        self._workers = max(1, workers)
         self._at_risk_after = at_risk_after_days
         self._top = top
         self._sleep = sleep
@@ -266,23 +302,52 @@ class PortfolioAnalysisJob:
         if not self._store.progress(claim, done=0, total=total):
             return "superseded"
         analysis = PortfolioAnalysis(at_risk_after_days=self._at_risk_after, top=self._top)
-        after: UUID | None = None
         done = 0
-        while True:
-            chunk = query.grouped_chunk(after=after, limit=self._chunk, as_of=as_of, top=self._top)
-            if chunk.last is None:
-                break
-            analysis.add_groups(chunk.groups, chunk.debtors)
-            done += chunk.scanned
-            after = chunk.last
-            # Credits opened during the run may push `done` past the COUNT taken at the start.
-            if not self._store.progress(claim, done=done, total=max(total, done)):
-                return "superseded"
-            if self._pause:
-                self._sleep(self._pause)
+        with contextlib.closing(self._grouped_chunks(query, as_of)) as chunks:
+            for chunk in chunks:
+                analysis.add_groups(chunk.groups, chunk.debtors)
+                done += chunk.credits
+                # Credits opened during the run may push `done` past the COUNT taken at the start.
+                if not self._store.progress(claim, done=done, total=max(total, done)):
+                    return "superseded"
+                if self._pause:
+                    self._sleep(self._pause)
         report = analysis.report()
         result = report_json(
             report, as_of=as_of, currency=currency, at_risk_after_days=self._at_risk_after, credits=analysis.rows_seen
         )
         finished = self._store.succeed(claim, done=done, total=max(total, done), result=result, csv=report_csv(report))
         return "succeeded" if finished else "superseded"
+
+    def _chunks(self, query: BookFiguresQuery) -> Iterator[BookChunk]:
+        after: UUID | None = None
+        while (chunk := query.next_chunk(after=after, limit=self._chunk)) is not None:
+            yield chunk
+            after = chunk.last
+
+    def _grouped_chunks(self, query: BookFiguresQuery, as_of: date) -> Generator[GroupedChunk, None, None]:
+        """The book's chunks grouped, in key order; closing the iterator early stops the walk."""
+        if self._workers <= 1 or self._pause or connection.in_atomic_block:
+            for chunk in self._chunks(query):
+                yield query.grouped(chunk, as_of=as_of, top=self._top)
+            return
+
+        def grouped(chunk: BookChunk) -> GroupedChunk:
+            try:
+                return query.grouped(chunk, as_of=as_of, top=self._top)
+            finally:
+                connections.close_all()  # this pool thread's sessions; the next chunk opens its own
+
+        with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="analysis") as pool:
+            running: deque[Future[GroupedChunk]] = deque()
+            chunks = self._chunks(query)
+            try:
+                for chunk in chunks:
+                    running.append(pool.submit(grouped, chunk))
+                    if len(running) > self._workers:
+                        yield running.popleft().result()
+                while running:
+                    yield running.popleft().result()
+            finally:
+                for future in running:
+                    future.cancel()

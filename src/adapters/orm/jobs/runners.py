@@ -28,6 +28,7 @@ def analysis_job(ports: Ports, store: JobStore | None = None) -> PortfolioAnalys
         lambda currency: CreditFiguresOfCurrency(policy, currency),
         chunk_size=settings.JOBS_CHUNK_SIZE,
         pause_seconds=settings.JOBS_CHUNK_PAUSE_MS / 1000,
+        workers=settings.ANALYSIS_WORKERS,
     )
 
 
