@@ -6,10 +6,12 @@ pending = due - paid) and runs `check_book` over the whole book."""
 
 from __future__ import annotations
 
+import importlib
 import io
 from urllib.parse import quote
 
 import pytest
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
@@ -18,9 +20,11 @@ from stress.scenarios import concurrency
 
 from adapters.orm.credits.management.commands.load_demo import DEMO_PASSWORD
 
-# serialized_rollback: the flush after each test takes the migrations' catalogs (currencies,
-# periodicities) with it; this puts them back for the next test.
-pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.integration]
+# The flush after a transactional test takes the migrations' catalogs (currencies, periodicities)
+# with it: the fixture puts them back with the migration's own idempotent seed. (serialized_rollback
+# would too, but it reloads content types that other tests' post-migrate already recreated.)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+_catalogs = importlib.import_module("adapters.orm.catalog.migrations.0002_seed_reference_data")
 
 
 class NoFaults:
@@ -34,6 +38,7 @@ class NoFaults:
 
 @pytest.fixture
 def ctx(live_server: object) -> Context:
+    _catalogs.seed(django_apps, None)
     call_command("load_demo", stdout=io.StringIO())
     s = connection.settings_dict
     auth = quote(s["USER"] or "") + (":" + quote(s["PASSWORD"]) if s.get("PASSWORD") else "")
