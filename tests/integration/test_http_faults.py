@@ -25,8 +25,9 @@ def stack() -> Iterator[Stack]:
         yield running
 
 
-def test_primary_down_is_a_clean_503_and_a_retried_payment_lands_once(stack: Stack) -> None:
-    ctx = Context(
+def _context(stack: Stack) -> Context:
+    """The demo book's users on this stack (what `make stress` hands its scenarios)."""
+    return Context(
         base_url=stack.base_url,
         database_url=stack.database_url,
         password="demo-pass-2026",
@@ -35,6 +36,10 @@ def test_primary_down_is_a_clean_503_and_a_retried_payment_lands_once(stack: Sta
         clients=("client1", "client2", "client3", "client4"),
         control=stack,
     )
+
+
+def test_primary_down_is_a_clean_503_and_a_retried_payment_lands_once(stack: Stack) -> None:
+    ctx = _context(stack)
     api = Api(stack.base_url)
     desk = Desk.open(ctx, api)
     credit = desk.open_credit("500.00", 2)
@@ -66,15 +71,7 @@ def test_primary_down_is_a_clean_503_and_a_retried_payment_lands_once(stack: Sta
 def test_a_payment_made_while_the_app_is_cut_off_from_redis_is_never_hidden_by_the_cache(stack: Stack) -> None:
     """Redis stays up with what it cached, but the app cannot reach it while a payment is made (the
     invalidation is lost): once the link is back, no read shows the balance from before the payment."""
-    ctx = Context(
-        base_url=stack.base_url,
-        database_url=stack.database_url,
-        password="demo-pass-2026",
-        admin="admin",
-        agents=("agent1", "agent2"),
-        clients=("client1", "client2", "client3", "client4"),
-        control=stack,
-    )
+    ctx = _context(stack)
     api = Api(stack.base_url)
     desk = Desk.open(ctx, api)
     client = api.login("client1", ctx.password)
