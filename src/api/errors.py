@@ -117,7 +117,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def unstorable_value(request: HttpRequest, exc: DataError) -> HttpResponse:
         # PostgreSQL refused a value the validation let through (out of a column's range, a character
         # it cannot store): the caller's input, and the use case's transaction rolled back with it.
-        log.warning("database refused a value on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
+        log.warning("database refused a value on %s %s: %s", request.method, request.path, _first_line(exc))
         return envelope(
             422, "A value in the request cannot be stored (out of range, or a character that is not allowed)."
         )
@@ -128,7 +128,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         # The database is down, restarting or dropped the connection (`make stress` found a primary
         # restart answering 500s). A 503 says "retry": a money POST retried with its Idempotency-Key
         # replays what committed or runs again, never twice (the key's row commits with the payment).
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, str(exc).splitlines()[0:1])
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, _first_line(exc))
         response = envelope(503, "The service is briefly unavailable; retry in a moment.")
         response["Retry-After"] = "1"
         return response
@@ -137,13 +137,16 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         # The trace goes to the log with the request id; the caller gets no internals.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        from api.middleware import request_id_var  # late: the middleware module imports this one
-
         return envelope(
             500,
             "Internal error. Quote the request id when reporting it.",
-            details={"request_id": request_id_var.get()},
+            details={"request_id": getattr(request, "request_id", "-")},  # set by RequestIdMiddleware
         )
+
+
+def _first_line(exc: Exception) -> str:
+    """A driver error's first line (the rest repeats the SQL); empty messages too."""
+    return next(iter(str(exc).splitlines()), "")
 
 
 ERROR_RESPONSES: dict[int, type[Schema]] = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
