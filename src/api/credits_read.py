@@ -153,6 +153,14 @@ class CreditPaymentLineOut(Schema):
     amount: MoneyOut
 
 
+class CreditPaymentAllocationOut(Schema):
+    installment_id: UUID
+    installment_number: int
+    late_fee: MoneyOut
+    interest: MoneyOut
+    principal: MoneyOut
+
+
 class CreditPaymentOut(Schema):
     id: UUID
     amount: MoneyOut
@@ -165,6 +173,10 @@ class CreditPaymentOut(Schema):
     reversed_at: datetime | None
     reversal_reason: str
     lines: list[CreditPaymentLineOut]
+    allocations: list[CreditPaymentAllocationOut] = Field(
+        description="What the payment pays now, installment by installment (a reversal or a backdated "
+        "payment reprocesses the credit's payments in date order; a reversed payment keeps its last)."
+    )
 
 
 class CreditPaymentPage(PageOut[CreditPaymentOut]):
@@ -234,6 +246,16 @@ def _payment(p: CreditPayment) -> dict[str, Any]:
                 "amount": money_dict(ln.amount),
             }
             for ln in p.lines
+        ],
+        "allocations": [
+            {
+                "installment_id": a.installment_id,
+                "installment_number": a.installment_number,
+                "late_fee": money_dict(a.late_fee),
+                "interest": money_dict(a.interest),
+                "principal": money_dict(a.principal),
+            }
+            for a in p.allocations
         ],
     }
 

@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from domain.shared.errors import (
     Conflict,
+    CreditNotOpen,
     DomainError,
     Forbidden,
     InvalidInput,
@@ -31,6 +32,8 @@ STATUS_OF: dict[type[DomainError], int] = {
     NotFound: 404,
     RuleViolated: 422,
     Conflict: 409,
+    # Money cannot move on a credit in its state (paid, closed, pending): a conflict with the resource.
+    CreditNotOpen: 409,
     Unauthorized: 401,
     Forbidden: 403,
     Throttled: 429,

@@ -211,7 +211,9 @@ def reversal_races(ctx: Context, *, credits: int = 10) -> Result:
     def act(job: tuple[str, int]) -> Answer:
         kind, n = job
         if kind == "pay":
-            return desk.pay(opened[n]["id"], "250.00", desk.agent)
+            # Prepay: before the reversal lands, installment 1 is paid and installment 2 not due yet
+            # ("due now" counts what was already paid); either order must then be accepted.
+            return desk.pay(opened[n]["id"], "250.00", desk.agent, prepay=True)
         return desk.reverse(first[n]["id"])
 
     answers = dict(zip(jobs, parallel(jobs, act, len(jobs)), strict=True))
@@ -276,7 +278,9 @@ def same_installment(ctx: Context, *, credits: int = 10) -> Result:
             f"credit {n}: exactly one of agent and admin pays the installment",
             f"{[a.status for a in staff]}",
         )
-        checks.expect(all(a.status in (201, 422) for a in staff), f"credit {n}: the other is refused (422)")
+        checks.expect(
+            all(a.status in (201, 409) for a in staff), f"credit {n}: the other is refused (409 credit_not_open)"
+        )
         for who in winners:
             winners[who] += answers[(who, n)].status == 201
         accepted_ids += [a.body["id"] for a in won]

@@ -33,6 +33,8 @@ class AuditEvent(enum.StrEnum):
     CREDIT_CURED = "credit_cured"
     PAYMENT_REGISTERED = "payment_registered"
     PAYMENT_REVERSED = "payment_reversed"
+    # A reversal or a backdated payment reallocated the credit's other payments (or took fees back).
+    PAYMENTS_REPROCESSED = "payments_reprocessed"
     LATE_FEE_CHARGED = "late_fee_charged"
     FEE_WAIVER_REQUESTED = "fee_waiver_requested"
     FEE_WAIVER_REJECTED = "fee_waiver_rejected"

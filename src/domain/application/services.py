@@ -22,10 +22,19 @@ from domain.ledger import entries
 from domain.ledger.book import BookCheck
 from domain.ledger.book import verify_book as check_book
 from domain.ledger.model import Side, Transaction
-from domain.payments.allocation import allocate_payment
+from domain.payments.allocation import allocate_payment, due_now, refuse_beyond_due_now
 from domain.payments.late_fees import FeeCharge, assess_late_fees
 from domain.payments.model import FeeWaiver, MethodLine, Payment
-from domain.shared.errors import CannotRefinance, IdempotencyKeyReused, InvalidInput, NotFound, WaiverRefused
+from domain.payments.replay import replay
+from domain.shared.errors import (
+    CannotRefinance,
+    CreditNotOpen,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    OverpaymentRefused,
+    WaiverRefused,
+)
 from domain.shared.money import Money, total
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -330,12 +339,17 @@ class RegisterPayment:
 
 
 def register_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> Payment:
-    """Allocate and book a payment; the same idempotency key and request replays the first result."""
+    """Allocate and book a payment; the same idempotency key and request replays the first result.
+
+    A payment dated today is allocated over what the credit owes now. One dated earlier (entered
+    late) may precede payments and late fees already booked, so the credit is reprocessed: every
+    standing payment is allocated again in date order with it (see `domain.payments.replay`).
+    """
     Payment.validate_request(cmd.amount, cmd.method_lines, cmd.idempotency_key)
     today = ports.clock.today()
     paid_on = cmd.paid_on or today
     if paid_on > today:
-        raise InvalidInput("A payment cannot be dated in the future.")
+        raise InvalidInput("A payment cannot be dated in the future.", details={"latest": today.isoformat()})
     with ports.uow:
         known = ports.payments.get_by_idempotency_key(cmd.idempotency_key)
         if known is not None:
@@ -351,11 +365,17 @@ def register_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> Paymen
                 "This idempotency key was used for another payment.", details={"payment_id": str(known.id)}
             )
         credit = _credit(ports, cmd.credit_id)
+        if not credit.state.is_open:
+            # Before any allocation: a paid credit refuses a payment for what it is, not as an overpayment.
+            raise CreditNotOpen(f"A {credit.state} credit takes no payments.", details={"state": credit.state.value})
         if cmd.amount.currency != credit.currency:
             raise InvalidInput("The payment's currency is not the credit's.")
+        if paid_on < credit.opened_on:
+            raise InvalidInput(
+                "A payment cannot be dated before the credit was opened.",
+                details={"paid_on": paid_on.isoformat(), "earliest": credit.opened_on.isoformat()},
+            )
         before = Figures.of(credit)
-        lines = allocate_payment(cmd.amount, credit.installments, as_of=paid_on, prepay=cmd.prepay)
-        state_before = credit.apply_allocation(lines)
         payment_id = ports.ids.new_id()
         agent_id = cmd.agent_id if cmd.agent_id is not None else actor.user_id
         meta = _meta(ports, credit, actor, on=paid_on, reference_id=payment_id, memo="payment")
@@ -370,11 +390,25 @@ def register_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> Paymen
             received_at=ports.clock.now(),
             idempotency_key=cmd.idempotency_key,
             method_lines=tuple(cmd.method_lines),
-            allocations=lines,
+            allocations=(),
             prepay=cmd.prepay,
-            credit_state_before=state_before.value,
+            credit_state_before=credit.state.value,
             transaction_id=tx.id,
         )
+        if paid_on == today:
+            payment.allocations = allocate_payment(cmd.amount, credit.installments, as_of=paid_on, prepay=cmd.prepay)
+            credit.apply_allocation(payment.allocations)
+        else:
+            standing = ports.payments.posted_for_credit(credit.id)
+            if not cmd.prepay:
+                made_before = [p.amount for p in standing if p.paid_on <= paid_on]
+                payable = due_now(
+                    credit.installments, paid_on, credit.currency, paid=total(made_before, credit.currency)
+                )
+                refuse_beyond_due_now(cmd.amount, payable)
+            _reprocess(
+                ports, credit, standing, actor, added=payment, reopen_as=credit.state, cause=f"payment dated {paid_on}"
+            )
         ports.transactions.save(tx)
         ports.payments.save(payment)
         ports.credits.save(credit)
@@ -394,7 +428,8 @@ def register_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> Paymen
 
 
 def reverse_payment(ports: Ports, payment_id: UUID, reason: str, actor: Actor) -> Payment:
-    """Undo a payment exactly: allocation taken back, credit state restored, ledger compensated."""
+    """Undo a payment: the ledger compensated, and the credit's other payments allocated again in
+    date order as if it had never been made (`_reprocess`), the state restored if it reopens."""
     reason = _require_reason(reason)
     with ports.uow:
         payment = ports.payments.get(payment_id, for_update=True)
@@ -417,7 +452,17 @@ def reverse_payment(ports: Ports, payment_id: UUID, reason: str, actor: Actor) -
             agent_id=actor.user_id,
             memo=reason,
         )
-        credit.reverse_allocation(payment.allocations, state_before=CreditState(payment.credit_state_before))
+        standing = [p for p in ports.payments.posted_for_credit(credit.id) if p.id != payment.id]
+        _reprocess(
+            ports,
+            credit,
+            standing,
+            actor,
+            added=None,
+            reopen_as=CreditState(payment.credit_state_before),
+            cause=f"reversal of payment {payment.id}",
+            reference_id=payment.id,
+        )
         ports.transactions.save(original)
         ports.transactions.save(reversal)
         ports.payments.save(payment)
@@ -434,6 +479,81 @@ def reverse_payment(ports: Ports, payment_id: UUID, reason: str, actor: Actor) -
         )
         ports.uow.commit()
     return payment
+
+
+_COMPONENTS = ("late_fee", "interest", "principal")
+
+
+def _reprocess(
+    ports: Ports,
+    credit: Credit,
+    standing: Sequence[Payment],
+    actor: Actor,
+    *,
+    added: Payment | None,
+    reopen_as: CreditState,
+    cause: str,
+    reference_id: UUID | None = None,
+) -> None:
+    """Replay the credit's standing payments (and `added`, a backdated one) in date order over its
+    schedule; restate the credit; give each payment that moved its new allocation (saved); book the
+    moves and the late fees taken back as one balanced reallocation entry, and audit it.
+
+    Raises OverpaymentRefused when the payments come to more than the credit owes (nothing is
+    changed: the caller's unit of work is not committed).
+    """
+    payments = [*standing, added] if added is not None else list(standing)
+    nights = ports.transactions.late_fee_nights(credit.id)
+    result = replay(
+        credit.installments, payments, currency=credit.currency, fee_nights=nights, policy=ports.policies.late_fees
+    )
+    if result.unallocated.is_positive:
+        owed = credit.outstanding + (added.amount if added is not None else Money.zero(credit.currency))
+        raise OverpaymentRefused(
+            "The payment is more than the credit's outstanding balance.",
+            details={"outstanding": str(owed - result.unallocated), "amount": str(added.amount if added else "")},
+        )
+    numbers = {i.id: i.number for i in credit.installments}
+    moves: dict[tuple[int, str], Money] = {}
+    moved: list[str] = []
+    for payment in standing:
+        lines = result.allocations[payment.id]
+        if lines == payment.allocations:
+            continue
+        for taken_out, side in ((True, payment.allocations), (False, lines)):
+            for line in side:
+                for component in _COMPONENTS:
+                    key = (numbers[line.installment_id], component)
+                    part: Money = getattr(line, component)
+                    moves[key] = moves.get(key, Money.zero(credit.currency)) + (-part if taken_out else part)
+        payment.reallocate(lines)
+        ports.payments.save(payment)
+        moved.append(str(payment.id))
+    if added is not None:
+        added.allocations = result.allocations[added.id]
+    before = Figures.of(credit)
+    taken_back = credit.restate(result.installments, reopen_as=reopen_as)
+    changes = [(number, component, change) for (number, component), change in sorted(moves.items())]
+    if not any(not c.is_zero for _, _, c in changes) and taken_back.is_zero:
+        return
+    ref = reference_id or (added.id if added is not None else None)
+    ports.transactions.save(
+        entries.reallocation(
+            _meta(ports, credit, actor, reference_id=ref, memo=cause), moves=changes, fees_taken_back=taken_back
+        )
+    )
+    _audit(
+        ports,
+        AuditEvent.PAYMENTS_REPROCESSED,
+        actor,
+        credit,
+        before,
+        reference_id=ref,
+        amount=taken_back,
+        cause=cause,
+        payments_reallocated=",".join(moved),
+        late_fees_taken_back=str(taken_back.amount),
+    )
 
 
 # --- late fees and waivers -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ rows and save them field by field.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -216,6 +216,22 @@ class AllocationPart(Protocol):
 
     @property
     def principal(self) -> Money: ...
+
+
+class RestatedInstallment(Protocol):
+    """An installment's figures after a reprocessing (the payments' replay outcome fits it)."""
+
+    @property
+    def late_fee(self) -> Money: ...
+
+    @property
+    def paid_late_fee(self) -> Money: ...
+
+    @property
+    def paid_interest(self) -> Money: ...
+
+    @property
+    def paid_principal(self) -> Money: ...
 
 
 @dataclass(slots=True)
@@ -484,6 +500,37 @@ class Credit:
             self.installment(part.installment_id)._unapply(part.late_fee, part.interest, part.principal)
         if self.state is CreditState.PAID and not self.outstanding.is_zero:
             self._reopen(state_before)
+
+    def restate(self, figures: Mapping[UUID, RestatedInstallment], *, reopen_as: CreditState) -> Money:
+        """Take a reprocessing's outcome: what each installment was paid, and its late fee.
+
+        Money still moves only on an open credit, or a paid one a reversal reopens (as
+        `reopen_as`); a restatement may lower a late fee (never below what was waived) but never
+        raise one. Returns the late fees it took back.
+        """
+        if not (self.state.is_open or self.state is CreditState.PAID):
+            raise CreditNotOpen(f"Money cannot move on a {self.state} credit.", details={"state": self.state.value})
+        if set(figures) != {i.id for i in self.installments}:
+            raise RuleViolated("A restatement must cover every installment of the credit.")
+        lowered = Money.zero(self.currency)
+        for inst in self.installments:
+            new = figures[inst.id]
+            if new.late_fee > inst.late_fee or new.late_fee < inst.late_fee_waived + new.paid_late_fee:
+                raise RuleViolated(f"Restated late fee out of bounds on installment {inst.number}.")
+            if new.paid_interest > inst.interest or new.paid_principal > inst.principal_due:
+                raise RuleViolated(f"Restated payments exceed what installment {inst.number} owes.")
+            if new.paid_interest.is_negative or new.paid_principal.is_negative or new.paid_late_fee.is_negative:
+                raise RuleViolated(f"Restated payments on installment {inst.number} cannot be negative.")
+            lowered += inst.late_fee - new.late_fee
+            inst.late_fee = new.late_fee
+            inst.paid_late_fee = new.paid_late_fee
+            inst.paid_interest = new.paid_interest
+            inst.paid_principal = new.paid_principal
+        if self.state is CreditState.PAID and not self.outstanding.is_zero:
+            self._reopen(reopen_as if reopen_as.is_open else CreditState.ACTIVE)
+        elif self.state.is_open:
+            self._settle_if_done()
+        return lowered
 
     def charge_late_fee(self, installment_id: UUID, amount: Money) -> None:
         self._require_open()

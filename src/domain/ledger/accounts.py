@@ -10,6 +10,10 @@
   (signed: a negative adjustment debits it).
 - `clearing:refinance`: moves an old credit's balance into the new one.
 - `income:other`, `expense:other`: income and expenses not tied to a credit.
+- `applied:<credit id>:<installment number>:<component>`: the payments sub-ledger of a
+  reprocessing. A reallocation credits the (installment, component) that payments now pay more of
+  and debits what they pay less of; the receivable is untouched (the money stays on the credit),
+  and the legs of one reallocation net to zero.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ OTHER_INCOME = "income:other"
 OTHER_EXPENSE = "expense:other"
 
 RECEIVABLE_PREFIX = "receivable:"
+APPLIED_PREFIX = "applied:"
 CASH_PREFIX = "cash:"
 
 
@@ -36,3 +41,7 @@ def receivable(credit_id: UUID) -> str:
 
 def cash(payment_account_id: int) -> str:
     return f"{CASH_PREFIX}{payment_account_id}"
+
+
+def applied(credit_id: UUID, installment_number: int, component: str) -> str:
+    return f"{APPLIED_PREFIX}{credit_id}:{installment_number}:{component}"

@@ -105,6 +105,23 @@ def adjustment(meta: Meta, *, amount: Money) -> Transaction:
     return _tx(meta, TransactionType.ADJUSTMENT, legs)
 
 
+def reallocation(meta: Meta, *, moves: Sequence[tuple[int, str, Money]], fees_taken_back: Money) -> Transaction:
+    """A reprocessing booked: `moves` are `(installment number, component, signed change)` of what
+    the credit's payments paid (they add up to zero: no money came or went); `fees_taken_back` are
+    late fees the replayed history did not owe, taken off the receivable and out of fee income.
+    """
+    credit_id = meta.credit_id
+    if credit_id is None:
+        raise InvalidInput("This booking needs the credit it concerns.")
+    legs = [
+        Posting(accounts.applied(credit_id, number, component), C if change.is_positive else D, abs(change))
+        for number, component, change in moves
+        if not change.is_zero
+    ]
+    legs += _legs((accounts.LATE_FEE_INCOME, D, fees_taken_back), (_receivable(meta), C, fees_taken_back))
+    return _tx(meta, TransactionType.REALLOCATION, legs)
+
+
 def write_off(meta: Meta, *, amount: Money) -> Transaction:
     receivable = _receivable(meta)
     return _tx(meta, TransactionType.WRITE_OFF, _legs((accounts.WRITE_OFFS, D, amount), (receivable, C, amount)))

@@ -34,6 +34,9 @@ class TransactionType(enum.StrEnum):
     WRITE_OFF = "write_off"
     REFINANCE = "refinance"
     REVERSAL = "reversal"
+    # A reprocessing (reversal or backdated payment): payments moved between installments and
+    # components, and late fees the replayed history did not owe taken back.
+    REALLOCATION = "reallocation"
     INCOME = "income"
     EXPENSE = "expense"
 

@@ -3,11 +3,15 @@
 Oldest installment first (by due date, then number); within an installment late fee → interest →
 principal. A partial payment leaves the last installment it reaches partly paid.
 
-What may be paid without prepayment is "what is due now": everything outstanding on installments
-due on or before the payment date, plus the next installment (the current one: a client may
-always pay the installment in progress, even a day early). More than that is an overpayment and
-refused unless `prepay` is asked; then the surplus covers the following installments in order,
-as scheduled (no interest rebate; a negative adjustment can grant one). More than the whole
+What may be paid without prepayment is "what is due now", counted over the whole credit, not per
+request: everything the installments due on or before the payment date ask for (principal as
+adjusted, interest, late fees charged less waived), plus the installment in progress (the first
+one due after the date: a client may always pay it, even a day early), less everything already
+paid on the credit. Five payments in a row therefore cannot each pay the "next" installment: once
+the current installment is paid, the next one becomes payable only when its turn comes (its
+predecessor's due date passes), or with prepayment. More than that is an overpayment and refused
+unless `prepay` is asked; then the surplus covers the following installments in order, as
+scheduled (no interest rebate; a negative adjustment can grant one). More than the whole
 outstanding balance is always refused.
 """
 
@@ -44,6 +48,9 @@ class DueItem(Protocol):
     @property
     def principal_outstanding(self) -> Money: ...
 
+    @property
+    def paid(self) -> Money: ...
+
 
 @dataclass(frozen=True, slots=True)
 class AllocationLine:
@@ -67,12 +74,27 @@ def _in_order(items: Sequence[DueItem]) -> list[DueItem]:
     return sorted((i for i in items if _owed(i).is_positive), key=lambda i: (i.due_date, i.number))
 
 
-def due_now(items: Sequence[DueItem], as_of: date, currency: Currency) -> Money:
-    """What may be paid on `as_of` without prepayment (see the module docstring)."""
-    open_items = _in_order(items)
-    due = [i for i in open_items if i.due_date <= as_of]
-    upcoming = [i for i in open_items if i.due_date > as_of][:1]
-    return total((_owed(i) for i in due + upcoming), currency)
+def due_now(items: Sequence[DueItem], as_of: date, currency: Currency, *, paid: Money | None = None) -> Money:
+    """What may be paid on `as_of` without prepayment (see the module docstring).
+
+    `paid` is what was paid on the credit before this payment, when that is not what the
+    installments show (a backdated payment counts only the payments made before it).
+    """
+    schedule = sorted(items, key=lambda i: (i.due_date, i.number))
+    due = [i for i in schedule if i.due_date <= as_of]
+    in_progress = [i for i in schedule if i.due_date > as_of][:1]
+    asked = total((_owed(i) + i.paid for i in due + in_progress), currency)
+    if paid is None:
+        paid = total((i.paid for i in schedule), currency)
+    return (asked - paid).max(Money.zero(currency))
+
+
+def refuse_beyond_due_now(amount: Money, payable: Money) -> None:
+    if amount > payable:
+        raise OverpaymentRefused(
+            "The payment is more than what is due now; ask for prepayment to cover later installments.",
+            details={"due_now": str(payable), "amount": str(amount)},
+        )
 
 
 def allocate_payment(
@@ -90,12 +112,7 @@ def allocate_payment(
             details={"outstanding": str(balance), "amount": str(amount)},
         )
     if not prepay:
-        payable = due_now(items, as_of, currency)
-        if amount > payable:
-            raise OverpaymentRefused(
-                "The payment is more than what is due now; ask for prepayment to cover later installments.",
-                details={"due_now": str(payable), "amount": str(amount)},
-            )
+        refuse_beyond_due_now(amount, due_now(items, as_of, currency))
     left = amount
     lines: list[AllocationLine] = []
     for item in open_items:

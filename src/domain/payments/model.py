@@ -17,6 +17,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from uuid import UUID
 
 from domain.payments.allocation import AllocationLine
@@ -108,6 +109,14 @@ class Payment:
     @property
     def is_reversed(self) -> bool:
         return self.status is PaymentStatus.REVERSED
+
+    def reallocate(self, lines: tuple[AllocationLine, ...]) -> None:
+        """A reprocessing moved this payment's money to other installments or components."""
+        if self.is_reversed:
+            raise PaymentAlreadyReversed("A reversed payment is not reallocated.", details={"payment_id": str(self.id)})
+        if sum((line.amount.amount for line in lines), Decimal(0)) != self.amount.amount:
+            raise InvalidInput("A payment's allocation must add up to its amount.")
+        self.allocations = lines
 
     def reverse(self, *, transaction_id: UUID, at: datetime, reason: str, by: int | None) -> None:
         if self.is_reversed:

@@ -14,8 +14,12 @@ class PaymentRepository(Protocol):
     def get_by_idempotency_key(self, key: str) -> Payment | None:
         """Keys are unique across payments (a unique index in the database)."""
 
+    def posted_for_credit(self, credit_id: UUID) -> list[Payment]:
+        """The credit's payments that stand (not reversed), in any order, with their allocations."""
+
     def save(self, payment: Payment) -> None:
-        """Insert the payment with its method and allocation lines, or update its status/reversal."""
+        """Insert the payment with its method and allocation lines, or update its status/reversal
+        and, when a reprocessing changed it, its allocation lines."""
 
 
 class FeeWaiverRepository(Protocol):

@@ -20,7 +20,7 @@ from domain.application.figures import credit_figures, due_installments
 from domain.application.ports import Policies, Ports
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.model import Credit
-from domain.ledger.model import Transaction
+from domain.ledger.model import Transaction, TransactionType
 from domain.payments.model import FeeWaiver, Payment
 from domain.shared.calendar import FixedHolidays
 from domain.shared.errors import Conflict
@@ -125,6 +125,9 @@ class InMemoryPayments(_Store):
                 return clone(payment)
         return None
 
+    def posted_for_credit(self, credit_id: UUID) -> list[Payment]:
+        return [clone(p) for p in self.rows.values() if p.credit_id == credit_id and not p.is_reversed]
+
     def save(self, payment: Payment) -> None:
         self.rows[payment.id] = clone(payment)
 
@@ -145,6 +148,10 @@ class InMemoryTransactions(_Store):
 
     def save(self, transaction: Transaction) -> None:
         self.rows[transaction.id] = clone(transaction)
+
+    def late_fee_nights(self, credit_id: UUID) -> list[date]:
+        fees = (t for t in self.rows.values() if t.credit_id == credit_id and t.type is TransactionType.LATE_FEE)
+        return sorted({t.occurred_on for t in fees})
 
     def stream(self) -> Iterator[Transaction]:
         return iter([clone(t) for t in self.rows.values()])

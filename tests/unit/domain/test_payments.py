@@ -26,6 +26,9 @@ from .builders import usd
 AT = datetime(2024, 3, 1, 10, tzinfo=UTC)
 
 
+NOTHING = Money.zero(USD)
+
+
 @dataclass
 class Due:
     id: UUID
@@ -34,6 +37,7 @@ class Due:
     late_fee_outstanding: Money
     interest_outstanding: Money
     principal_outstanding: Money
+    paid: Money = NOTHING
 
 
 def due(n: int, day: date, principal: str, interest: str = "0", fee: str = "0") -> Due:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from uuid import UUID
 
 from django.db import connection, connections
@@ -69,6 +70,15 @@ class DjangoTransactionRepository:
                 [transaction_id, row[1]],
             )
             return _transaction(row, cursor.fetchall())
+
+    def late_fee_nights(self, credit_id: UUID) -> list[date]:
+        # tx_credit_date_idx (credit, occurred_on): every partition's index, no heap scan of the book.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT occurred_on FROM ledger_transaction WHERE credit_id = %s AND type = %s",
+                [credit_id, TransactionType.LATE_FEE.value],
+            )
+            return [row[0] for row in cursor.fetchall()]
 
     def save(self, tx: Transaction) -> None:
         with connection.cursor() as cursor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.db import connection
@@ -56,7 +57,12 @@ class DjangoPaymentRepository:
                 ],
             )
             if not cursor.fetchone()[0]:
-                return  # lines and allocation never change after the payment is posted
+                # Method lines never change; the allocation of a standing payment changes when a
+                # reprocessing moved it (the moves themselves are booked in the ledger).
+                if payment.status is PaymentStatus.POSTED:
+                    cursor.execute("DELETE FROM payments_allocation WHERE payment_id = %s", [payment.id])
+                    self._insert_allocations(cursor, payment)
+                return
             code = payment.amount.currency.code
             cursor.execute(
                 "INSERT INTO payments_line (paid_on, payment_id, credit_id, transaction_id, payment_account_id, "
@@ -75,23 +81,57 @@ class DjangoPaymentRepository:
                     )
                 ],
             )
-            if payment.allocations:
-                cursor.execute(
-                    "INSERT INTO payments_allocation (payment_id, installment_id, position, late_fee, interest, "
-                    "principal) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(payment.allocations)),
-                    [
-                        v
-                        for position, a in enumerate(payment.allocations)
-                        for v in (
-                            payment.id,
-                            a.installment_id,
-                            position,
-                            a.late_fee.amount,
-                            a.interest.amount,
-                            a.principal.amount,
-                        )
-                    ],
+            self._insert_allocations(cursor, payment)
+
+    @staticmethod
+    def _insert_allocations(cursor: Any, payment: Payment) -> None:
+        if not payment.allocations:
+            return
+        cursor.execute(
+            "INSERT INTO payments_allocation (payment_id, installment_id, position, late_fee, interest, "
+            "principal) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(payment.allocations)),
+            [
+                v
+                for position, a in enumerate(payment.allocations)
+                for v in (
+                    payment.id,
+                    a.installment_id,
+                    position,
+                    a.late_fee.amount,
+                    a.interest.amount,
+                    a.principal.amount,
                 )
+            ],
+        )
+
+    def posted_for_credit(self, credit_id: UUID) -> list[Payment]:
+        """Three statements whatever the number of payments (lines and allocations fetched together)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {_PAYMENT_COLUMNS} FROM payments_payment WHERE credit_id = %s AND status = %s",
+                [credit_id, PaymentStatus.POSTED.value],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return []
+            ids = [row[0] for row in rows]
+            lines: dict[UUID, list[tuple[Any, ...]]] = {pid: [] for pid in ids}
+            allocations: dict[UUID, list[tuple[Any, ...]]] = {pid: [] for pid in ids}
+            cursor.execute(
+                "SELECT payment_id, payment_account_id, amount FROM payments_line "
+                "WHERE credit_id = %s AND payment_id = ANY(%s) ORDER BY id",
+                [credit_id, ids],
+            )
+            for pid, *line in cursor.fetchall():
+                lines[pid].append(tuple(line))
+            cursor.execute(
+                "SELECT payment_id, installment_id, late_fee, interest, principal FROM payments_allocation "
+                "WHERE payment_id = ANY(%s) ORDER BY payment_id, position",
+                [ids],
+            )
+            for pid, *allocation in cursor.fetchall():
+                allocations[pid].append(tuple(allocation))
+        return [_payment(row, lines[row[0]], allocations[row[0]]) for row in rows]
 
     def _one(self, where: str, value: object, for_update: bool) -> Payment | None:
         lock = " FOR UPDATE" if for_update else ""
@@ -113,46 +153,51 @@ class DjangoPaymentRepository:
                 [payment_id],
             )
             allocations = cursor.fetchall()
-        (
-            pid,
-            credit_id,
-            user_id,
-            agent_id,
-            amount,
-            code,
-            paid_on,
-            received_at,
-            key,
-            prepay,
-            state_before,
-            transaction_id,
-            status,
-            rev_tx,
-            reversed_at,
-            rev_reason,
-            reversed_by,
-        ) = row
-        currency = currency_of(code)
-        return Payment(
-            id=pid,
-            credit_id=credit_id,
-            user_id=user_id,
-            agent_id=agent_id,
-            amount=Money(amount, currency),
-            paid_on=paid_on,
-            received_at=received_at,
-            idempotency_key=key,
-            method_lines=tuple(MethodLine(account, Money(value, currency)) for account, value in lines),
-            allocations=tuple(
-                AllocationLine(iid, Money(fee, currency), Money(interest, currency), Money(principal, currency))
-                for iid, fee, interest, principal in allocations
-            ),
-            prepay=prepay,
-            credit_state_before=state_before,
-            transaction_id=transaction_id,
-            status=PaymentStatus(status),
-            reversal=PaymentReversal(rev_tx, reversed_at, rev_reason, reversed_by) if rev_tx else None,
-        )
+        return _payment(row, lines, allocations)
+
+
+def _payment(row: Any, lines: Any, allocations: Any) -> Payment:
+    """A Payment from its row, its method lines and its allocation rows."""
+    (
+        pid,
+        credit_id,
+        user_id,
+        agent_id,
+        amount,
+        code,
+        paid_on,
+        received_at,
+        key,
+        prepay,
+        state_before,
+        transaction_id,
+        status,
+        rev_tx,
+        reversed_at,
+        rev_reason,
+        reversed_by,
+    ) = row
+    currency = currency_of(code)
+    return Payment(
+        id=pid,
+        credit_id=credit_id,
+        user_id=user_id,
+        agent_id=agent_id,
+        amount=Money(amount, currency),
+        paid_on=paid_on,
+        received_at=received_at,
+        idempotency_key=key,
+        method_lines=tuple(MethodLine(account, Money(value, currency)) for account, value in lines),
+        allocations=tuple(
+            AllocationLine(iid, Money(fee, currency), Money(interest, currency), Money(principal, currency))
+            for iid, fee, interest, principal in allocations
+        ),
+        prepay=prepay,
+        credit_state_before=state_before,
+        transaction_id=transaction_id,
+        status=PaymentStatus(status),
+        reversal=PaymentReversal(rev_tx, reversed_at, rev_reason, reversed_by) if rev_tx else None,
+    )
 
 
 _WAIVER_COLUMNS = (

@@ -118,6 +118,17 @@ class PaymentLineRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentAllocationRow:
+    """What a payment pays of one installment now (a reprocessing may have moved it)."""
+
+    installment_id: UUID
+    installment_number: int
+    late_fee: Money
+    interest: Money
+    principal: Money
+
+
+@dataclass(frozen=True, slots=True)
 class CreditPayment:
     id: UUID
     amount: Money
@@ -130,6 +141,7 @@ class CreditPayment:
     reversed_at: datetime | None
     reversal_reason: str
     lines: tuple[PaymentLineRow, ...]
+    allocations: tuple[PaymentAllocationRow, ...] = ()
 
 
 # --- SQL -----------------------------------------------------------------------------------------
@@ -211,6 +223,14 @@ FROM payments_line l
 JOIN catalog_payment_account pa ON pa.id = l.payment_account_id
 WHERE l.paid_on BETWEEN %s AND %s AND l.payment_id = ANY(%s)
 ORDER BY l.payment_id, l.id
+"""
+
+_ALLOCATIONS_SQL = """
+SELECT a.payment_id, a.installment_id, i.number, a.late_fee, a.interest, a.principal
+FROM payments_allocation a
+JOIN credits_installment i ON i.id = a.installment_id
+WHERE a.payment_id = ANY(%s)
+ORDER BY a.payment_id, a.position
 """
 
 
@@ -410,11 +430,21 @@ class CreditQueries:
                 return None
             rows = [r for r in rows if r[0] is not None]
             lines: dict[UUID, list[PaymentLineRow]] = {}
+            allocations: dict[UUID, list[PaymentAllocationRow]] = {}
             if rows:
                 dates = [r[3] for r in rows]
                 cursor.execute(_LINES_SQL, [min(dates), max(dates), [r[0] for r in rows]])
                 for pid, account_id, name, kind, amount, code in cursor.fetchall():
                     lines.setdefault(pid, []).append(PaymentLineRow(account_id, name, kind, money(amount, code)))
+                codes = {r[0]: r[2] for r in rows}
+                cursor.execute(_ALLOCATIONS_SQL, [list(codes)])
+                for pid, iid, number, fee, interest, principal in cursor.fetchall():
+                    code = codes[pid]
+                    allocations.setdefault(pid, []).append(
+                        PaymentAllocationRow(
+                            iid, number, money(fee, code), money(interest, code), money(principal, code)
+                        )
+                    )
         items = [
             CreditPayment(
                 id=pid,
@@ -428,6 +458,7 @@ class CreditQueries:
                 reversed_at=reversed_at,
                 reversal_reason=reason,
                 lines=tuple(lines.get(pid, ())),
+                allocations=tuple(allocations.get(pid, ())),
             )
             for (pid, amount, code, paid_on, received_at, status, prepay, agent, tx, reversed_at, reason) in rows
         ]

@@ -463,16 +463,16 @@ class Batch:
                             waiver(day, first, half, "approved", admin_id, admin_id, WAIVER_REASON, WAIVER_REASON, at)
                     elif pick < shapes.WAIVER_SHARE + shapes.REJECTED_WAIVER_SHARE:
                         waiver(day, first, fee_owed, "rejected", actor, admin_id, REJECTED_REASON, REJECTED_NOTE, at)
-                # What may be paid now without prepayment: everything due by `day` and the next one.
-                overdue = 0
-                i = first
-                while i < n and due[i] <= day:
-                    overdue += owed(i)
-                    i += 1
-                upcoming = i
-                while upcoming < n and not owed(upcoming):
+                # What may be paid now without prepayment (`allocation.due_now`): what the installments
+                # due by `day` and the one in progress ask for, less everything paid on the credit.
+                upcoming = first  # the installment in progress: the first one due after `day`
+                while upcoming < n and due[upcoming] <= day:
                     upcoming += 1
-                due_now = overdue + (owed(upcoming) if upcoming < n else 0)
+                while upcoming > 0 and due[upcoming - 1] > day:  # paid ahead of `first`
+                    upcoming -= 1
+                overdue = sum(owed(i) for i in range(first, upcoming))
+                prepaid = sum(PP[j] + PI[j] + PF[j] for j in range(upcoming + 1, n))
+                due_now = max(0, overdue + (owed(upcoming) if upcoming < n else 0) - prepaid)
                 if profile == "partial":
                     base = overdue or due_now
                     amount = base * randint(30, 90) // 100 // 100 * 100
@@ -491,6 +491,8 @@ class Batch:
                             amount += owed(j)
                             cover -= 1
                         j += 1
+                if amount <= 0:  # everything due now was prepaid: this visit pays ahead again
+                    amount = owed(first)
                 prepay = amount > due_now
                 pid, txid, at, legs, allocated = self.pay(
                     cid, receivable, code, exp, day, amount, accts, inst_ids, P, I, ADJ, FEE, WV, PP, PI, PF, first

@@ -21,9 +21,10 @@ Sample of N credits, rebuilt by the repository (`DjangoCreditRepository`):
   the nightly job never saw the credit open) — exact for a book untouched since that job;
 - the schedule equals `generate_schedule` for the credit's terms;
 - the history replays through the domain: from the schedule alone, every late-fee run, waiver,
-  adjustment, payment (allocated by `allocate_payment` and compared with the stored allocation),
-  reversal, delinquency run and write-off, in time order, gives back the stored installments,
-  late-fee amounts and state.
+  adjustment, payment (allocated by `allocate_payment`, or reprocessed with the others by
+  `domain.payments.replay` when it was entered after its date), reversal (the standing payments
+  reprocessed), delinquency run and write-off, in time order, gives back the stored installments,
+  late-fee amounts, state and each standing payment's stored allocation.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from domain.credits.model import Credit, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms, generate_schedule
 from domain.payments.allocation import AllocationLine, allocate_payment
 from domain.payments.late_fees import LateFeePolicy, assess_late_fees
+from domain.payments.replay import replay
 from domain.shared.money import Money
 
 EXAMPLES = 5
@@ -199,7 +201,9 @@ class BookChecker:
                     try:
                         problem = check(credit)
                     except Exception as exc:  # a domain refusal is a finding here, not a crash
-                        problem = f"credit {cid}: {type(exc).__name__}: {exc}"
+                        problem = (
+                            f"credit {cid}: {type(exc).__name__}: {exc} {getattr(exc, 'details', '') or ''}".rstrip()
+                        )
                 if problem:
                     result.count += 1
                     if len(result.problems) < EXAMPLES:
@@ -277,6 +281,11 @@ class Replay:
             return Money(value, currency)  # type: ignore[arg-type]
 
         events = self._events()
+        stored_allocations = {d["id"]: d["allocation"] for _, _, kind, d in events if kind == "payment"}
+        zone = ZoneInfo(settings.BUSINESS_TIME_ZONE)
+        standing: dict[UUID, _Paid] = {}
+        computed: dict[UUID, list[tuple]] = {}
+        nights: list[date] = []
         for at, _, kind, data in events:
             if kind == "activated":
                 credit.activate(event_id=data["id"], at=at)
@@ -303,34 +312,42 @@ class Replay:
                     )
                 for charge in charges:
                     credit.charge_late_fee(charge.installment_id, charge.amount)
+                if charges:
+                    nights.append(data["on"])
             elif kind == "waiver":
                 credit.waive_late_fee(data["installment_id"], money(data["amount"]))
             elif kind == "adjustment":
                 credit.adjust(event_id=data["id"], amount=money(data["amount"]), reason=data["reason"], at=at)
             elif kind == "payment":
-                lines = allocate_payment(
-                    money(data["amount"]), credit.installments, as_of=data["paid_on"], prepay=data["prepay"]
-                )
-                expected = [(x.installment_id, x.late_fee.amount, x.interest.amount, x.principal.amount) for x in lines]
-                if expected != data["allocation"]:
-                    return (
-                        f"credit {cid}: payment {data['id']} allocated {data['allocation']}, "
-                        f"the waterfall gives {expected}"
-                    )
-                before = credit.apply_allocation(lines)
+                payment = _Paid(data["id"], money(data["amount"]), data["paid_on"], at)
+                if data["paid_on"] < at.astimezone(zone).date():
+                    # Entered after its date: the use case reprocessed the credit with it.
+                    before = credit.state
+                    standing[payment.id] = payment
+                    self._reprocess(credit, standing, computed, nights, reopen_as=credit.state)
+                else:
+                    lines = allocate_payment(payment.amount, credit.installments, as_of=payment.paid_on,
+                                             prepay=data["prepay"])  # fmt: skip
+                    before = credit.apply_allocation(lines)
+                    standing[payment.id] = payment
+                    computed[payment.id] = _lines(lines)
                 if before.value != data["state_before"]:
                     return (
                         f"credit {cid}: payment {data['id']} found the credit {before}, stored {data['state_before']}"
                     )
             elif kind == "reversal":
-                parts = [AllocationLine(i, money(f), money(it), money(p)) for i, f, it, p in data["allocation"]]
-                credit.reverse_allocation(parts, state_before=CreditState(data["state_before"]))
+                del standing[data["id"]]
+                computed.pop(data["id"])
+                self._reprocess(credit, standing, computed, nights, reopen_as=CreditState(data["state_before"]))
             elif kind == "delinquency":
                 credit.refresh_delinquency(data["on"], self.policy, event_id=cid, at=at)
             elif kind == "write_off":
                 amount = credit.write_off(event_id=data["id"], reason=data["reason"], at=at)
                 if amount.amount != data["amount"]:
                     return f"credit {cid}: written off {data['amount']}, the credit owed {amount}"
+        for pid, lines in computed.items():
+            if lines != stored_allocations[pid]:
+                return f"credit {cid}: payment {pid} allocated {stored_allocations[pid]}, the replay gives {lines}"
         figures = _figures(credit)
         if figures != _figures(stored):
             diff = next((a, b) for a, b in zip(_figures(stored), figures, strict=True) if a != b)
@@ -338,6 +355,24 @@ class Replay:
         if credit.state is not stored.state:
             return f"credit {cid}: stored state {stored.state}, replayed {credit.state}"
         return None
+
+    def _reprocess(
+        self,
+        credit: Credit,
+        standing: dict[UUID, _Paid],
+        computed: dict[UUID, list[tuple]],
+        nights: list[date],
+        *,
+        reopen_as: CreditState,
+    ) -> None:
+        """What `services._reprocess` does: the standing payments replayed in date order."""
+        result = replay(
+            credit.installments, list(standing.values()), currency=credit.currency, fee_nights=nights,
+            policy=self.late_fees,
+        )  # fmt: skip
+        credit.restate(result.installments, reopen_as=reopen_as)
+        for pid, lines in result.allocations.items():
+            computed[pid] = _lines(lines)
 
     def _events(self) -> list[tuple[datetime, int, str, dict]]:
         """Everything that happened to the credit, as (time, tie-break, kind, data), in order."""
@@ -400,6 +435,20 @@ class Replay:
             found.append((day_start or _day_start(as_of), 2, "delinquency", {"on": as_of}))
         found.sort(key=lambda e: (e[0], e[1]))
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Paid:
+    """A standing payment, as the replay needs it."""
+
+    id: UUID
+    amount: Money
+    paid_on: date
+    received_at: datetime
+
+
+def _lines(lines: tuple[AllocationLine, ...]) -> list[tuple]:
+    return [(x.installment_id, x.late_fee.amount, x.interest.amount, x.principal.amount) for x in lines]
 
 
 def _day_start(day: date) -> datetime:
