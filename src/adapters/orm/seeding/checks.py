@@ -289,7 +289,11 @@ class Replay:
                     credit.cure(event_id=data["id"], at=at)
             elif kind == "refinance":
                 credit.mark_refinanced(
-                    event_id=data["id"], new_credit_id=data["related"], reason=data["reason"] or "-", at=at
+                    event_id=data["id"],
+                    new_credit_id=data["related"],
+                    reason=data["reason"] or "-",
+                    at=at,
+                    on=_business_date(at),
                 )
             elif kind == "cancellation":
                 credit.cancel(event_id=data["id"], reason=data["reason"], at=at)
@@ -306,7 +310,13 @@ class Replay:
             elif kind == "waiver":
                 credit.waive_late_fee(data["installment_id"], money(data["amount"]))
             elif kind == "adjustment":
-                credit.adjust(event_id=data["id"], amount=money(data["amount"]), reason=data["reason"], at=at)
+                credit.adjust(
+                    event_id=data["id"],
+                    amount=money(data["amount"]),
+                    reason=data["reason"],
+                    at=at,
+                    on=_business_date(at),
+                )
             elif kind == "payment":
                 lines = allocate_payment(
                     money(data["amount"]), credit.installments, as_of=data["paid_on"], prepay=data["prepay"]
@@ -328,7 +338,7 @@ class Replay:
             elif kind == "delinquency":
                 credit.refresh_delinquency(data["on"], self.policy, event_id=cid, at=at)
             elif kind == "write_off":
-                amount = credit.write_off(event_id=data["id"], reason=data["reason"], at=at)
+                amount = credit.write_off(event_id=data["id"], reason=data["reason"], at=at, on=_business_date(at))
                 if amount.amount != data["amount"]:
                     return f"credit {cid}: written off {data['amount']}, the credit owed {amount}"
         figures = _figures(credit)
@@ -405,6 +415,11 @@ class Replay:
 def _day_start(day: date) -> datetime:
     """The first moment of `day` in the business time zone (when the nightly jobs run)."""
     return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(settings.BUSINESS_TIME_ZONE))
+
+
+def _business_date(at: datetime) -> date:
+    """The business date of a recorded moment (what the use case's clock called today)."""
+    return at.astimezone(ZoneInfo(settings.BUSINESS_TIME_ZONE)).date()
 
 
 def _figures(credit: Credit) -> list[tuple]:
