@@ -20,11 +20,13 @@ from api.book_schemas import (
     PaymentOut,
     ReasonIn,
     RefinanceIn,
+    RefinanceOut,
     WaiverIn,
     WaiverOut,
     credit_body,
     decimal_rate,
     payment_body,
+    refinance_body,
     waiver_body,
 )
 from api.deps import services
@@ -113,6 +115,7 @@ def open_credit(request: HttpRequest, body: OpenCreditIn) -> HttpResponse:
         annual_rate=decimal_rate(body.annual_rate),
         skip_sundays=periodicity.skip_sundays,
         skip_holidays=periodicity.skip_holidays,
+        allow_loss=body.allow_loss,
     )
 
     def action() -> tuple[int, dict[str, Any]]:
@@ -154,9 +157,13 @@ def write_off_credit(request: HttpRequest, credit_id: UUID, body: ReasonIn) -> H
     return idempotent(request, body.dict(), action)
 
 
-@router.post("/credits/{credit_id}/refinance", response={201: CreditOut, **ERRORS}, openapi_extra=IDEMPOTENCY_DOC)
+@router.post("/credits/{credit_id}/refinance", response={201: RefinanceOut, **ERRORS}, openapi_extra=IDEMPOTENCY_DOC)
 def refinance_credit(request: HttpRequest, credit_id: UUID, body: RefinanceIn) -> HttpResponse:
-    """Admin: close the credit into a new one carrying its outstanding balance; returns the new credit."""
+    """Admin: close the credit today into a new one; returns the new credit and what it carried.
+
+    The new principal is what is owed today: outstanding principal + interest earned to today
+    (past periods, the current one by days elapsed) + late fees not waived or paid; interest of
+    time not yet elapsed is not carried (see `refinanced_from`)."""
     principal, _ = _admin_credit_command(request, credit_id)
     periodicity = next(p for p in services().catalog_queries.periodicities() if p.code == body.periodicity.value)
     command = book.Refinance(
@@ -172,8 +179,8 @@ def refinance_credit(request: HttpRequest, credit_id: UUID, body: RefinanceIn) -
     )
 
     def action() -> tuple[int, dict[str, Any]]:
-        credit = book.refinance_credit(services().ports, command, _actor(principal, request))
-        return 201, credit_body(credit)
+        done = book.refinance_credit(services().ports, command, _actor(principal, request))
+        return 201, refinance_body(done.credit, done.balance)
 
     return idempotent(request, body.dict(), action)
 

@@ -128,6 +128,9 @@ class CreditDetailOut(Schema):
     price: MoneyOut
     cost: MoneyOut | None = Field(description="Agents and admins only.")
     earnings: MoneyOut | None = Field(description="price - cost; agents and admins only.")
+    allow_loss: bool | None = Field(
+        description="Opened as a loss-leader (cost above price asked for explicitly); agents and admins only."
+    )
     total_due: MoneyOut
     paid: MoneyOut
     pending: MoneyOut
@@ -331,6 +334,7 @@ def _detail_body(viewer: Viewer, credit_id: UUID, today: date) -> dict[str, Any]
         "price": money_dict(d.price),
         "cost": money_dict(d.cost) if seller else None,
         "earnings": money_dict(d.earnings) if seller else None,
+        "allow_loss": d.allow_loss if seller else None,
         "total_due": money_dict(d.total_due),
         "paid": money_dict(d.paid),
         "pending": money_dict(d.pending),

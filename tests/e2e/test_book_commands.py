@@ -199,9 +199,9 @@ def test_adjustment_write_off_and_refinance(book: dict) -> None:
     )
     assert refinanced.status_code == 201, refinanced.content
     new = refinanced.json()
-    assert sum(Decimal(i["principal"]["amount"]) for i in new["installments"]) == Decimal(
-        up.json()["pending"]["amount"]
-    )
+    # Refinanced the day it was opened: only the principal (as adjusted) is owed, no interest earned yet.
+    assert sum(Decimal(i["principal"]["amount"]) for i in new["installments"]) == Decimal("1205000.00")
+    assert new["refinanced_from"]["carried"] == new["price"] == cop("1205000.00")
     # The old credit is closed: no more money moves on it.
     closed = book["admin"].post(f"/api/v1/credits/{credit['id']}/write-off", {"reason": "uncollectable"})
     assert closed.status_code == 422

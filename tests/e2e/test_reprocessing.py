@@ -60,7 +60,7 @@ def _open_in_the_past(desk: dict, *, days_ago: int, installments: int = 5, price
             user_id=desk["client_user"].id,
             agent_id=desk["agent_user"].id,
             price=Money.of(price, "COP"),
-            cost=Money.of("100000.00", "COP"),
+            cost=Money.of(Decimal(price) / 5, "COP"),
             subcategory_id=None,
             periodicity=Periodicity.MONTHLY,
             installments=installments,
@@ -205,7 +205,8 @@ def test_a_payment_dated_before_the_credit_is_refused_with_the_earliest_date(des
     response = _pay(desk, credit_id, Decimal("1000"), day)
     assert response.status_code == 422, response.content
     error = response.json()["error"]
-    assert error["details"]["earliest"] == opened_on.isoformat()
+    assert error["code"] == "dated_before_opening"
+    assert error["details"]["earliest_allowed"] == opened_on.isoformat()
     assert desk["admin"].get(f"/api/v1/credits/{credit_id}/payments").json()["data"] == []
     assert _pay(desk, credit_id, Decimal("1000"), opened_on).status_code == 201
 

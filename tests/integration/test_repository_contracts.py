@@ -124,9 +124,9 @@ def test_a_stale_copy_cannot_be_saved(book: Book) -> None:
     credit = _open(book)
     a = book.ports.credits.get(credit.id)
     b = book.ports.credits.get(credit.id)
-    a.adjust(event_id=uuid.uuid4(), amount=cop("10.00"), reason="r", at=book.clock.now())
+    a.adjust(event_id=uuid.uuid4(), amount=cop("10.00"), reason="r", at=book.clock.now(), on=book.clock.today())
     book.ports.credits.save(a)
-    b.adjust(event_id=uuid.uuid4(), amount=cop("20.00"), reason="r", at=book.clock.now())
+    b.adjust(event_id=uuid.uuid4(), amount=cop("20.00"), reason="r", at=book.clock.now(), on=book.clock.today())
     with pytest.raises(Conflict):
         book.ports.credits.save(b)
     assert book.ports.credits.get(credit.id).installments[-1].adjustment == cop("10.00")
@@ -190,7 +190,9 @@ def test_leaving_a_unit_of_work_without_commit_keeps_nothing(book: Book) -> None
     credit = _open(book)
     with book.ports.uow:
         loaded = book.ports.credits.get(credit.id, for_update=True)
-        loaded.adjust(event_id=uuid.uuid4(), amount=cop("99.00"), reason="r", at=book.clock.now())
+        loaded.adjust(
+            event_id=uuid.uuid4(), amount=cop("99.00"), reason="r", at=book.clock.now(), on=book.clock.today()
+        )
         book.ports.credits.save(loaded)
     assert book.ports.credits.get(credit.id) == credit
 

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from domain.application.audit import AuditEvent, AuditRecord, Figures
 from domain.application.ports import SYSTEM, Actor, Ports
+from domain.credits.accrual import RefinanceBalance
 from domain.credits.model import Credit, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms
 from domain.ledger import entries
@@ -35,7 +36,7 @@ from domain.shared.errors import (
     OverpaymentRefused,
     WaiverRefused,
 )
-from domain.shared.money import Money, total
+from domain.shared.money import Money, require_storable, total
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -124,9 +125,15 @@ class OpenCredit:
     skip_holidays: bool = False
     # Disburse at once (active, booked); False leaves it pending until `activate_credit`.
     disburse: bool = True
+    # Cost above price is refused unless the caller says the credit is a loss-leader.
+    allow_loss: bool = False
 
 
 def open_credit(ports: Ports, cmd: OpenCredit, actor: Actor) -> Credit:
+    """Open a credit (refused: amounts above `max_amount`, cost above price without `allow_loss`, a
+    rate the method cannot mean, installments of 0.00 — see `Credit.open`)."""
+    require_storable(cmd.price, "The price")
+    require_storable(cmd.cost, "The cost")
     terms = ScheduleTerms(
         principal=cmd.price,
         installments=cmd.installments,
@@ -149,11 +156,20 @@ def open_credit(ports: Ports, cmd: OpenCredit, actor: Actor) -> Credit:
             opened_on=ports.clock.today(),
             ids=ports.ids,
             holidays=ports.holidays,
+            allow_loss=cmd.allow_loss,
         )
         if cmd.disburse:
             _disburse(ports, credit, actor)
         ports.credits.save(credit)
-        _audit(ports, AuditEvent.CREDIT_OPENED, actor, credit, None, amount=credit.price)
+        _audit(
+            ports,
+            AuditEvent.CREDIT_OPENED,
+            actor,
+            credit,
+            None,
+            amount=credit.price,
+            allow_loss="true" if credit.allow_loss else "",
+        )
         ports.uow.commit()
     return credit
 
@@ -191,12 +207,22 @@ def cancel_credit(ports: Ports, credit_id: UUID, reason: str, actor: Actor) -> C
 
 
 def adjust_credit(ports: Ports, credit_id: UUID, amount: Money, reason: str, actor: Actor) -> Credit:
-    """A positive or negative change of what the client owes, with a reason, booked."""
+    """A positive or negative change of what the client owes, with a reason, booked today.
+
+    Refused: an amount, or a principal after it, above `max_amount`; a date before the credit opened."""
+    require_storable(amount, "The adjustment")
     with ports.uow:
         credit = _credit(ports, credit_id)
         before = Figures.of(credit)
         event_id = ports.ids.new_id()
-        credit.adjust(event_id=event_id, amount=amount, reason=reason, at=ports.clock.now(), actor_id=actor.user_id)
+        credit.adjust(
+            event_id=event_id,
+            amount=amount,
+            reason=reason,
+            at=ports.clock.now(),
+            on=ports.clock.today(),
+            actor_id=actor.user_id,
+        )
         ports.transactions.save(
             entries.adjustment(_meta(ports, credit, actor, reference_id=event_id, memo=reason), amount=amount)
         )
@@ -220,7 +246,9 @@ def write_off_credit(ports: Ports, credit_id: UUID, reason: str, actor: Actor) -
         credit = _credit(ports, credit_id)
         before = Figures.of(credit)
         event_id = ports.ids.new_id()
-        amount = credit.write_off(event_id=event_id, reason=reason, at=ports.clock.now(), actor_id=actor.user_id)
+        amount = credit.write_off(
+            event_id=event_id, reason=reason, at=ports.clock.now(), on=ports.clock.today(), actor_id=actor.user_id
+        )
         ports.transactions.save(
             entries.write_off(_meta(ports, credit, actor, reference_id=event_id, memo=reason), amount=amount)
         )
@@ -252,11 +280,23 @@ class Refinance:
     skip_holidays: bool = False
 
 
-def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
-    """Close a credit into a new active one whose principal is the old outstanding balance.
+@dataclass(frozen=True, slots=True)
+class Refinanced:
+    """The new credit, and what the old one carried into it, part by part."""
 
-    The new credit's cost equals its price: refinancing earns only the new schedule's interest.
-    Returns the new credit.
+    credit: Credit
+    balance: RefinanceBalance
+
+
+def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Refinanced:
+    """Close an open credit today into a new active one whose principal is what is owed today.
+
+    Carried (domain.credits.accrual): outstanding principal + interest earned to today and unpaid
+    + late fees neither waived nor paid; never interest of time not yet elapsed. Unearned interest
+    the client already paid is credited against the principal. The old schedule's unearned
+    interest, recognised as income at disbursement, is reversed from interest income as the old
+    receivable is closed in full. The new credit's cost equals its price: refinancing earns only
+    the new schedule's interest.
     """
     reason = _require_reason(cmd.reason)
     with ports.uow:
@@ -268,7 +308,14 @@ def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
                 details={"from": old.state.value, "to": "refinanced"},
             )
         before = Figures.of(old)
-        carried = old.outstanding
+        today = ports.clock.today()
+        balance = old.refinance_balance(today)
+        if not balance.principal.is_positive:
+            raise CannotRefinance(
+                "The interest paid in advance covers the principal still owed: nothing is left to refinance.",
+                details=balance.as_strings(),
+            )
+        carried = require_storable(balance.carried, "The refinanced principal (principal + accrued interest + fees)")
         terms = ScheduleTerms(
             principal=carried,
             installments=cmd.installments,
@@ -288,13 +335,15 @@ def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
             cost=carried,
             subcategory_id=old.subcategory_id,
             terms=terms,
-            opened_on=ports.clock.today(),
+            opened_on=today,
             ids=ports.ids,
             holidays=ports.holidays,
             refinanced_from_id=old.id,
         )
         event_id = ports.ids.new_id()
-        old.mark_refinanced(event_id=event_id, new_credit_id=new.id, reason=reason, at=now, actor_id=actor.user_id)
+        old.mark_refinanced(
+            event_id=event_id, new_credit_id=new.id, reason=reason, at=now, on=today, actor_id=actor.user_id
+        )
         # The new credit is active at once; its disbursement is the refinance booking itself.
         new.activate(event_id=ports.ids.new_id(), at=now, actor_id=actor.user_id)
         ports.transactions.save(
@@ -302,6 +351,7 @@ def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
                 _meta(ports, old, actor, reference_id=event_id, memo=reason),
                 new_credit_id=new.id,
                 carried=carried,
+                unearned_interest=balance.unearned_interest,
                 new_interest=new.total_interest,
             )
         )
@@ -318,9 +368,10 @@ def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Credit:
             reason=reason,
             new_credit_id=str(new.id),
             new_credit_due=str(new.total_due.amount),
+            **balance.as_strings(),
         )
         ports.uow.commit()
-    return new
+    return Refinanced(new, balance)
 
 
 # --- payments ------------------------------------------------------------------------------------
@@ -370,11 +421,7 @@ def register_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> Paymen
             raise CreditNotOpen(f"A {credit.state} credit takes no payments.", details={"state": credit.state.value})
         if cmd.amount.currency != credit.currency:
             raise InvalidInput("The payment's currency is not the credit's.")
-        if paid_on < credit.opened_on:
-            raise InvalidInput(
-                "A payment cannot be dated before the credit was opened.",
-                details={"paid_on": paid_on.isoformat(), "earliest": credit.opened_on.isoformat()},
-            )
+        credit.require_not_before_opening(paid_on, "A payment")
         before = Figures.of(credit)
         payment_id = ports.ids.new_id()
         agent_id = cmd.agent_id if cmd.agent_id is not None else actor.user_id
@@ -666,6 +713,7 @@ def _request(ports: Ports, cmd: RequestWaiver, requested_by: int) -> FeeWaiver:
         raise NotFound("No such installment.", details={"installment_id": str(cmd.installment_id)})
     if cmd.amount.currency != credit.currency:
         raise InvalidInput("The waiver's currency is not the credit's.")
+    credit.require_not_before_opening(ports.clock.today(), "A fee waiver")
     owed = credit.installment(cmd.installment_id).late_fee_outstanding
     if cmd.amount > owed:
         raise WaiverRefused(
@@ -713,6 +761,8 @@ def request_fee_waiver(ports: Ports, cmd: RequestWaiver, actor: Actor) -> FeeWai
 def _approve(ports: Ports, waiver: FeeWaiver, note: str, by: int, actor: Actor) -> None:
     credit = _credit(ports, waiver.credit_id)
     before = Figures.of(credit)
+    # Booked today (the ledger date): never before the credit was opened.
+    credit.require_not_before_opening(ports.clock.today(), "A fee waiver")
     credit.waive_late_fee(waiver.installment_id, waiver.amount)
     meta = _meta(ports, credit, actor, reference_id=waiver.id, memo=waiver.reason)
     tx = entries.fee_waiver(meta, amount=waiver.amount)

@@ -24,8 +24,16 @@ from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
+from domain.credits.accrual import RefinanceBalance, refinance_balance
 from domain.credits.delinquency import CLEAR, Delinquency, DelinquencyPolicy
-from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms, generate_schedule
+from domain.credits.schedule import (
+    InterestMethod,
+    Periodicity,
+    ScheduleTerms,
+    generate_schedule,
+    require_no_empty_installments,
+    require_rate_fits_method,
+)
 from domain.shared.aging import bucket_for
 from domain.shared.calendar import HolidayCalendar
 from domain.shared.errors import (
@@ -38,7 +46,9 @@ from domain.shared.errors import (
     CannotRefinance,
     CannotReopen,
     CannotWriteOff,
+    CostAbovePrice,
     CreditNotOpen,
+    DatedBeforeOpening,
     IllegalTransition,
     InvalidInput,
     NotFound,
@@ -46,7 +56,7 @@ from domain.shared.errors import (
     WaiverRefused,
 )
 from domain.shared.ids import IdGenerator
-from domain.shared.money import Currency, Money, total
+from domain.shared.money import Currency, Money, require_storable, total
 
 
 class CreditState(enum.StrEnum):
@@ -251,6 +261,8 @@ class Credit:
     events: list[CreditEvent] = field(default_factory=list)
     refinanced_from_id: UUID | None = None
     delinquency: Delinquency = CLEAR
+    # Opened with cost above price on purpose (a loss-leader); without it such a credit is refused.
+    allow_loss: bool = False
     # Optimistic-lock counter: the repository compares and bumps it; the domain never reads it.
     version: int = 0
 
@@ -269,16 +281,31 @@ class Credit:
         ids: IdGenerator,
         holidays: HolidayCalendar | None = None,
         refinanced_from_id: UUID | None = None,
+        allow_loss: bool = False,
     ) -> Credit:
-        """A new pending credit with its schedule generated from `terms` (principal = price)."""
+        """A new pending credit with its schedule generated from `terms` (principal = price).
+
+        Refused: cost above price unless `allow_loss` (a loss-leader said so explicitly), a rate
+        the interest method cannot mean, and a schedule with installments of 0.00.
+        """
         if terms.principal != price:
             raise InvalidInput("The schedule's principal must be the credit's price.")
         if cost.currency != price.currency:
             raise InvalidInput("Price and cost must be in the same currency.")
         if cost.is_negative:
             raise InvalidInput("The cost cannot be negative.")
+        require_storable(price, "The price")
+        require_storable(cost, "The cost")
+        if cost > price and not allow_loss:
+            raise CostAbovePrice(
+                "The cost is above the price (negative earnings); say allow_loss: true if it is a loss-leader.",
+                details={"price": str(price.amount), "cost": str(cost.amount)},
+            )
         if terms.first_due_date < opened_on:
             raise InvalidInput("The first due date cannot be before the credit is opened.")
+        require_rate_fits_method(terms.method, terms.annual_rate)
+        rows = generate_schedule(terms, holidays)
+        require_no_empty_installments(rows)
         installments = [
             Installment.scheduled(
                 id=ids.new_id(),
@@ -288,7 +315,7 @@ class Credit:
                 principal=row.principal,
                 interest=row.interest,
             )
-            for row in generate_schedule(terms, holidays)
+            for row in rows
         ]
         return cls(
             id=id,
@@ -304,6 +331,7 @@ class Credit:
             state=CreditState.PENDING,
             installments=installments,
             refinanced_from_id=refinanced_from_id,
+            allow_loss=allow_loss,
         )
 
     # --- derived figures ------------------------------------------------------------------------
@@ -350,6 +378,20 @@ class Credit:
     def next_due(self) -> Installment | None:
         """The earliest installment not yet settled."""
         return next((i for i in self.installments if not i.is_settled), None)
+
+    def refinance_balance(self, on: date) -> RefinanceBalance:
+        """What refinancing on `on` would carry: principal, interest earned, unpaid fees (domain.credits.accrual)."""
+        self.require_not_before_opening(on, "A refinance")
+        return refinance_balance(self.installments, self.opened_on, on, self.currency)
+
+    def require_not_before_opening(self, on: date, what: str) -> None:
+        """No money is booked on a credit with a date before it was opened."""
+        if on < self.opened_on:
+            raise DatedBeforeOpening(
+                f"{what} cannot be dated {on.isoformat()}, before the credit was opened; "
+                f"the earliest allowed date is {self.opened_on.isoformat()}.",
+                details={"date": on.isoformat(), "earliest_allowed": self.opened_on.isoformat()},
+            )
 
     def installment(self, installment_id: UUID) -> Installment:
         for inst in self.installments:
@@ -416,31 +458,40 @@ class Credit:
         self._move(CreditState.CANCELLED)
         self._event(event_id, CreditEventKind.CANCELLATION, at, reason=reason, actor_id=actor_id)
 
-    def write_off(self, *, event_id: UUID, reason: str, at: datetime, actor_id: int | None = None) -> Money:
-        """Give up on the outstanding balance; returns the amount written off."""
+    def write_off(self, *, event_id: UUID, reason: str, at: datetime, on: date, actor_id: int | None = None) -> Money:
+        """Give up on the outstanding balance on business date `on`; returns the amount written off."""
         _require_reason(reason)
+        self.require_not_before_opening(on, "A write-off")
         amount = self.outstanding
         self._move(CreditState.WRITTEN_OFF)
         self._event(event_id, CreditEventKind.WRITE_OFF, at, reason=reason, amount=amount, actor_id=actor_id)
         return amount
 
     def mark_refinanced(
-        self, *, event_id: UUID, new_credit_id: UUID, reason: str, at: datetime, actor_id: int | None = None
-    ) -> Money:
-        """Closed into a new credit that carries the outstanding; returns the amount carried."""
+        self,
+        *,
+        event_id: UUID,
+        new_credit_id: UUID,
+        reason: str,
+        at: datetime,
+        on: date,
+        actor_id: int | None = None,
+    ) -> RefinanceBalance:
+        """Closed on business date `on` into a new credit; returns what it carries (the event's amount)
+        and what is unearned (see `refinance_balance`)."""
         _require_reason(reason)
-        amount = self.outstanding
+        balance = self.refinance_balance(on)
         self._move(CreditState.REFINANCED)
         self._event(
             event_id,
             CreditEventKind.REFINANCE,
             at,
             reason=reason,
-            amount=amount,
+            amount=balance.carried,
             actor_id=actor_id,
             related_credit_id=new_credit_id,
         )
-        return amount
+        return balance
 
     def refresh_delinquency(
         self, as_of: date, policy: DelinquencyPolicy, *, event_id: UUID, at: datetime
@@ -550,17 +601,23 @@ class Credit:
         inst.late_fee_waived += amount
         self._settle_if_done()
 
-    def adjust(self, *, event_id: UUID, amount: Money, reason: str, at: datetime, actor_id: int | None = None) -> None:
-        """Change the principal owed by a signed amount, recorded as an event.
+    def adjust(
+        self, *, event_id: UUID, amount: Money, reason: str, at: datetime, on: date, actor_id: int | None = None
+    ) -> None:
+        """Change the principal owed by a signed amount on business date `on`, recorded as an event.
 
         A positive adjustment lands on the last installment; a negative one is taken from the
         principal still owed, last installment first, and cannot exceed it.
         """
         _require_reason(reason)
         self._require_open()
+        self.require_not_before_opening(on, "An adjustment")
         if amount.currency != self.currency or amount.is_zero:
             raise AdjustmentRefused("An adjustment must be non-zero and in the credit's currency.")
+        require_storable(amount, "The adjustment")
         if amount.is_positive:
+            principal = total((i.principal_due for i in self.installments), self.currency)
+            require_storable(principal + amount, "The credit's principal after this adjustment")
             self.installments[-1].adjustment += amount
         else:
             owed = total((i.principal_outstanding for i in self.installments), self.currency)

@@ -36,7 +36,7 @@ from datetime import date, timedelta
 from decimal import Decimal, localcontext
 
 from domain.shared.calendar import HolidayCalendar, NoHolidays
-from domain.shared.errors import FloatRefused, InvalidInput
+from domain.shared.errors import EmptyInstallment, FloatRefused, InvalidInput, RateContradictsMethod
 from domain.shared.money import Money, floor_div
 
 MAX_INSTALLMENTS = 1200
@@ -120,6 +120,40 @@ class ScheduledInstallment:
     @property
     def amount(self) -> Money:
         return self.principal + self.interest
+
+
+def require_rate_fits_method(method: InterestMethod, annual_rate: Decimal) -> None:
+    """Refuse a rate the method cannot mean (checked when a credit is opened or refinanced).
+
+    What `annual_rate` means per method (all nominal, 0 to MAX_ANNUAL_RATE):
+    - ZERO_INTEREST: nothing; there is no interest. A non-zero rate would be silently ignored,
+      so it is refused: the caller asked for interest the method will not charge.
+    - FRENCH, EQUAL_PRINCIPAL: the rate on the declining balance. 0 is their limit case (level
+      principal, no interest), the schedule the caller asked for; accepted.
+    - FLAT_MARKUP: the flat add-on per year of term on the price. 0 is the seed's original case
+      (the markup is already inside the price: earnings = price - cost); accepted.
+    Schedules themselves stay generated for any rate in range, so credits stored before this rule
+    can still be re-verified.
+    """
+    if method is InterestMethod.ZERO_INTEREST and annual_rate:
+        raise RateContradictsMethod(
+            "A zero-interest credit cannot have an annual rate: send 0, or choose an interest-bearing method.",
+            details={"interest_method": method.value, "annual_rate": str(annual_rate)},
+        )
+
+
+def require_no_empty_installments(rows: list[ScheduledInstallment]) -> None:
+    """Refuse a schedule with installments of 0.00 (rounding on a tiny amount at a huge rate can pay
+    the loan off early and leave the last dates with nothing due, which no client can be asked for)."""
+    empty = [row.number for row in rows if row.amount.is_zero]
+    if empty:
+        currency = rows[0].principal.currency
+        raise EmptyInstallment(
+            f"With these terms installments {empty[0]} to {empty[-1]} would be 0 {currency.code}: the amount "
+            "is too small for so many installments at this rate. Use fewer installments, a larger amount "
+            "or a lower rate.",
+            details={"first_empty": empty[0], "last_empty": empty[-1], "empty_count": len(empty)},
+        )
 
 
 def add_months(start: date, months: int) -> date:

@@ -127,10 +127,15 @@ def write_off(meta: Meta, *, amount: Money) -> Transaction:
     return _tx(meta, TransactionType.WRITE_OFF, _legs((accounts.WRITE_OFFS, D, amount), (receivable, C, amount)))
 
 
-def refinance(meta: Meta, *, new_credit_id: UUID, carried: Money, new_interest: Money) -> Transaction:
-    """Close the old credit's receivable (`meta.credit_id`) into a new credit's.
+def refinance(
+    meta: Meta, *, new_credit_id: UUID, carried: Money, unearned_interest: Money, new_interest: Money
+) -> Transaction:
+    """Close the old credit's receivable (`meta.credit_id`) in full into a new credit's.
 
-    The new credit's principal is the carried balance; its schedule's interest is income.
+    The old receivable held the whole old schedule's interest (recognised at disbursement); the part
+    not earned by the refinance date (`unearned_interest`) is not carried: it is reversed from
+    interest income, so the old receivable reaches 0 and income is not overstated. The new
+    credit's principal is `carried`; its schedule's interest is income.
     """
     old = _receivable(meta)
     new = accounts.receivable(new_credit_id)
@@ -139,7 +144,8 @@ def refinance(meta: Meta, *, new_credit_id: UUID, carried: Money, new_interest: 
         TransactionType.REFINANCE,
         _legs(
             (accounts.REFINANCE_CLEARING, D, carried),
-            (old, C, carried),
+            (accounts.INTEREST_INCOME, D, unearned_interest),
+            (old, C, carried + unearned_interest),
             (new, D, carried + new_interest),
             (accounts.REFINANCE_CLEARING, C, carried),
             (accounts.INTEREST_INCOME, C, new_interest),

@@ -10,12 +10,16 @@ ordinary waterfall (oldest installment first; late fee → interest → principa
 the differences as compensating entries; nothing booked is edited.
 
 Late fees in the replay (the rule):
-- fees accrue on the nights they were actually charged (`fee_nights`: the dates of the credit's
-  late-fee bookings; a nightly run that charged nothing changed nothing), each night by the same
-  `LateFeePolicy` as the nightly run, on what the *replayed* history left owed that night, and
-  before the payments dated that day (the nightly run for a date runs at its start);
+- fees accrue on the nights they were actually charged (`fee_nights`: the date, booking time and
+  amount of the credit's late-fee bookings; a nightly run that charged nothing changed nothing), each night
+  by the same `LateFeePolicy` as the nightly run, on what the *replayed* history left owed that
+  night; a night comes before the payments of a later date, and among those of its own date before
+  the ones received after it was booked, or at the same instant (the nightly run for a date runs
+  at its start, so a payment entered late for that date comes after it);
 - a replay never raises a fee retroactively: each installment's fee is at most what was charged
-  on it (the next nightly run charges what accrues from then on, on the balance as it then is);
+  on it, and what a night adds to the credit's fees at most what that night actually charged it
+  (oldest installments first); the next nightly run charges what accrues from then on, on the
+  balance as it then is. Replaying a replayed history therefore changes nothing (a fixed point);
 - what was charged but, after the replay, had not accrued is no longer owed: the use case books
   it back as a late-fee reversal; a fee never falls below what was waived on it.
 """
@@ -125,12 +129,22 @@ class _Slot:
     def principal_owed(self) -> Money:
         return self.item.principal_due - self.paid_principal
 
-    def accrue(self, night: date, policy: LateFeePolicy) -> None:
+    def accrued(self, night: date, policy: LateFeePolicy) -> Money:
+        """The fee this installment would carry after `night`, by the rules (never above what was charged)."""
         base = self.principal_owed + self.interest_owed
         accrued = policy.accrued(
             base=base, amount=self.item.principal_due + self.item.interest, days_late=(night - self.item.due_date).days
         )
-        self.fee = self.fee.max(accrued).min(self.charged)
+        return self.fee.max(accrued).min(self.charged)
+
+
+def _accrue_night(slots: list[_Slot], night: date, allowed: Money, policy: LateFeePolicy) -> None:
+    """One fee night: each installment's fee grows to what it accrued, the growth of all of them
+    together at most `allowed` (what the credit was actually charged that night), oldest first."""
+    for slot in slots:
+        growth = (slot.accrued(night, policy) - slot.fee).min(allowed)
+        slot.fee += growth
+        allowed -= growth
 
 
 def replay(
@@ -138,7 +152,7 @@ def replay(
     payments: Sequence[ReplayPayment],
     *,
     currency: Currency,
-    fee_nights: Sequence[date] | None = None,
+    fee_nights: Sequence[tuple[date, datetime, Money]] | None = None,
     policy: LateFeePolicy | None = None,
 ) -> Replayed:
     """Allocate `payments` in payment order over `installments` from nothing paid (see module doc).
@@ -149,21 +163,21 @@ def replay(
     zero = Money.zero(currency)
     with_fees = policy is not None and fee_nights is not None
     slots = [_Slot(i, zero, not with_fees) for i in sorted(installments, key=lambda i: (i.due_date, i.number))]
-    nights = sorted(set(fee_nights or ())) if with_fees else []
+    nights = sorted(fee_nights or (), key=lambda n: n[:2]) if with_fees else []
     night_at = 0
     allocations: dict[UUID, tuple[AllocationLine, ...]] = {}
     unallocated = zero
 
-    def accrue_until(day: date) -> None:
+    def accrue_before(day: date, at: datetime | None) -> None:
         nonlocal night_at
-        while night_at < len(nights) and nights[night_at] <= day:
-            for slot in slots:
-                slot.accrue(nights[night_at], policy)  # type: ignore[arg-type]
+        while night_at < len(nights) and (at is None or nights[night_at][:2] <= (day, at)):
+            on, _, charged = nights[night_at]
+            _accrue_night(slots, on, charged, policy)  # type: ignore[arg-type]
             night_at += 1
 
     for payment in in_payment_order(payments):
         if with_fees:
-            accrue_until(payment.paid_on)
+            accrue_before(payment.paid_on, payment.received_at)
         left = payment.amount
         lines: list[AllocationLine] = []
         for slot in slots:
@@ -184,7 +198,7 @@ def replay(
         allocations[payment.id] = tuple(lines)
         unallocated += left
     if with_fees:
-        accrue_until(date.max)
+        accrue_before(date.max, None)
     outcome = {
         s.item.id: InstallmentOutcome(
             late_fee=s.fee.max(s.item.late_fee_waived + s.paid_fee),

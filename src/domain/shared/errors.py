@@ -90,6 +90,12 @@ class TooPrecise(InvalidInput):
     code = "too_precise"
 
 
+class AmountTooLarge(InvalidInput):
+    """An amount above the largest one the book can store with room for interest and fees."""
+
+    code = "amount_too_large"
+
+
 # --- Credit states -----------------------------------------------------------------------------
 
 
@@ -141,6 +147,30 @@ class AdjustmentRefused(RuleViolated):
     """A negative adjustment larger than what is still owed, or a zero adjustment."""
 
     code = "adjustment_refused"
+
+
+class DatedBeforeOpening(InvalidInput):
+    """Money booked on a credit with a date before the credit was opened (details: earliest_allowed)."""
+
+    code = "dated_before_opening"
+
+
+class CostAbovePrice(InvalidInput):
+    """A cost above the price (negative earnings) without the request saying it is a loss-leader."""
+
+    code = "cost_above_price"
+
+
+class RateContradictsMethod(InvalidInput):
+    """An annual rate the interest method cannot mean (a rate on zero interest, none on French...)."""
+
+    code = "rate_contradicts_method"
+
+
+class EmptyInstallment(InvalidInput):
+    """A schedule whose rounding leaves installments of 0.00: nothing would fall due on those dates."""
+
+    code = "empty_installment"
 
 
 # --- Payments ----------------------------------------------------------------------------------

@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
-from domain.shared.errors import CurrencyMismatch, FloatRefused, InvalidInput, TooPrecise, UnknownCurrency
+from domain.shared.errors import (
+    AmountTooLarge,
+    CurrencyMismatch,
+    FloatRefused,
+    InvalidInput,
+    TooPrecise,
+    UnknownCurrency,
+)
 
 ROUNDING = ROUND_HALF_EVEN
 
@@ -317,3 +324,42 @@ def floor_div(amount: Money, parts: int) -> Money:
         (amount.amount / parts).quantize(amount.currency.exponent, ROUND_DOWN),
         amount.currency,
     )
+
+
+# --- how large an accepted amount may be -----------------------------------------------------------
+#
+# Money is stored in numeric(20, 4) columns (adapters/orm/money_fields.py): 20 digits, 4 of them
+# after the point, so a stored value is below 10**16 in major units whatever the currency (a
+# currency has at most 4 minor units). An amount a caller gives (price, cost, adjustment, payment)
+# is later multiplied by what the book adds to it, and every product must still fit:
+#
+#   interest   <= principal * max annual rate * max term in years
+#              <= principal * 10 (MAX_ANNUAL_RATE) * 100 (1200 monthly installments)  = 1000 * principal
+#              (flat: P*R*Y exactly; French: n*PMT - P <= n*P*r = P*R*Y; equal principal: less)
+#   late fees  <= cap share (at most 1, LateFeePolicy) * the installments' amounts  <= principal + interest
+#   total due  <= (1 + 1000) * (1 + 1) * principal = 2002 * principal < 10**4 * principal
+#
+# So an accepted amount keeps 4 digits of headroom: at most 16 - 4 = 12 digits before the point,
+# i.e. below 10**12 major units, in the currency's minor units (COP 999,999,999,999.99,
+# CLP 999,999,999,999, KWD 999,999,999,999.999). The same bound holds for a credit's principal as
+# adjusted and for what a refinance carries into a new credit. Sums over many credits (portfolio
+# figures) are computed, never stored in these columns.
+STORED_INTEGER_DIGITS = 16
+HEADROOM_DIGITS = 4
+MAX_INTEGER_DIGITS = STORED_INTEGER_DIGITS - HEADROOM_DIGITS
+
+
+def max_amount(currency: Currency) -> Money:
+    """The largest amount accepted in `currency`: 10**12 less one minor unit."""
+    return Money.from_minor(10 ** (MAX_INTEGER_DIGITS + currency.minor_units) - 1, currency)
+
+
+def require_storable(amount: Money, what: str = "The amount") -> Money:
+    """`amount` unchanged if its absolute value is at most `max_amount`, else AmountTooLarge (422)."""
+    limit = max_amount(amount.currency)
+    if abs(amount) > limit:
+        raise AmountTooLarge(
+            f"{what} exceeds the largest amount accepted in {amount.currency.code}: {limit.amount:,f}.",
+            details={"max_amount": str(limit.amount), "currency": amount.currency.code},
+        )
+    return amount

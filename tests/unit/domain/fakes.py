@@ -24,6 +24,7 @@ from domain.ledger.model import Transaction, TransactionType
 from domain.payments.model import FeeWaiver, Payment
 from domain.shared.calendar import FixedHolidays
 from domain.shared.errors import Conflict
+from domain.shared.money import Money
 
 
 def clone(obj: Any) -> Any:
@@ -149,9 +150,9 @@ class InMemoryTransactions(_Store):
     def save(self, transaction: Transaction) -> None:
         self.rows[transaction.id] = clone(transaction)
 
-    def late_fee_nights(self, credit_id: UUID) -> list[date]:
+    def late_fee_nights(self, credit_id: UUID) -> list[tuple[date, datetime, Money]]:
         fees = (t for t in self.rows.values() if t.credit_id == credit_id and t.type is TransactionType.LATE_FEE)
-        return sorted({t.occurred_on for t in fees})
+        return [(t.occurred_on, t.recorded_at, t.postings[0].amount) for t in fees]
 
     def stream(self) -> Iterator[Transaction]:
         return iter([clone(t) for t in self.rows.values()])

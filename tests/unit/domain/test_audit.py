@@ -137,13 +137,19 @@ def test_adjust_write_off_and_refinance(world: World) -> None:
 
     def refinance() -> None:
         nonlocal new
-        new = svc.refinance_credit(world.ports, cmd, ADMIN)
+        new = svc.refinance_credit(world.ports, cmd, ADMIN).credit
 
     record = only_new(world, refinance)
     assert new is not None
     assert record.event is AuditEvent.CREDIT_REFINANCED and record.credit_id == credit.id
     assert record.reference_id == new.id and record.details["new_credit_id"] == str(new.id)
     assert record.amount == usd("350")
+    # Zero interest: the principal carried is all there is, each part shown.
+    assert (record.details["principal"], record.details["accrued_interest"], record.details["late_fees"]) == (
+        "350.00",
+        "0.00",
+        "0.00",
+    )
     assert record.changes["state"] == {"before": "active", "after": "refinanced"}
 
     record = only_new(world, lambda: svc.write_off_credit(world.ports, new.id, "gone", ADMIN))

@@ -13,6 +13,7 @@ from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms
 from domain.shared.aging import AgingBucket
 from domain.shared.errors import (
     AdjustmentRefused,
+    AmountTooLarge,
     CannotActivate,
     CannotCancel,
     CannotCure,
@@ -21,10 +22,14 @@ from domain.shared.errors import (
     CannotRefinance,
     CannotReopen,
     CannotWriteOff,
+    CostAbovePrice,
     CreditNotOpen,
+    DatedBeforeOpening,
+    EmptyInstallment,
     IllegalTransition,
     InvalidInput,
     NotFound,
+    RateContradictsMethod,
     RuleViolated,
     WaiverRefused,
 )
@@ -95,8 +100,53 @@ class TestOpening:
         with pytest.raises(InvalidInput):
             self._open(**overrides)
 
-    def test_cost_above_price_is_a_loss_not_an_error(self) -> None:
-        assert self._open(cost=usd("120")).earnings == usd("-20")
+    def test_cost_above_price_needs_allow_loss(self) -> None:
+        with pytest.raises(CostAbovePrice) as refused:
+            self._open(cost=usd("120"))
+        assert refused.value.details == {"price": "100.00", "cost": "120.00"}
+        loss_leader = self._open(cost=usd("120"), allow_loss=True)
+        assert loss_leader.earnings == usd("-20") and loss_leader.allow_loss
+        assert not self._open(cost=usd("100")).allow_loss  # cost == price: no loss, nothing to say
+
+    @pytest.mark.parametrize(
+        ("method", "rate"),
+        [(InterestMethod.ZERO_INTEREST, "0.24"), (InterestMethod.ZERO_INTEREST, "10")],
+    )
+    def test_a_rate_the_method_cannot_mean_is_refused(self, method: InterestMethod, rate: str) -> None:
+        terms = ScheduleTerms(usd("100"), 2, Periodicity.MONTHLY, FIRST_DUE, method, Decimal(rate))
+        with pytest.raises(RateContradictsMethod):
+            self._open(terms=terms)
+
+    @pytest.mark.parametrize(
+        ("method", "rate"),
+        [
+            (InterestMethod.ZERO_INTEREST, "0"),
+            (InterestMethod.FLAT_MARKUP, "0"),  # the markup is inside the price (the seed's way)
+            (InterestMethod.FLAT_MARKUP, "0.24"),
+            (InterestMethod.FRENCH, "0.24"),
+            (InterestMethod.FRENCH, "0"),  # the declining-balance methods' limit case: no interest
+            (InterestMethod.EQUAL_PRINCIPAL, "0.24"),
+            (InterestMethod.EQUAL_PRINCIPAL, "0"),
+        ],
+    )
+    def test_rates_each_method_means(self, method: InterestMethod, rate: str) -> None:
+        terms = ScheduleTerms(usd("100"), 2, Periodicity.MONTHLY, FIRST_DUE, method, Decimal(rate))
+        assert self._open(terms=terms).annual_rate == Decimal(rate)
+
+    def test_a_schedule_with_installments_of_zero_is_refused(self) -> None:
+        # Found: 0.36 USD at 999 %/yr, daily x36 left installments 28-36 at 0.00.
+        terms = ScheduleTerms(usd("0.36"), 36, Periodicity.DAILY, OPENED, InterestMethod.FRENCH, Decimal("9.99"))
+        with pytest.raises(EmptyInstallment) as refused:
+            self._open(price=usd("0.36"), cost=usd("0.10"), terms=terms)
+        assert refused.value.details["first_empty"] > 1
+        assert "0 USD" in refused.value.message
+
+    def test_amounts_above_the_storable_maximum_are_refused(self) -> None:
+        big = usd("1000000000000.00")
+        terms = ScheduleTerms(big, 2, Periodicity.MONTHLY, FIRST_DUE, InterestMethod.ZERO_INTEREST)
+        with pytest.raises(AmountTooLarge) as refused:
+            self._open(price=big, cost=usd("1"), terms=terms)
+        assert refused.value.details == {"max_amount": "999999999999.99", "currency": "USD"}
 
 
 class TestTransitions:
@@ -156,23 +206,44 @@ class TestTransitions:
     def test_write_off_books_the_outstanding(self) -> None:
         credit = new_credit()
         credit.apply_allocation([pay(credit, 1, "100")])
-        assert credit.write_off(event_id=eid(1), reason="uncollectable", at=AT) == usd("300")
+        assert credit.write_off(event_id=eid(1), reason="uncollectable", at=AT, on=OPENED) == usd("300")
         assert credit.state is S.WRITTEN_OFF
         assert credit.pending == usd("0") and credit.outstanding == usd("300")
         assert credit.events[-1].amount == usd("300")
         with pytest.raises(CannotWriteOff):
-            credit.write_off(event_id=eid(2), reason="again", at=AT)
+            credit.write_off(event_id=eid(2), reason="again", at=AT, on=OPENED)
         with pytest.raises(InvalidInput):
-            new_credit().write_off(event_id=eid(3), reason="", at=AT)
+            new_credit().write_off(event_id=eid(3), reason="", at=AT, on=OPENED)
+
+    def test_no_money_moves_with_a_date_before_the_opening(self) -> None:
+        credit = new_credit()
+        day_before = date(2023, 12, 31)
+        moves = [
+            lambda: credit.adjust(event_id=eid(1), amount=usd("5"), reason="fee", at=AT, on=day_before),
+            lambda: credit.write_off(event_id=eid(2), reason="gone", at=AT, on=day_before),
+            lambda: credit.mark_refinanced(
+                event_id=eid(3), new_credit_id=UUID(int=99), reason="longer", at=AT, on=day_before
+            ),
+            lambda: credit.refinance_balance(day_before),
+        ]
+        for move in moves:
+            with pytest.raises(DatedBeforeOpening) as refused:
+                move()
+            assert refused.value.details == {"date": "2023-12-31", "earliest_allowed": "2024-01-01"}
+        assert credit.state is S.ACTIVE and len(credit.events) == 1
+        assert all(i.adjustment.is_zero for i in credit.installments)
 
     def test_refinanced_records_the_new_credit(self) -> None:
         credit = new_credit()
         new_id = UUID(int=99)
-        assert credit.mark_refinanced(event_id=eid(1), new_credit_id=new_id, reason="longer term", at=AT) == usd("400")
+        carried = credit.mark_refinanced(
+            event_id=eid(1), new_credit_id=new_id, reason="longer term", at=AT, on=OPENED
+        ).carried
+        assert carried == usd("400") == credit.events[-1].amount
         assert credit.state is S.REFINANCED
         assert credit.events[-1].related_credit_id == new_id
         with pytest.raises(CannotRefinance):
-            credit.mark_refinanced(event_id=eid(2), new_credit_id=new_id, reason="again", at=AT)
+            credit.mark_refinanced(event_id=eid(2), new_credit_id=new_id, reason="again", at=AT, on=OPENED)
 
     def test_default_and_cure(self) -> None:
         credit = new_credit()
@@ -256,7 +327,7 @@ class TestMoney:
         credit = new_credit()
         part = pay(credit, 1, "50")
         credit.apply_allocation([part])
-        credit.write_off(event_id=eid(1), reason="gone", at=AT)
+        credit.write_off(event_id=eid(1), reason="gone", at=AT, on=OPENED)
         with pytest.raises(CreditNotOpen):
             credit.reverse_allocation([part], state_before=S.ACTIVE)
 
@@ -305,7 +376,7 @@ class TestMoney:
 class TestAdjustments:
     def test_positive_lands_on_the_last_installment(self) -> None:
         credit = new_credit()
-        credit.adjust(event_id=eid(1), amount=usd("15"), reason="delivery fee", at=AT, actor_id=2)
+        credit.adjust(event_id=eid(1), amount=usd("15"), reason="delivery fee", at=AT, on=OPENED, actor_id=2)
         assert credit.installments[-1].adjustment == usd("15")
         assert credit.installments[-1].amount == usd("115")
         assert credit.pending == usd("415")
@@ -320,34 +391,34 @@ class TestAdjustments:
     def test_negative_is_taken_from_the_last_installments_first(self) -> None:
         credit = new_credit()
         credit.apply_allocation([pay(credit, 1, "100"), pay(credit, 2, "30")])
-        credit.adjust(event_id=eid(1), amount=usd("-150"), reason="discount", at=AT)
+        credit.adjust(event_id=eid(1), amount=usd("-150"), reason="discount", at=AT, on=OPENED)
         assert [i.adjustment for i in credit.installments] == [usd("0"), usd("0"), usd("-50"), usd("-100")]
         assert credit.pending == usd("120")
 
     def test_negative_can_reach_into_partly_paid_installments(self) -> None:
         credit = new_credit()
         credit.apply_allocation([pay(credit, 1, "100"), pay(credit, 2, "30")])
-        credit.adjust(event_id=eid(1), amount=usd("-260"), reason="settlement", at=AT)
+        credit.adjust(event_id=eid(1), amount=usd("-260"), reason="settlement", at=AT, on=OPENED)
         assert credit.installments[1].principal_outstanding == usd("10")
         assert credit.pending == usd("10")
 
     def test_negative_settling_everything_pays_the_credit(self) -> None:
         credit = new_credit()
-        credit.adjust(event_id=eid(1), amount=usd("-400"), reason="forgiven", at=AT)
+        credit.adjust(event_id=eid(1), amount=usd("-400"), reason="forgiven", at=AT, on=OPENED)
         assert credit.state is S.PAID
 
     @pytest.mark.parametrize("amount", [usd("-400.01"), usd("0"), Money.of(1, COP)])
     def test_refused(self, amount: Money) -> None:
         credit = new_credit()
         with pytest.raises(AdjustmentRefused):
-            credit.adjust(event_id=eid(1), amount=amount, reason="x", at=AT)
+            credit.adjust(event_id=eid(1), amount=amount, reason="x", at=AT, on=OPENED)
         assert credit.events[-1].kind is CreditEventKind.ACTIVATED
 
     def test_needs_a_reason_and_an_open_credit(self) -> None:
         with pytest.raises(InvalidInput):
-            new_credit().adjust(event_id=eid(1), amount=usd("1"), reason="", at=AT)
+            new_credit().adjust(event_id=eid(1), amount=usd("1"), reason="", at=AT, on=OPENED)
         with pytest.raises(CreditNotOpen):
-            new_credit(active=False).adjust(event_id=eid(1), amount=usd("1"), reason="x", at=AT)
+            new_credit(active=False).adjust(event_id=eid(1), amount=usd("1"), reason="x", at=AT, on=OPENED)
 
 
 class TestDelinquency:

@@ -144,11 +144,17 @@ class TestEntries:
 
     def test_refinance_moves_the_balance_to_the_new_credit(self) -> None:
         new = UUID(int=78)
-        tx = entries.refinance(meta(1), new_credit_id=new, carried=usd("300"), new_interest=usd("12"))
+        tx = entries.refinance(
+            meta(1), new_credit_id=new, carried=usd("300"), unearned_interest=usd("40"), new_interest=usd("12")
+        )
         found = balances([tx])
-        assert found[(RECV, USD)] == usd("-300")
+        # The old receivable is closed in full: what is carried plus the unearned interest reversed.
+        assert found[(RECV, USD)] == usd("-340")
         assert found[(accounts.receivable(new), USD)] == usd("312")
         assert found[(accounts.REFINANCE_CLEARING, USD)] == usd("0")
+        # Income: the new schedule's interest, less the old schedule's interest that was never earned.
+        assert found[(accounts.INTEREST_INCOME, USD)] == usd("28")
+        assert verify_book([tx]).ok
 
     def test_income_and_expense_without_a_credit(self) -> None:
         m = entries.Meta(id=UUID(int=5), source=Source.ADMIN, occurred_on=DAY, recorded_at=AT)

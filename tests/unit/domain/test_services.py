@@ -50,7 +50,7 @@ def open_cmd(price: str = "400", n: int = 4, **kw: object) -> svc.OpenCredit:
         "user_id": 7,
         "agent_id": 3,
         "price": usd(price),
-        "cost": usd("300"),
+        "cost": usd(f"{Decimal(price) * 3 / 4:.2f}"),
         "subcategory_id": 1,
         "periodicity": Periodicity.MONTHLY,
         "installments": n,
@@ -59,6 +59,11 @@ def open_cmd(price: str = "400", n: int = 4, **kw: object) -> svc.OpenCredit:
     }
     base.update(kw)
     return svc.OpenCredit(**base)  # type: ignore[arg-type]
+
+
+def _rate_for(method: InterestMethod, rate: str) -> Decimal:
+    """`rate`, or 0 for the zero-interest method (a rate there is refused)."""
+    return Decimal(0) if method is InterestMethod.ZERO_INTEREST else Decimal(rate)
 
 
 def pay_cmd(credit: Credit, amount: str, key: str = "k1", **kw: object) -> svc.RegisterPayment:
@@ -120,6 +125,7 @@ class TestOpenCredit:
         cmd = open_cmd(
             "30",
             3,
+            cost=usd("20"),
             periodicity=Periodicity.DAILY,
             skip_sundays=True,
             skip_holidays=True,
@@ -412,7 +418,7 @@ class TestBookChanges:
             Decimal("0.24"),
             "hardship",
         )
-        new = svc.refinance_credit(world.ports, cmd, ADMIN)
+        new = svc.refinance_credit(world.ports, cmd, ADMIN).credit
         stored_old, stored_new = world.credit(old.id), world.credit(new.id)
         assert stored_old.state is CreditState.REFINANCED
         assert stored_old.events[-1].related_credit_id == new.id
@@ -532,7 +538,7 @@ class TestProperties:
     ) -> None:
         world = World()
         credits = [
-            svc.open_credit(world.ports, open_cmd(method=method, annual_rate=Decimal("0.3")), AGENT),
+            svc.open_credit(world.ports, open_cmd(method=method, annual_rate=_rate_for(method, "0.3")), AGENT),
             svc.open_credit(world.ports, open_cmd("250", 3, periodicity=Periodicity.WEEKLY), AGENT),
         ]
         run(world, credits, ops)

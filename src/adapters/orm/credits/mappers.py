@@ -15,7 +15,7 @@ from domain.shared.money import Currency, Money
 CREDIT_COLUMNS = (
     "id, user_id, agent_id, currency, price, cost, subcategory_id, periodicity, interest_method, "
     "annual_rate, opened_on, state, refinanced_from_id, delinquency_as_of, days_past_due, aging_bucket, "
-    "missed_installments, morosidad_level, is_in_default, version"
+    "missed_installments, morosidad_level, is_in_default, version, allow_loss"
 )
 INSTALLMENT_COLUMNS = (
     "id, number, due_date, principal, interest, adjustment, late_fee, late_fee_waived, "
@@ -86,6 +86,7 @@ def credit_from_rows(
         morosidad,
         in_default,
         version,
+        allow_loss,
     ) = row
     currency = currency_of(code)  # type: ignore[arg-type]
     return Credit(
@@ -112,6 +113,7 @@ def credit_from_rows(
             is_in_default=in_default,  # type: ignore[arg-type]
         ),
         version=version,  # type: ignore[arg-type]
+        allow_loss=allow_loss,  # type: ignore[arg-type]
     )
 
 

@@ -33,6 +33,8 @@ class Credit(models.Model):
     currency = models.ForeignKey("catalog.Currency", on_delete=models.PROTECT, db_column="currency", db_index=False)
     price = amount_field()
     cost = amount_field()
+    # A loss-leader: cost above price was asked for explicitly (db_default: rows inserted by raw SQL).
+    allow_loss = models.BooleanField(default=False, db_default=False)
     subcategory = models.ForeignKey("catalog.Subcategory", on_delete=models.PROTECT, null=True, blank=True)
     periodicity = models.CharField(max_length=10)
     interest_method = models.CharField(max_length=16)
@@ -75,6 +77,7 @@ class Credit(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(price__gt=0), name="credit_price_positive"),
             models.CheckConstraint(condition=Q(cost__gte=0), name="credit_cost_not_negative"),
+            models.CheckConstraint(condition=Q(cost__lte=F("price")) | Q(allow_loss=True), name="credit_loss_allowed"),
         ]
 
     def __str__(self) -> str:

@@ -24,8 +24,8 @@ _INSERT_CREDIT = (
     "INSERT INTO credits_credit (id, user_id, agent_id, currency, price, cost, subcategory_id, periodicity, "
     "interest_method, annual_rate, installments_count, opened_on, state, refinanced_from_id, "
     "delinquency_as_of, days_past_due, aging_bucket, missed_installments, morosidad_level, is_in_default, "
-    "version, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-    "%s, 1, now())"
+    "allow_loss, version, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+    "%s, %s, %s, %s, 1, now())"
 )
 _UPDATE_CREDIT = (
     "UPDATE credits_credit SET state = %s, delinquency_as_of = %s, days_past_due = %s, aging_bucket = %s, "
@@ -141,6 +141,7 @@ class DjangoCreditRepository:
                 d.missed_installments,
                 d.morosidad_level,
                 d.is_in_default,
+                credit.allow_loss,
             ],
         )
         credit.version = 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 from django.db import connection, connections
@@ -71,14 +71,16 @@ class DjangoTransactionRepository:
             )
             return _transaction(row, cursor.fetchall())
 
-    def late_fee_nights(self, credit_id: UUID) -> list[date]:
-        # tx_credit_date_idx (credit, occurred_on): every partition's index, no heap scan of the book.
+    def late_fee_nights(self, credit_id: UUID) -> list[tuple[date, datetime, Money]]:
+        # tx_credit_date_idx (credit, occurred_on), then each booking's debit leg in its own partition.
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT DISTINCT occurred_on FROM ledger_transaction WHERE credit_id = %s AND type = %s",
-                [credit_id, TransactionType.LATE_FEE.value],
+                "SELECT t.occurred_on, t.recorded_at, p.amount, p.currency FROM ledger_transaction t "
+                "JOIN ledger_posting p ON p.transaction_id = t.id AND p.occurred_on = t.occurred_on "
+                "AND p.side = %s WHERE t.credit_id = %s AND t.type = %s",
+                [Side.DEBIT.value, credit_id, TransactionType.LATE_FEE.value],
             )
-            return [row[0] for row in cursor.fetchall()]
+            return [(on, at, Money(amount, currency_of(code))) for on, at, amount, code in cursor.fetchall()]
 
     def save(self, tx: Transaction) -> None:
         with connection.cursor() as cursor:

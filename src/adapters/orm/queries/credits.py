@@ -91,6 +91,7 @@ class CreditDetail:
     price: Money
     cost: Money
     earnings: Money
+    allow_loss: bool
     total_due: Money
     paid: Money
     pending: Money
@@ -173,7 +174,7 @@ _DETAIL_SQL = """
 SELECT c.id, u.public_id, a.public_id, c.state, c.currency, c.price, c.cost, c.subcategory_id, c.periodicity,
        c.interest_method, c.annual_rate, c.installments_count, c.opened_on, c.refinanced_from_id, c.created_at,
        c.delinquency_as_of, c.days_past_due, c.aging_bucket, c.missed_installments, c.morosidad_level,
-       c.is_in_default
+       c.is_in_default, c.allow_loss
 FROM credits_credit c
 JOIN identity_user u ON u.id = c.user_id
 LEFT JOIN identity_user a ON a.id = c.agent_id
@@ -369,6 +370,7 @@ class CreditQueries:
             missed,
             morosidad,
             in_default,
+            allow_loss,
         ) = row
         installments = tuple(_installment(r, code, today) for r in installment_rows)
         is_open = state in OPEN_STATES
@@ -387,6 +389,7 @@ class CreditQueries:
             price=money(price, code),
             cost=money(cost, code),
             earnings=money(price - cost, code),
+            allow_loss=allow_loss,
             total_due=money(total_due, code),
             paid=money(paid, code),
             pending=money(outstanding if is_open else zero, code),

@@ -285,7 +285,7 @@ class Replay:
         zone = ZoneInfo(settings.BUSINESS_TIME_ZONE)
         standing: dict[UUID, _Paid] = {}
         computed: dict[UUID, list[tuple]] = {}
-        nights: list[date] = []
+        nights: list[tuple[date, datetime, Money]] = []
         for at, _, kind, data in events:
             if kind == "activated":
                 credit.activate(event_id=data["id"], at=at)
@@ -298,7 +298,11 @@ class Replay:
                     credit.cure(event_id=data["id"], at=at)
             elif kind == "refinance":
                 credit.mark_refinanced(
-                    event_id=data["id"], new_credit_id=data["related"], reason=data["reason"] or "-", at=at
+                    event_id=data["id"],
+                    new_credit_id=data["related"],
+                    reason=data["reason"] or "-",
+                    at=at,
+                    on=_business_date(at),
                 )
             elif kind == "cancellation":
                 credit.cancel(event_id=data["id"], reason=data["reason"], at=at)
@@ -313,11 +317,17 @@ class Replay:
                 for charge in charges:
                     credit.charge_late_fee(charge.installment_id, charge.amount)
                 if charges:
-                    nights.append(data["on"])
+                    nights.append((data["on"], at, money(data["amount"])))
             elif kind == "waiver":
                 credit.waive_late_fee(data["installment_id"], money(data["amount"]))
             elif kind == "adjustment":
-                credit.adjust(event_id=data["id"], amount=money(data["amount"]), reason=data["reason"], at=at)
+                credit.adjust(
+                    event_id=data["id"],
+                    amount=money(data["amount"]),
+                    reason=data["reason"],
+                    at=at,
+                    on=_business_date(at),
+                )
             elif kind == "payment":
                 payment = _Paid(data["id"], money(data["amount"]), data["paid_on"], at)
                 if data["paid_on"] < at.astimezone(zone).date():
@@ -342,7 +352,7 @@ class Replay:
             elif kind == "delinquency":
                 credit.refresh_delinquency(data["on"], self.policy, event_id=cid, at=at)
             elif kind == "write_off":
-                amount = credit.write_off(event_id=data["id"], reason=data["reason"], at=at)
+                amount = credit.write_off(event_id=data["id"], reason=data["reason"], at=at, on=_business_date(at))
                 if amount.amount != data["amount"]:
                     return f"credit {cid}: written off {data['amount']}, the credit owed {amount}"
         for pid, lines in computed.items():
@@ -361,7 +371,7 @@ class Replay:
         credit: Credit,
         standing: dict[UUID, _Paid],
         computed: dict[UUID, list[tuple]],
-        nights: list[date],
+        nights: list[tuple[date, datetime, Money]],
         *,
         reopen_as: CreditState,
     ) -> None:
@@ -454,6 +464,11 @@ def _lines(lines: tuple[AllocationLine, ...]) -> list[tuple]:
 def _day_start(day: date) -> datetime:
     """The first moment of `day` in the business time zone (when the nightly jobs run)."""
     return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(settings.BUSINESS_TIME_ZONE))
+
+
+def _business_date(at: datetime) -> date:
+    """The business date of a recorded moment (what the use case's clock called today)."""
+    return at.astimezone(ZoneInfo(settings.BUSINESS_TIME_ZONE)).date()
 
 
 def _figures(credit: Credit) -> list[tuple]:
