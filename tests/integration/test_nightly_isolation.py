@@ -22,7 +22,7 @@ from adapters.orm.jobs.store import JobStore
 from config.bootstrap import build_ports
 from domain.credits.model import CreditState
 from tests.builders import business_today, open_credit, reload
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -78,6 +78,13 @@ def test_a_credit_that_cannot_be_written_is_set_aside_and_the_book_goes_on(
 
     job = JobStore().last_succeeded(Job.Kind.NIGHTLY_DELINQUENCY.value)
     assert job is not None and job.result is not None and job.result["set_aside"] == [aside]
+    # An operator sees it on the job over HTTP too.
+    admin, client = UserFactory(role="admin"), Client()
+    token = client.post(
+        "/api/v1/auth/token", {"username": admin.username, "password": PASSWORD}, content_type="application/json"
+    ).json()["access_token"]
+    shown = client.get(f"/api/v1/jobs/{job.id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert shown["state"] == "succeeded" and shown["result"]["set_aside"] == [aside]
     logged = [r.getMessage() for r in caplog.records if r.name == "jobs" and r.levelno >= logging.ERROR]
     assert any(str(bad.id) in line and "numeric field overflow" in line for line in logged), logged
 
