@@ -19,6 +19,7 @@ from api import (
 )
 from api.deps import Services, install
 from api.errors import install_error_handlers
+from api.input_guard import JsonBodyParser
 from api.openapi_docs import DocumentedAPI
 
 
@@ -29,6 +30,7 @@ def build_api(services: Services) -> NinjaAPI:
         version="1.0.0",
         description="Credits, installments, split payments, late fees and a double-entry ledger.",
         urls_namespace="api-v1",
+        parser=JsonBodyParser(),
     )
     install_error_handlers(api)
     api.add_router("", identity.router)

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError, ValidationErrorContext
 
 from domain.shared.errors import (
     Conflict,
@@ -65,6 +65,38 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
+class UnreadableBody(Exception):
+    """A request body the server cannot read, said in the client's terms (raised by the body parser:
+    `api.input_guard.JsonBodyParser`). Ninja wraps whatever its parser raises in a bare 400; the
+    400 handler below answers with this one's code, message and details instead."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class EnvelopeAPI(NinjaAPI):
+    """Ninja, with validation errors located as the client wrote the request.
+
+    A view's single body schema is read as if the body were `{<parameter name>: body}`, so Ninja
+    locates its fields as `["body", "body", "price"]` (the second "body" is the view's parameter
+    name, nothing the client sent): that name is dropped, giving `["body", "price"]`.
+    """
+
+    def validation_error_from_error_contexts(self, error_contexts: list[ValidationErrorContext]) -> ValidationError:
+        errors: list[dict[str, Any]] = []
+        for context in error_contexts:
+            wrapper = getattr(context.model, "__read_from_single_attr__", None)
+            for err in super().validation_error_from_error_contexts([context]).errors:
+                loc = tuple(err.get("loc", ()))
+                if wrapper and len(loc) > 1 and loc[1] == wrapper:
+                    err["loc"] = (loc[0], *loc[2:])
+                errors.append(err)
+        return ValidationError(errors)
+
+
 def envelope(status: int, message: str, *, code: str | None = None, details: Any = None) -> JsonResponse:
     code = code or _CODE_OF_STATUS.get(status, "error")
     body = {"error": {"code": code, "message": message, "details": details or {}}}
@@ -114,6 +146,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        cause = exc.__cause__
+        if isinstance(cause, UnreadableBody):  # Ninja's "Cannot parse request body", from our parser
+            return envelope(exc.status_code, cause.message, code=cause.code, details=cause.details)
         return envelope(exc.status_code, str(exc))
 
     @api.exception_handler(DataError)

@@ -1,15 +1,18 @@
 """Money POSTs: an Idempotency-Key header, the first response stored and replayed.
 
-Same key + same request -> the stored response again (with `Idempotent-Replayed: true`); same key +
-another request -> 409; two concurrent requests with one key -> one effect (see the store).
+Same key + same request -> the stored response again, byte for byte (with `Idempotent-Replayed:
+true`); same key + another request -> 409; two concurrent requests with one key -> one effect (see
+the store).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse
 
 from api.deps import services
 from api.security import principal_of
@@ -25,8 +28,14 @@ def idempotent(request: HttpRequest, body: Any, action: Callable[[], tuple[int, 
     principal = principal_of(request)
     store = services().idempotency
     fingerprint = store.fingerprint(request.method or "POST", request.path, body)
-    result, replayed = store.run_once(user_id=principal.user_id, key=key, fingerprint=fingerprint, action=action)
-    response = JsonResponse(result.body, status=result.status_code)
+
+    def rendered() -> tuple[int, bytes]:
+        # Encoded once, as JsonResponse would: these bytes are what is sent now and on every replay.
+        status, answer = action()
+        return status, json.dumps(answer, cls=DjangoJSONEncoder).encode()
+
+    result, replayed = store.run_once(user_id=principal.user_id, key=key, fingerprint=fingerprint, action=rendered)
+    response = HttpResponse(result.body, status=result.status_code, content_type="application/json")
     if replayed:
         response["Idempotent-Replayed"] = "true"
     return response

@@ -7,6 +7,10 @@
 
 The body is looked at only when its bytes could hold a NUL at all (one substring scan), so a normal
 request pays nothing but that scan.
+
+`JsonBodyParser` reads the bodies of the views: a body it cannot read is a 400 that says what is
+wrong in the client's terms (nested too deeply, invalid JSON at line/column, not UTF-8, not JSON at
+all), never the parser's own words (Ninja put those in the message with DEBUG on).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from ninja.parser import Parser
 
-from api.errors import envelope
+from api.errors import UnreadableBody, envelope
 
 NUL = "\x00"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -62,8 +67,8 @@ def check(request: HttpRequest) -> HttpResponse | None:
         return None  # a raw NUL byte is not valid JSON: the parser answers 400 for it
     try:
         data = json.loads(body)
-    except ValueError:
-        return None
+    except (ValueError, RecursionError):
+        return None  # the view's parser answers 400 for it, saying why
     found = list(_nul_paths(data, ("body",)))
     return _refuse_nul(found) if found else None
 
@@ -78,3 +83,63 @@ class InputGuardMiddleware:
             if refused is not None:
                 return refused
         return self.get_response(request)
+
+
+# What Python's json module says, in words about the client's document.
+_JSON_PROBLEMS = (
+    ("Expecting value", "a value is missing or is not a JSON value"),
+    ("Expecting ',' delimiter", "a comma is missing between two items"),
+    ("Expecting ':' delimiter", "a colon is missing after a key"),
+    ("Expecting property name enclosed in double quotes", "a key must be in double quotes (no trailing comma)"),
+    ("Unterminated string", "a string is not closed"),
+    ("Invalid control character", "a string holds a raw control character (escape it)"),
+    ("Invalid \\uXXXX escape", "a string holds an invalid \\u escape"),
+    ("Invalid \\escape", "a string holds an invalid escape"),
+    ("Extra data", "something follows the JSON value"),
+)
+_MEDIA_TYPE_SHOWN = 80
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    # No Content-Type at all: most likely JSON with the header forgotten; say what is wrong with the JSON.
+    return not content_type or content_type == "application/json" or content_type.endswith("+json")
+
+
+def _json_problem(message: str) -> str:
+    return next((said for prefix, said in _JSON_PROBLEMS if message.startswith(prefix)), "it is not JSON")
+
+
+class JsonBodyParser(Parser):
+    """The views' JSON bodies; what cannot be read raises `UnreadableBody` (a 400 in the envelope)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        try:
+            return json.loads(request.body)
+        except (ValueError, RecursionError) as exc:
+            raise _unreadable(request, exc) from None
+
+
+def _unreadable(request: HttpRequest, exc: Exception) -> UnreadableBody:
+    content_type = request.content_type or ""
+    if not _is_json_media_type(content_type):
+        return UnreadableBody(
+            "not_json",
+            "The body must be JSON, sent with Content-Type: application/json "
+            f"(this one was sent as {content_type[:_MEDIA_TYPE_SHOWN]!r}).",
+        )
+    if isinstance(exc, RecursionError):
+        return UnreadableBody(
+            "json_too_deep",
+            "The JSON body is nested too deeply to be read (no request of this API nests more than a few levels).",
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return UnreadableBody(
+            "body_not_utf8", f"The body is not UTF-8 text (byte {exc.start} cannot be read).", {"position": exc.start}
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return UnreadableBody(
+            "invalid_json",
+            f"The body is not valid JSON at line {exc.lineno}, column {exc.colno}: {_json_problem(exc.msg)}.",
+            {"line": exc.lineno, "column": exc.colno},
+        )
+    return UnreadableBody("invalid_json", "The body is not valid JSON.")

@@ -144,7 +144,8 @@ def get_job(request: HttpRequest, job_id: UUID) -> Any:
 
 @router.get("/jobs/{job_id}/result.csv", response={200: None, 409: ErrorOut, **ERRORS})
 def job_csv(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    """The result as CSV (section, currency, key, value), once the job succeeded."""
+    """The result as CSV (section, currency, key, value, credit_id, days_past_due), once the job
+    succeeded. A top debtor's row: key = the client's id, value = what the credit owes, then the credit."""
     job = _job(request, job_id)
     found = services().jobs.csv(job.id)
     if found is None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
+
+from api.errors import EnvelopeAPI
 
 _ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
 _GENERIC = {
@@ -38,6 +39,6 @@ def _document_generic_answers(schema: OpenAPISchema) -> OpenAPISchema:
     return schema
 
 
-class DocumentedAPI(NinjaAPI):
+class DocumentedAPI(EnvelopeAPI):
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> OpenAPISchema:
         return _document_generic_answers(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))

@@ -103,10 +103,37 @@ def test_a_job_from_request_to_csv(client: Client, as_role: Callable) -> None:
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith('attachment; filename="portfolio_analysis-')
     rows = list(csv.reader(io.StringIO(download.content.decode())))
-    assert rows[0] == ["section", "currency", "key", "value"]
-    assert ["kpi", "COP", "credits", "3"] in rows
+    assert rows[0] == ["section", "currency", "key", "value", "credit_id", "days_past_due"]
+    assert ["kpi", "COP", "credits", "3", "", ""] in rows
     debtors = {r[2] for r in rows if r[0] == "top_debtor"}
     assert debtors == {d["client_id"] for d in result["top_debtors"]["COP"]}
+
+
+def test_the_csv_names_each_top_debtors_credit(client: Client, as_role: Callable) -> None:
+    """One client with several credits is several top debtors: each row says which credit (issue 11
+    §4: the CSV showed the same client id five times and no credit id)."""
+    today = business_today()
+    agent, debtor = UserFactory(role="agent"), UserFactory()
+    credits = [open_credit(debtor, agent, price=f"{900 + n}.00", on=today - timedelta(days=40 * n)) for n in range(3)]
+    open_credit(UserFactory(), agent, price="100.00")
+    headers = as_role("admin")
+    job_id = _post(client, headers, {"currency": "COP"}).json()["id"]
+    policy = build_ports().policies.delinquency
+    assert (
+        PortfolioAnalysisJob(JobStore(), lambda code: CreditFiguresOfCurrency(policy, code)).run(uuid.UUID(job_id))
+        == "succeeded"
+    )
+
+    result = client.get(f"/api/v1/jobs/{job_id}", **headers).json()["result"]
+    rows = list(csv.reader(io.StringIO(client.get(f"/api/v1/jobs/{job_id}/result.csv", **headers).content.decode())))
+    header, debtors = rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows if r[0] == "top_debtor"]
+    assert header == ["section", "currency", "key", "value", "credit_id", "days_past_due"]
+    assert [(d["key"], d["credit_id"], d["value"], int(d["days_past_due"])) for d in debtors] == [
+        (t["client_id"], t["credit_id"], t["pending"]["amount"], t["days_past_due"])
+        for t in result["top_debtors"]["COP"]
+    ]
+    mine = [d for d in debtors if d["key"] == str(debtor.public_id)]
+    assert sorted(d["credit_id"] for d in mine) == sorted(str(c.id) for c in credits)
 
 
 def test_nightly_runs_are_jobs_too(client: Client, as_role: Callable) -> None:

@@ -282,8 +282,8 @@ def test_analysis_job_reports_progress_and_the_figures_sql_gives(workers: Callab
     assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
     assert csv["Content-Disposition"] == f'attachment; filename="portfolio_analysis-{job_id}.csv"'
     lines = csv.content.decode().splitlines()
-    assert lines[0] == "section,currency,key,value"
-    assert f"kpi,COP,outstanding,{expected['kpis'][0]['outstanding']['amount']}" in lines
+    assert lines[0] == "section,currency,key,value,credit_id,days_past_due"
+    assert f"kpi,COP,outstanding,{expected['kpis'][0]['outstanding']['amount']},," in lines
 
     # A redelivered message for a finished job does nothing.
     finished_at = final["finished_at"]

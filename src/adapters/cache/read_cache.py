@@ -24,6 +24,7 @@ nothing and `set` does nothing, so every read is a miss served from the database
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -75,6 +76,11 @@ def credit(credit_id: object) -> Subject:
     return Subject("credit", credit_id)
 
 
+def catalog(name: str) -> Subject:
+    """Reference data cached in each process (the holiday calendar): ("catalog", "holidays")."""
+    return Subject("catalog", name)
+
+
 class ReadCache:
     def __init__(self, alias: str = "default", ttl_seconds: int = 600) -> None:
         self._alias = alias
@@ -123,6 +129,26 @@ class ReadCache:
             return None, None
         return raw_stamp.decode(), None if raw is None else client.decode(raw)
 
+    def stamp(self, subjects: Iterable[Subject]) -> str | None:
+        """The current versions of `subjects` and the global generation, as one string that changes
+        whenever one of them is bumped (in any process): what a process-local copy of data that
+        depends on them is checked against. None when they cannot be known (Redis did not answer,
+        or this process still owes a bump): then no local copy may be trusted."""
+        if not self._pay_owed():
+            return None
+        keys = [GLOBAL, *(s.version_key for s in subjects)]
+        cache = self._cache
+        client = getattr(cache, "client", None)
+        if not isinstance(client, DefaultClient) or isinstance(client, ShardClient):
+            versions = cache.get_many(keys)  # a local-memory cache: this process's own versions
+            return ".".join(str(versions.get(k, 0)) for k in keys)
+        try:
+            raw = client.get_client(write=False).mget([cache.make_key(k) for k in keys])
+        except RedisError as exc:
+            log.warning("read cache unavailable: %s", exc)
+            return None
+        return ".".join(v.decode() if v is not None else "0" for v in raw)
+
     def bump(self, subjects: Iterable[Subject]) -> None:
         """Make every cached value that depends on these subjects unreachable."""
         for subject in subjects:
@@ -168,7 +194,9 @@ class ReadCache:
         try:
             return cache.incr(key) is not None
         except ValueError:  # no version yet: start it (a racing add is harmless, both move it on)
-            added = cache.add(key, 1, timeout=None)
+            # At a random value, not 1: after Redis lost its keys (a restart, a flush) a version
+            # starting over could meet again one a process remembers from before, with other data.
+            added = cache.add(key, _fresh_version(), timeout=None)
             if added is None:
                 return False
             if added:
@@ -176,4 +204,8 @@ class ReadCache:
             try:
                 return cache.incr(key) is not None
             except ValueError:
-                return cache.set(key, 1, timeout=None) is not None
+                return cache.set(key, _fresh_version(), timeout=None) is not None
+
+
+def _fresh_version() -> int:
+    return 1 + secrets.randbelow(1 << 48)

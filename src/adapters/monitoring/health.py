@@ -1,4 +1,5 @@
-"""Probes of the services the app depends on, each answering ok / down with a latency."""
+"""Probes of the services the app depends on, each answering ok / down with a latency; and the last
+nightly run's verdict (credits it set aside degrade the service)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.db import connections
 
 from adapters.db.replicas import monitor as replica_monitor
+from adapters.orm.jobs.models import Job
+from adapters.orm.jobs.store import FAILED, JobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,5 +78,37 @@ def probe_broker() -> Probe:
     return _timed("broker", check)
 
 
+NIGHTLY_DETAIL_CREDITS = 5  # set-aside credits named in the probe's detail (the job's result has them all)
+
+
+def probe_nightly() -> Probe:
+    """The last finished nightly run: "degraded" when it set credits aside (they owe no late fee and
+    keep an old delinquency snapshot until a run gets them through), "failed" when it failed whole."""
+
+    def check() -> Probe:
+        job = JobStore().last_finished(Job.Kind.NIGHTLY_DELINQUENCY.value)
+        if job is None:
+            return Probe("nightly", "ok", 0.0, "no run yet")
+        as_of = job.params.get("as_of", "?")
+        if job.state == FAILED:
+            return Probe("nightly", "failed", 0.0, f"the run as of {as_of} failed: {job.error[:200]}")
+        result = job.result or {}
+        total = int(result.get("set_aside_total", 0))
+        if not total:
+            return Probe("nightly", "ok", 0.0, f"last run as of {as_of}")
+        named = ", ".join(
+            f"{a['credit_id']} ({a['reason'][:120]})" for a in result.get("set_aside", [])[:NIGHTLY_DETAIL_CREDITS]
+        )
+        more = f" and {total - NIGHTLY_DETAIL_CREDITS} more" if total > NIGHTLY_DETAIL_CREDITS else ""
+        return Probe("nightly", "degraded", 0.0, f"the run as of {as_of} set {total} credit(s) aside: {named}{more}")
+
+    started = time.perf_counter()
+    try:
+        probe = check()
+    except Exception as exc:  # the probe never answers a 500
+        probe = Probe("nightly", "unknown", 0.0, type(exc).__name__)
+    return Probe(probe.name, probe.status, round((time.perf_counter() - started) * 1000, 2), probe.detail)
+
+
 def probe_all() -> list[Probe]:
-    return [probe_database(), *probe_replicas(), probe_redis(), probe_broker()]
+    return [probe_database(), *probe_replicas(), probe_redis(), probe_broker(), probe_nightly()]

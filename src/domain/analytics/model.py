@@ -21,6 +21,8 @@ from domain.shared.errors import InvalidInput
 from domain.shared.money import Currency, Money
 
 OPEN_STATES = frozenset({"active", "defaulted"})
+# The portfolio analysis' CSV columns (`PortfolioReport.csv_rows`).
+CSV_HEADER = ("section", "currency", "key", "value", "credit_id", "days_past_due")
 RATIO_PLACES = Decimal("0.0001")
 
 
@@ -185,22 +187,30 @@ class PortfolioReport:
     top_debtors: dict[str, tuple[Debtor, ...]]
 
     def csv_rows(self) -> list[list[str]]:
-        """The report as rows for a CSV download (the adapter writes the file)."""
-        rows = [["section", "currency", "key", "value"]]
+        """The report as rows for a CSV download (the adapter writes the file).
+
+        A top debtor is a credit: its row's key is the client (one client may hold several of the
+        top credits), with the credit's id and days past due in the last columns, empty elsewhere.
+        """
+        rows = [list(CSV_HEADER)]
         for k in self.kpis:
             code = k.currency.code
-            rows += [
-                ["kpi", code, "credits", str(k.credits)],
-                ["kpi", code, "open_credits", str(k.open_credits)],
-                ["kpi", code, "in_default", str(k.in_default)],
-                ["kpi", code, "outstanding", f"{k.outstanding.amount:f}"],
-                ["kpi", code, "collected", f"{k.collected.amount:f}"],
-                ["kpi", code, "at_risk", f"{k.at_risk.amount:f}"],
-                ["kpi", code, "at_risk_ratio", f"{k.at_risk_ratio:f}"],
+            figures = [
+                ("kpi", "credits", str(k.credits)),
+                ("kpi", "open_credits", str(k.open_credits)),
+                ("kpi", "in_default", str(k.in_default)),
+                ("kpi", "outstanding", f"{k.outstanding.amount:f}"),
+                ("kpi", "collected", f"{k.collected.amount:f}"),
+                ("kpi", "at_risk", f"{k.at_risk.amount:f}"),
+                ("kpi", "at_risk_ratio", f"{k.at_risk_ratio:f}"),
+                *(("aging", bucket.value, f"{k.aging[bucket].amount:f}") for bucket in AgingBucket),
             ]
-            rows += [["aging", code, bucket.value, f"{k.aging[bucket].amount:f}"] for bucket in AgingBucket]
+            rows += [[section, code, key, value, "", ""] for section, key, value in figures]
         for code, debtors in sorted(self.top_debtors.items()):
-            rows += [["top_debtor", code, str(d.user_id), f"{d.pending.amount:f}"] for d in debtors]
+            rows += [
+                ["top_debtor", code, str(d.user_id), f"{d.pending.amount:f}", str(d.credit_id), str(d.days_past_due)]
+                for d in debtors
+            ]
         return rows
 
 

@@ -74,14 +74,19 @@ def _audit(
     ports: Ports,
     event: AuditEvent,
     actor: Actor,
-    credit: Credit | None,
+    credit: Credit | UUID | None,
     before: Figures | None,
     *,
     reference_id: UUID | None = None,
     amount: Money | None = None,
     **details: str,
 ) -> None:
-    """Append the event's audit record to the use case's unit of work (after = the credit as saved)."""
+    """Append the event's audit record to the use case's unit of work (after = the credit as saved).
+
+    `credit` is the credit as saved, or only its id for an event about a credit that moves none of
+    its figures (a waiver requested or rejected): the record carries the id either way, so the
+    trail of a credit lists every money event about it."""
+    figures = credit if isinstance(credit, Credit) else None
     ports.audit.append(
         AuditRecord(
             event=event,
@@ -90,11 +95,11 @@ def _audit(
             actor_role=actor.role or ("system" if actor.user_id is None else ""),
             source=actor.source.value,
             origin=actor.origin,
-            credit_id=credit.id if credit is not None else None,
+            credit_id=figures.id if figures is not None else credit,
             reference_id=reference_id,
             amount=amount,
             before=before,
-            after=Figures.of(credit) if credit is not None else None,
+            after=Figures.of(figures) if figures is not None else None,
             details={k: v for k, v in details.items() if v},
         )
     )
@@ -747,11 +752,10 @@ def request_fee_waiver(ports: Ports, cmd: RequestWaiver, actor: Actor) -> FeeWai
             ports,
             AuditEvent.FEE_WAIVER_REQUESTED,
             actor,
-            None,
+            waiver.credit_id,
             None,
             reference_id=waiver.id,
             amount=waiver.amount,
-            credit_id=str(waiver.credit_id),
             reason=waiver.reason,
         )
         ports.uow.commit()
@@ -797,11 +801,10 @@ def decide_fee_waiver(ports: Ports, waiver_id: UUID, *, approve: bool, note: str
                 ports,
                 AuditEvent.FEE_WAIVER_REJECTED,
                 actor,
-                None,
+                waiver.credit_id,
                 None,
                 reference_id=waiver.id,
                 amount=waiver.amount,
-                credit_id=str(waiver.credit_id),
                 note=note,
             )
         ports.waivers.save(waiver)
@@ -839,12 +842,11 @@ def record_transactions(ports: Ports, transactions: Sequence[Transaction], actor
                 ports,
                 AuditEvent.LEDGER_BOOKED,
                 actor or Actor(user_id=tx.agent_id, source=tx.source),
-                None,
+                tx.credit_id,
                 None,
                 reference_id=tx.id,
                 amount=total((p.amount for p in tx.postings if p.side is Side.DEBIT), tx.postings[0].amount.currency),
                 type=tx.type.value,
-                credit_id=str(tx.credit_id) if tx.credit_id else "",
                 memo=tx.memo,
             )
         ports.uow.commit()

@@ -135,11 +135,22 @@ class TestPortfolio:
         assert report.kpis == portfolio_kpis(rows, at_risk_after_days=15)
         assert [d.user_id for d in report.top_debtors["USD"]] == [20, 19, 18]
         csv = report.csv_rows()
-        assert csv[0] == ["section", "currency", "key", "value"]
-        assert ["kpi", "USD", "outstanding", "2100.00"] in csv
-        assert ["kpi", "USD", "at_risk_ratio", "0.4286"] in csv  # (16..20) * 10 = 900 / 2100
-        assert ["aging", "USD", "1-30", "2100.00"] in csv
-        assert ["top_debtor", "USD", "20", "200.00"] in csv
+        assert csv[0] == ["section", "currency", "key", "value", "credit_id", "days_past_due"]
+        assert ["kpi", "USD", "outstanding", "2100.00", "", ""] in csv
+        assert ["kpi", "USD", "at_risk_ratio", "0.4286", "", ""] in csv  # (16..20) * 10 = 900 / 2100
+        assert ["aging", "USD", "1-30", "2100.00", "", ""] in csv
+        top = report.top_debtors["USD"][0]
+        assert ["top_debtor", "USD", "20", "200.00", str(top.credit_id), "20"] in csv
+
+    def test_each_top_debtor_row_names_its_credit(self) -> None:
+        """One client holding the top credits appears once per credit, each row with that credit's id."""
+        rows = [row(n, user=7, pending=str(n * 10), dpd=n) for n in range(1, 6)]
+        analysis = PortfolioAnalysis(top=5)
+        analysis.add(rows)
+        debtors = [r for r in analysis.report().csv_rows() if r[0] == "top_debtor"]
+        assert [r[2] for r in debtors] == ["7"] * 5
+        assert [r[4] for r in debtors] == [str(r.credit_id) for r in reversed(rows)]
+        assert len({r[4] for r in debtors}) == 5
 
     def test_bad_settings(self) -> None:
         with pytest.raises(InvalidInput):

@@ -182,7 +182,9 @@ def test_late_fees_and_waivers(world: World) -> None:
     record = only_new(world, ask)
     assert waiver is not None
     assert record.event is AuditEvent.FEE_WAIVER_REQUESTED and record.reference_id == waiver.id
-    assert record.details["credit_id"] == str(credit.id) and record.changes == {}
+    # The credit's id on the record itself (GET /audit?credit= finds it), with no figures: none moved.
+    assert record.credit_id == credit.id and "credit_id" not in record.details
+    assert record.before is None and record.after is None and record.changes == {}
     record = only_new(
         world, lambda: svc.decide_fee_waiver(world.ports, waiver.id, approve=True, note="ok", actor=ADMIN)
     )
@@ -197,6 +199,7 @@ def test_late_fees_and_waivers(world: World) -> None:
     ask2 = svc.request_fee_waiver(world.ports, svc.RequestWaiver(inst, usd("1"), "late"), AGENT)
     record = only_new(world, lambda: svc.decide_fee_waiver(world.ports, ask2.id, approve=False, note="no", actor=ADMIN))
     assert record.event is AuditEvent.FEE_WAIVER_REJECTED and record.details["note"] == "no"
+    assert record.credit_id == credit.id and record.after is None
 
 
 def test_nightly_jobs_record_one_per_credit_changed() -> None:
@@ -222,19 +225,35 @@ def test_nightly_jobs_record_one_per_credit_changed() -> None:
     assert record.event is AuditEvent.CREDIT_CURED and record.credit_id == credits[0].id
 
 
-def test_ledger_only_bookings_are_recorded_as_who_booked_them(world: World) -> None:
-    meta = entries.Meta(
+def _booking(world: World, credit_id: object = None) -> entries.Meta:
+    """An admin's ledger-only booking (agent 1), about `credit_id` when given."""
+    return entries.Meta(
         id=world.ids.new_id(),
         source=Source.ADMIN,
         occurred_on=date(2024, 1, 10),
         recorded_at=world.clock.now(),
         agent_id=1,
+        credit_id=credit_id,  # type: ignore[arg-type]
     )
+
+
+def test_ledger_only_bookings_are_recorded_as_who_booked_them(world: World) -> None:
+    meta = _booking(world)
     record = only_new(
         world, lambda: svc.record_transactions(world.ports, [entries.income(meta, cash_account_id=1, amount=usd("12"))])
     )
     assert record.event is AuditEvent.LEDGER_BOOKED and record.amount == usd("12")
     assert (record.actor_id, record.source, record.details["type"]) == (1, "admin", "income")
+    assert record.credit_id is None  # an income of the business, about no credit
+
+
+def test_a_booking_about_a_credit_carries_its_id(world: World) -> None:
+    credit = svc.open_credit(world.ports, open_cmd(), AGENT)
+    meta = _booking(world, credit.id)
+    record = only_new(
+        world, lambda: svc.record_transactions(world.ports, [entries.income(meta, cash_account_id=1, amount=usd("12"))])
+    )
+    assert record.credit_id == credit.id and "credit_id" not in record.details
 
 
 def test_a_record_is_dropped_with_its_rolled_back_unit_of_work(world: World) -> None:

@@ -11,7 +11,8 @@ class IdempotencyRecord(models.Model):
     # SHA-256 of method, path and canonical body: the same key with another request is a 409.
     request_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    # The first response's content, byte for byte (a replay sends exactly these bytes).
+    response_bytes = models.BinaryField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

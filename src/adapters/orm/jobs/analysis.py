@@ -252,7 +252,7 @@ def report_csv(report: PortfolioReport) -> str:
     writer = csv.writer(out, lineterminator="\n")
     for row in report.csv_rows():
         if row[0] == "top_debtor":
-            row = [row[0], row[1], clients.get(int(row[2]), row[2]), row[3]]
+            row = [*row[:2], clients.get(int(row[2]), row[2]), *row[3:]]
         writer.writerow(row)
     return out.getvalue()
 

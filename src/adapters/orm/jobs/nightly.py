@@ -28,6 +28,15 @@ statements instead of a Python loop over aggregates:
 3. **Fallback**: a credit whose version moved since the plan was read (a payment landed meanwhile)
    is not written by the SQL; it goes through the domain's per-credit use cases afterwards, under
    its row lock. Exact either way.
+4. **Isolation**: one credit whose values the database refuses (a figure beyond numeric(20,4), a
+   check or a trigger) must not stop the book. A chunk's statements run in a savepoint; when one
+   fails for such a reason, the chunk's range is halved and each half applied in its own savepoint,
+   down to the credit(s) refused: those are set aside (their id and the database's reason on the
+   job's result and in the log, and health says degraded), everything else is written set-based as
+   usual, a few statements per halving. Nothing of a set-aside credit is written, so the next run
+   plans it again and retries it. The fallback's credits are isolated the same way. An error that
+   is no credit's fault (a lost connection, a lock timeout, a broken statement) still stops the run,
+   which is retried whole.
 
 Rounding: PostgreSQL's `round()` rounds half away from zero; the domain rounds half to even. The
 fee is computed exactly instead: `n / d` as integer minor units with `div` and `mod` (exact for
@@ -54,7 +63,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, InternalError, connection, transaction
 
 from adapters.db.partitioning import ensure_month_partitions
 from adapters.orm.currencies import currency_of
@@ -66,6 +75,7 @@ from domain.credits.model import CreditEventKind, CreditState
 from domain.ledger import accounts
 from domain.ledger.model import Side, Source, TransactionStatus, TransactionType
 from domain.shared.aging import AgingBucket
+from domain.shared.errors import DomainError
 
 # `Credit.refresh_delinquency`'s reason for the DEFAULTED event (compared with the domain's in tests).
 DEFAULT_REASON = "days past due over the default threshold"
@@ -76,6 +86,11 @@ _MAX_ID = UUID(int=(1 << 128) - 1)
 # shared buffers and visible to every applying session; nj_locked is each session's own.
 _TABLES = "jobs_nightly_inst, jobs_nightly_work, jobs_nightly_fee, jobs_nightly_plan, nj_locked"
 log = logging.getLogger("jobs")
+# What the database says about a credit's own values (out of a column's range, a check constraint,
+# a trigger's refusal): set the credit aside. Anything else stops the run.
+CREDIT_FAULTS = (DataError, IntegrityError, InternalError)
+# The job's result lists at most this many set-aside credits (all are logged; the total is kept).
+SET_ASIDE_LISTED = 1000
 
 
 class NightlyAlreadyRunning(Exception):
@@ -350,6 +365,21 @@ class _ChunkOutcome:
     defaulted: int = 0
     cured: int = 0
     conflicts: list[UUID] = field(default_factory=list)
+    set_aside: list[tuple[UUID, str]] = field(default_factory=list)
+
+    def add(self, other: _ChunkOutcome) -> _ChunkOutcome:
+        """This outcome with `other`'s (a chunk applied in parts) added in."""
+        self.planned += other.planned
+        self.changed += other.changed
+        self.installments += other.installments
+        self.fee_transactions += other.fee_transactions
+        for code, amount in other.charged.items():
+            self.charged[code] = self.charged.get(code, Decimal(0)) + amount
+        self.defaulted += other.defaulted
+        self.cured += other.cured
+        self.conflicts += other.conflicts
+        self.set_aside += other.set_aside
+        return self
 
 
 @dataclass(slots=True)
@@ -365,6 +395,19 @@ class NightlyResult:
     fallback: int = 0  # credits that went through the per-credit domain path
     chunks: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    # Credits the database refused to write (credit id, reason): nothing of them was written, and
+    # the next run tries them again.
+    set_aside: list[tuple[UUID, str]] = field(default_factory=list)
+
+    def set_credit_aside(self, credit_id: UUID, reason: str) -> None:
+        self.set_aside.append((credit_id, reason))
+        log.error(
+            "nightly run (as of %s) set credit %s aside: %s",
+            self.as_of,
+            credit_id,
+            reason,
+            extra={"credit_id": str(credit_id), "reason": reason, "as_of": self.as_of.isoformat()},
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -379,7 +422,31 @@ class NightlyResult:
             "fallback": self.fallback,
             "chunks": self.chunks,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "set_aside_total": len(self.set_aside),
+            "set_aside": [
+                {"credit_id": str(credit_id), "reason": reason}
+                for credit_id, reason in self.set_aside[:SET_ASIDE_LISTED]
+            ],
         }
+
+
+def fault_reason(exc: BaseException) -> str:
+    """Why the database refused a credit, for an operator: the step, the error and its detail."""
+    diag = getattr(exc.__cause__, "diag", None)
+    primary = getattr(diag, "message_primary", None) or next(iter(str(exc).splitlines()), "")
+    detail = getattr(diag, "message_detail", None)
+    steps = "".join(f"{note}: " for note in getattr(exc, "__notes__", ()))
+    return f"{steps}{type(exc).__name__}: {primary}" + (f" ({detail})" if detail else "")
+
+
+def _step(cursor: Any, step: str, statement: str, params: dict[str, Any]) -> int:
+    """Run one of a chunk's writes; a refusal carries the step's name (for the set-aside reason)."""
+    try:
+        cursor.execute(statement, params)
+    except CREDIT_FAULTS as exc:
+        exc.add_note(step)
+        raise
+    return cursor.rowcount
 
 
 def _clear_of(d: Delinquency) -> tuple[object, ...]:
@@ -495,12 +562,18 @@ class NightlyDelinquency:
                 cursor.execute(statement, params)
 
     def finish(self, as_of: date, conflicts: list[UUID], result: NightlyResult) -> None:
-        """The credits the SQL left alone (changed meanwhile, or locked) through the domain's path."""
+        """The credits the SQL left alone (changed meanwhile, or locked) through the domain's path;
+        one that fails there is set aside like one the SQL could not write (its unit of work rolled
+        back: nothing of it written)."""
         if not conflicts or self._fallback is None:
             return
         for credit_id in conflicts:
             result.fallback += 1
-            result.changed += self._fallback(credit_id, as_of)
+            try:
+                result.changed += self._fallback(credit_id, as_of)
+            except (*CREDIT_FAULTS, DomainError) as exc:
+                exc.add_note("per-credit path")
+                result.set_credit_aside(credit_id, fault_reason(exc))
         if self._after_chunk is not None:
             self._after_chunk()
 
@@ -530,23 +603,15 @@ class NightlyDelinquency:
         if not bounds or bounds[-1] != _MAX_ID:
             bounds.append(_MAX_ID)
         chunks = [{**params, "lo": lo, "hi": hi} for lo, hi in zip([_MIN_ID, *bounds[:-1]], bounds, strict=True)]
-        conflicts: list[UUID] = []
-        done = 0
+        totals = _ChunkOutcome()
 
         def add(outcome: _ChunkOutcome) -> None:
-            nonlocal done
             result.chunks += 1
-            result.changed += outcome.changed
-            result.installments_charged += outcome.installments
-            result.fee_transactions += outcome.fee_transactions
-            result.defaulted += outcome.defaulted
-            result.cured += outcome.cured
-            for code, amount in outcome.charged.items():
-                result.charged[code] = result.charged.get(code, Decimal(0)) + amount
-            conflicts.extend(outcome.conflicts)
-            done += outcome.planned
+            totals.add(outcome)
+            for credit_id, reason in outcome.set_aside:
+                result.set_credit_aside(credit_id, reason)
             if progress is not None:
-                progress(done, total)
+                progress(totals.planned, total)
 
         workers = min(self._workers, len(chunks))
         if workers <= 1 or connection.in_atomic_block:
@@ -556,7 +621,14 @@ class NightlyDelinquency:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nightly") as pool:
                 for outcome in pool.map(self._apply_in_thread, chunks):
                     add(outcome)
-        return sorted(conflicts)
+        result.changed += totals.changed
+        result.installments_charged += totals.installments
+        result.fee_transactions += totals.fee_transactions
+        result.defaulted += totals.defaulted
+        result.cured += totals.cured
+        for code, amount in totals.charged.items():
+            result.charged[code] = result.charged.get(code, Decimal(0)) + amount
+        return sorted(totals.conflicts)
 
     def _apply_in_thread(self, chunk: dict[str, Any]) -> _ChunkOutcome:
         try:
@@ -566,32 +638,51 @@ class NightlyDelinquency:
             connection.close()
 
     def _apply_chunk(self, chunk: dict[str, Any]) -> _ChunkOutcome:
-        outcome = _ChunkOutcome()
         with transaction.atomic(), connection.cursor() as cursor:
             for setting in _APPLY_SETTINGS:
                 cursor.execute(setting)
             cursor.execute("CREATE TEMP TABLE IF NOT EXISTS nj_locked (id uuid PRIMARY KEY)")
-            cursor.execute("TRUNCATE nj_locked")
-            cursor.execute(_CREDITS, chunk)
-            outcome.changed = cursor.rowcount
-            cursor.execute(_FEES, chunk)
-            outcome.installments = cursor.rowcount
-            cursor.execute(_LEDGER, chunk)
-            cursor.execute(_EVENTS, chunk)
-            cursor.execute(_AUDIT, chunk)
-            cursor.execute(_SUMMARY, chunk)
-            for code, charged_credits, charged, defaulted, cured in cursor.fetchall():
-                outcome.fee_transactions += charged_credits
-                if charged:
-                    outcome.charged[code] = charged
-                outcome.defaulted += defaulted
-                outcome.cured += cured
-            cursor.execute(_CONFLICTS, chunk)
-            outcome.conflicts = [r[0] for r in cursor.fetchall()]
-            cursor.execute("SELECT count(*) FROM jobs_nightly_plan WHERE id > %(lo)s AND id <= %(hi)s", chunk)
-            outcome.planned = int(cursor.fetchone()[0])
+            outcome = self._apply_isolating(cursor, chunk)
             if self._after_chunk is not None:
                 transaction.on_commit(self._after_chunk)
+        return outcome
+
+    def _apply_isolating(self, cursor: Any, part: dict[str, Any]) -> _ChunkOutcome:
+        """The plan's credits in (`lo`, `hi`] applied in a savepoint; when the database refuses a
+        credit's values, each half of the range again, down to the credit(s) refused, set aside."""
+        try:
+            with transaction.atomic():
+                return self._apply_range(cursor, part)
+        except CREDIT_FAULTS as exc:
+            cursor.execute("SELECT id FROM jobs_nightly_plan WHERE id > %(lo)s AND id <= %(hi)s ORDER BY id", part)
+            ids = [r[0] for r in cursor.fetchall()]
+            if len(ids) <= 1:
+                return _ChunkOutcome(planned=len(ids), set_aside=[(credit_id, fault_reason(exc)) for credit_id in ids])
+        middle = ids[len(ids) // 2 - 1]
+        return self._apply_isolating(cursor, {**part, "hi": middle}).add(
+            self._apply_isolating(cursor, {**part, "lo": middle})
+        )
+
+    @staticmethod
+    def _apply_range(cursor: Any, part: dict[str, Any]) -> _ChunkOutcome:
+        outcome = _ChunkOutcome()
+        cursor.execute("TRUNCATE nj_locked")
+        outcome.changed = _step(cursor, "credits", _CREDITS, part)
+        outcome.installments = _step(cursor, "late fees", _FEES, part)
+        _step(cursor, "late-fee bookings", _LEDGER, part)
+        _step(cursor, "credit events", _EVENTS, part)
+        _step(cursor, "audit", _AUDIT, part)
+        cursor.execute(_SUMMARY, part)
+        for code, charged_credits, charged, defaulted, cured in cursor.fetchall():
+            outcome.fee_transactions += charged_credits
+            if charged:
+                outcome.charged[code] = charged
+            outcome.defaulted += defaulted
+            outcome.cured += cured
+        cursor.execute(_CONFLICTS, part)
+        outcome.conflicts = [r[0] for r in cursor.fetchall()]
+        cursor.execute("SELECT count(*) FROM jobs_nightly_plan WHERE id > %(lo)s AND id <= %(hi)s", part)
+        outcome.planned = int(cursor.fetchone()[0])
         return outcome
 
     def _count(self, table: str) -> int:

@@ -177,11 +177,18 @@ class JobStore:
             )
             return cursor.rowcount == 1
 
+    def last_finished(self, kind: str) -> JobView | None:
+        """The latest job of `kind` that succeeded or failed (a running one has no verdict yet)."""
+        return self._latest(kind, (SUCCEEDED, FAILED))
+
     def last_succeeded(self, kind: str) -> JobView | None:
+        return self._latest(kind, (SUCCEEDED,))
+
+    def _latest(self, kind: str, states: tuple[str, ...]) -> JobView | None:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT id FROM jobs_job WHERE kind = %s AND state = %s ORDER BY created_at DESC LIMIT 1",
-                [kind, SUCCEEDED],
+                "SELECT id FROM jobs_job WHERE kind = %s AND state = ANY(%s) ORDER BY created_at DESC LIMIT 1",
+                [kind, list(states)],
             )
             row = cursor.fetchone()
         return self.get(row[0]) if row else None
