@@ -1,8 +1,9 @@
 """Clients: onboarding, the keyset list and the exact lookup for staff, and credit summaries.
 
 - `GET /clients`: an agent lists the clients of its portfolio (a credit it collects, or onboarded
-  by it); an admin anyone, optionally by role. `?search=` is a case-insensitive prefix of the
-  username, a name or the document id.
+  by it); an admin anyone, optionally by role. `?search=` ignores case and accents ("maria" finds
+  María): three characters or more match anywhere in the username, names and national id, fewer
+  the start of a word.
 - `GET /clients/lookup?national_id=` or `?username=`: staff find anyone by an exact value before
   opening a credit for them, and see only the name, a masked national id and the public id.
 - `POST /clients`: an agent onboards a client (into its portfolio); an admin a client or an agent.
@@ -69,7 +70,13 @@ class ClientPage(PageOut[ClientOut]):
 
 
 class ClientFilterIn(Schema):
-    search: str | None = Field(None, min_length=1, max_length=64)
+    search: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Case and accents ignored. 3+ characters: anywhere in the username, names and national id "
+        "(a full name too); fewer: the start of a word.",
+    )
     role: Role | None = Field(None, description="Admins only; agents always list clients.")
 
 

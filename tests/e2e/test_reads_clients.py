@@ -78,7 +78,7 @@ def test_bad_onboarding_writes_nothing(staff: dict, overrides: dict, status: int
     assert User.objects.count() == before
 
 
-def test_search_is_a_case_insensitive_prefix(staff: dict) -> None:
+def test_search_matches_ignoring_case_and_where_it_starts(staff: dict) -> None:
     maria = UserFactory(username="s-maria", first_name="María", last_name="Gómez", document_id="900100", role="client")
     pedro = UserFactory(username="s-pedro", first_name="Pedro", last_name="Marín", document_id="800200", role="client")
     UserFactory(username="s-agent", first_name="Mario", role="agent")
@@ -92,12 +92,43 @@ def test_search_is_a_case_insensitive_prefix(staff: dict) -> None:
         return [c["username"] for c in response.json()["data"]]
 
     assert found(staff["agent"], "mar") == ["s-maria", "s-pedro"]  # María by name, Marín by last name
+    assert found(staff["agent"], "ar") == []  # under three characters: the start of a word only
     assert found(staff["admin"], "mar") == ["s-agent", "s-maria", "s-pedro"]
     assert found(staff["admin"], "mar", role="agent") == ["s-agent"]
     assert found(staff["agent"], "9001") == ["s-maria"]
     assert found(staff["agent"], "S-PE") == ["s-pedro"]
     assert found(staff["agent"], "%") == []  # wildcards are literal
     assert found(staff["agent"], "_") == []
+    assert found(staff["agent"], "ma%a") == []
+
+
+def test_search_ignores_accents_and_case_and_finds_words_inside_names(staff: dict) -> None:
+    people = {
+        "a-maria": ("María", "Gómez Álvarez", "900100"),
+        "a-jose": ("José", "Núñez Peña", "800200"),
+        "a-angela": ("Ángela", "Müller", "CC-7001"),
+        "a-mario": ("Mario", "Gomes", "600300"),
+    }
+    agent = User.objects.get(username="o-agent")
+    for username, (first, last, document) in people.items():
+        open_credit(UserFactory(username=username, first_name=first, last_name=last, document_id=document), agent)
+
+    def found(text: str) -> list[str]:
+        response = staff["agent"].get("/api/v1/clients", search=text)
+        assert response.status_code == 200, response.content
+        return [c["username"] for c in response.json()["data"]]
+
+    assert found("maria") == found("MARÍA") == found("María") == found("marÍa") == ["a-maria"]
+    assert found("gomez") == found("GÓMEZ") == ["a-maria"]
+    assert found("maria gomez") == ["a-maria"]  # a full name, across the first and last name
+    assert found("alvarez") == ["a-maria"]  # a second surname: a word inside the last name
+    assert found("nunez pena") == found("Peña") == ["a-jose"]
+    assert found("angela") == found("ÁNGELA") == found("muller") == ["a-angela"]
+    assert found("omez") == ["a-maria"]  # three characters or more match anywhere (trigram index)
+    assert found("gom") == ["a-maria", "a-mario"]
+    assert found("ñ") == ["a-jose"]  # under three: the start of a word (Núñez), accents ignored
+    assert found("cc-70") == ["a-angela"]
+    assert found("zzz") == []
 
 
 # --- who an agent may see -----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 
 from adapters.db.routing import read_cursor
 from adapters.orm.identity.models import User
-from adapters.orm.queries.common import Viewer, like_prefix
+from adapters.orm.queries.common import Viewer
 from domain.identity.model import Role
 from domain.shared.errors import Conflict, Forbidden, InvalidInput
 from domain.shared.pagination import Page, PageRequest
@@ -84,6 +84,24 @@ _PORTFOLIO = (
     "id IN (SELECT c.user_id FROM credits_credit c WHERE c.agent_id = %s"
     " UNION ALL SELECT o.id FROM identity_user o WHERE o.onboarded_by_id = %s)"
 )
+# The search reads the trigram index on this expression (identity migration 0004): the username,
+# names and national id, lower-cased and without accents, after a leading space.
+_SEARCH = (
+    "identity_people_search_text(username, first_name, last_name, document_id) LIKE %s || identity_fold(%s) || '%%'"
+)
+INFIX_MIN = 3  # trigrams: shorter terms would match through the whole index
+
+
+def search_pattern(search: str) -> list[str]:
+    """The parameters of `_SEARCH`: a term of three characters or more matches anywhere in the
+    username, names and national id ("omez" finds Gómez, "maria gomez" a full name); a shorter one
+    matches the start of a word ("gó" finds Gómez, not Lagos). Case and accents never count; the
+    term's own % and _ are literal. The term is folded by the same SQL function as the index."""
+    term = " ".join(search.split())
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return ["%" if len(term) >= INFIX_MIN else "% ", escaped]
+
+
 LOOKUP_LIMIT = 10  # national ids are not unique (typing errors, shared documents): a few at most
 
 
@@ -103,21 +121,16 @@ class ClientDirectory:
         self, viewer: Viewer, *, role: Role | None, search: str | None, page: PageRequest
     ) -> Page[ClientItem]:
         """By username. Admins: everyone, or the users of `role`. Agents: the clients of their
-        portfolio (`role` is ignored). `search` is a case-insensitive prefix of the username,
-        first or last name, or document id."""
+        portfolio (`role` is ignored). `search`: see `search_pattern`."""
         _staff_only(viewer)
         if viewer.is_admin:
             roles = [role.value] if role is not None else [r.value for r in Role]
             where, params = ["role = ANY(%s)"], [roles]
         else:
             where, params = ["role = %s", _PORTFOLIO], [Role.CLIENT.value, viewer.user_id, viewer.user_id]
-        if search:
-            pattern = like_prefix(search.lower())
-            where.append(
-                "(lower(username) LIKE %s OR lower(first_name) LIKE %s OR lower(last_name) LIKE %s "
-                "OR lower(document_id) LIKE %s)"
-            )
-            params.extend([pattern] * 4)
+        if search and not search.isspace():
+            where.append(_SEARCH)
+            params.extend(search_pattern(search))
         if page.after is not None:
             where.append("username > %s")
             params.append(page.after[0])
