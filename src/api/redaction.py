@@ -226,6 +226,18 @@ class RedactSecretsFilter(logging.Filter):
     does not see its children's records)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            self._redact(record)
+        except Exception as exc:  # a log call must never fail, nor leak when redaction does
+            # The exception's type only: its message may quote the very value being redacted.
+            record.msg = f"(log record from {record.name} withheld: redaction failed, {type(exc).__name__})"
+            record.args = None
+            record.exc_info = record.exc_text = record.stack_info = None
+            for name in record.__dict__.keys() - _STANDARD_ATTRIBUTES:
+                del record.__dict__[name]
+        return True
+
+    def _redact(self, record: logging.LogRecord) -> None:
         request = record.__dict__.get("request")
         secrets = secrets_of(request) if isinstance(request, HttpRequest) else current_secrets()
         if isinstance(record.msg, dict) and not record.args:
@@ -247,4 +259,3 @@ class RedactSecretsFilter(logging.Filter):
         for name in fields.keys() - _STANDARD_ATTRIBUTES:
             value = fields[name]
             fields[name] = REDACTED if _is_secret_name(name) and value else redact_value(value, secrets)
-        return True

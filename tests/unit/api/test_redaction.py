@@ -81,3 +81,14 @@ def test_a_record_filtered_twice_stays_the_same() -> None:
     record = _filtered(logging.LogRecord("x", logging.INFO, __file__, 1, "%s and %d", (f"Token {JWT}", 5), None))
     once = record.getMessage()
     assert _filtered(record).getMessage() == once == f"Token {REDACTED} and 5"
+
+
+def test_a_record_that_cannot_be_redacted_is_withheld_not_raised() -> None:
+    """A log call must not fail because of the filter, and must not leak when redaction fails."""
+    loop: list = []
+    loop.append(loop)  # a structure the recursive walk cannot finish
+    record = logging.LogRecord("jobs", logging.INFO, __file__, 1, "state %s", (f"Token {JWT}",), None)
+    record.state = loop
+    _filtered(record)
+    text = logging.Formatter().format(record)
+    assert "withheld" in text and JWT not in text and not hasattr(record, "state")
