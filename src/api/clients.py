@@ -1,11 +1,15 @@
-"""Clients: onboarding and the keyset list for staff, and credit summaries.
+"""Clients: onboarding, the keyset list and the exact lookup for staff, and credit summaries.
 
-- `GET /clients`: agents list clients (they need to find one before opening a first credit);
-  admins list anyone, optionally by role. `?search=` is a case-insensitive prefix of the
-  username, a name or the document id.
-- `POST /clients`: an agent onboards a client; an admin a client or an agent.
+- `GET /clients`: an agent lists the clients of its portfolio (a credit it collects, or onboarded
+  by it); an admin anyone, optionally by role. `?search=` ignores case and accents ("maria" finds
+  María): three characters or more match anywhere in the username, names and national id, fewer
+  the start of a word.
+- `GET /clients/lookup?national_id=` or `?username=`: staff find anyone by an exact value before
+  opening a credit for them, and see only the name, a masked national id and the public id.
+- `POST /clients`: an agent onboards a client (into its portfolio); an admin a client or an agent.
 - `GET /me/credit-summary`: the caller's own summary. `GET /users/{id}/credit-summary`: an admin
   any user's; an agent a client with at least one credit in its portfolio (else 404).
+Who may see whom is decided by the read queries (adapters/orm/queries/clients.py), not here.
 Summaries show money per currency, never summed across currencies.
 """
 
@@ -20,7 +24,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
 from adapters.cache import read_cache as cache_keys
-from adapters.orm.queries.clients import ClientItem, NewPerson
+from adapters.orm.queries.clients import ClientCard, ClientItem, NewPerson
 from api.cached import cached_response, encode
 from api.credits_read import business_today, page_body, viewer_of
 from api.deps import services
@@ -30,7 +34,7 @@ from api.pagination import PageOut, PageQuery, page_request
 from api.security import bearer, principal_of, require_role
 from domain.analytics.model import CreditSummary
 from domain.identity.model import Role
-from domain.shared.errors import Forbidden, NotFound
+from domain.shared.errors import NotFound
 
 router = Router(tags=["clients"], auth=bearer)
 
@@ -66,8 +70,30 @@ class ClientPage(PageOut[ClientOut]):
 
 
 class ClientFilterIn(Schema):
-    search: str | None = Field(None, min_length=1, max_length=64)
+    search: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Case and accents ignored. 3+ characters: anywhere in the username, names and national id "
+        "(a full name too); fewer: the start of a word.",
+    )
     role: Role | None = Field(None, description="Admins only; agents always list clients.")
+
+
+class ClientLookupIn(Schema):
+    national_id: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.-]+$")
+    username: str | None = Field(None, min_length=1, max_length=150)
+
+
+class ClientCardOut(Schema):
+    id: UUID = Field(description="The public id: the `client_id` that opens a credit.")
+    first_name: str
+    last_name: str
+    national_id_masked: str = Field(description="All but the last three characters hidden.")
+
+
+class ClientCardList(Schema):
+    data: list[ClientCardOut]
 
 
 class CurrencySummaryOut(Schema):
@@ -104,6 +130,15 @@ def _client(c: ClientItem) -> dict[str, Any]:
     }
 
 
+def _card(c: ClientCard) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "national_id_masked": c.national_id_masked,
+    }
+
+
 def _summary(public_id: UUID, as_of: date, s: CreditSummary) -> dict[str, Any]:
     return {
         "user_id": public_id,
@@ -128,26 +163,27 @@ def _summary(public_id: UUID, as_of: date, s: CreditSummary) -> dict[str, Any]:
 
 @router.get("/clients", response={200: ClientPage, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
 def list_clients(request: HttpRequest, page: Query[PageQuery], filters: Query[ClientFilterIn]) -> dict[str, Any]:
-    """By username (keyset). Agents see clients; admins everyone, or one role."""
-    principal = require_role(request, Role.AGENT, Role.ADMIN)
-    if principal.role is Role.AGENT:
-        roles: tuple[str, ...] = (Role.CLIENT.value,)
-    elif filters.role is not None:
-        roles = (filters.role.value,)
-    else:
-        roles = tuple(r.value for r in Role)
-    result = services().reads.clients.list_people(roles=roles, search=filters.search, page=page_request(page, 1, "s"))
+    """By username (keyset). Agents see the clients of their portfolio; admins everyone, or one role."""
+    result = services().reads.clients.list_people(
+        viewer_of(request), role=filters.role, search=filters.search, page=page_request(page, 1, "s")
+    )
     return page_body(result, _client)
+
+
+@router.get("/clients/lookup", response={200: ClientCardList, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+def lookup_client(request: HttpRequest, query: Query[ClientLookupIn]) -> dict[str, Any]:
+    """Staff: the active clients with exactly this national id or this username (give one), to open
+    a credit for someone outside the portfolio. Name, masked national id and id only."""
+    cards = services().reads.clients.lookup(viewer_of(request), national_id=query.national_id, username=query.username)
+    return {"data": [_card(c) for c in cards]}
 
 
 @router.post("/clients", response={201: ClientOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut})
 def onboard_client(request: HttpRequest, body: ClientIn) -> Status:
     """Onboard a client (agents, admins) or an agent (admins). A taken username is 409; a weak
     password 422 with the validators' messages."""
-    principal = require_role(request, Role.AGENT, Role.ADMIN)
-    if body.role == Role.AGENT.value and principal.role is not Role.ADMIN:
-        raise Forbidden("Only admins create agents.")
     created = services().reads.clients.onboard(
+        viewer_of(request),
         NewPerson(
             username=body.username,
             password=body.password,
@@ -157,7 +193,7 @@ def onboard_client(request: HttpRequest, body: ClientIn) -> Status:
             phone=body.phone,
             document_id=body.document_id,
             role=body.role,
-        )
+        ),
     )
     return Status(201, _client(created))
 

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError, ValidationErrorContext
 
+from api.redaction import current_secrets, redact_text, redact_value
 from domain.shared.errors import (
     Conflict,
     CreditNotOpen,
@@ -99,7 +100,16 @@ class EnvelopeAPI(NinjaAPI):
 
 def envelope(status: int, message: str, *, code: str | None = None, details: Any = None) -> JsonResponse:
     code = code or _CODE_OF_STATUS.get(status, "error")
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    # No credential of the request goes back in an error (an echoed Idempotency-Key, a token in a
+    # message): the same redaction as the log lines.
+    secrets = current_secrets()
+    body = {
+        "error": {
+            "code": code,
+            "message": redact_text(message, secrets),
+            "details": redact_value(details, secrets) if details else {},
+        }
+    }
     return JsonResponse(body, status=status)
 
 

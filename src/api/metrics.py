@@ -22,7 +22,13 @@ DB_QUERIES = Histogram(
 )
 
 
+# Labels come from closed sets only: a method is whatever the client typed, so an unknown one is
+# "other" (no caller text in a label: neither a credential nor an unbounded series).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
 def observe_request(method: str, route: str, status: int, seconds: float, queries: int) -> None:
+    method = method if method in _METHODS else "other"
     REQUEST_LATENCY.labels(method, route).observe(seconds)
     REQUESTS.labels(method, route, str(status)).inc()
     DB_QUERIES.labels(method, route).observe(queries)

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from adapters.monitoring.db import count_queries
 from api import metrics
 from api.errors import envelope
+from api.redaction import current_request
 
 access_log = logging.getLogger("api.access")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -40,6 +41,7 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        request_token = current_request.set(request)  # whose secrets the log filter and envelopes redact
         request.request_id = request_id  # type: ignore[attr-defined]  # for the audit trail's origin
         started = time.perf_counter()
         try:
@@ -54,6 +56,7 @@ class RequestIdMiddleware:
                 },
             )
         finally:
+            current_request.reset(request_token)
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response

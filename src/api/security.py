@@ -11,6 +11,16 @@ from domain.shared.errors import Forbidden, Unauthorized
 
 
 class JWTBearer(HttpBearer):
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        # Ninja's own __call__ logs any other scheme's header in full at ERROR under DEBUG
+        # ("Unexpected auth - 'Basic <base64 user:password>'"): a credential in the log. Not here:
+        # anything but "Bearer <token>" is simply not authenticated (401).
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != self.openapi_scheme or not token:
+            return None
+        return self.authenticate(request, token)
+
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
         try:
             principal = services().auth.authenticate(token)

@@ -21,6 +21,9 @@ app.conf.update(
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
     task_ignore_result=True,
+    # Keep the LOGGING of settings in the worker too (JSON lines through the redacting handler);
+    # by default Celery replaces the root logger's handlers with its own.
+    worker_hijack_root_logger=False,
     # Beat's crontab hours are business hours ("02:00" is 02:00 in BUSINESS_TIME_ZONE).
     timezone=settings.BUSINESS_TIME_ZONE,
     beat_schedule={

@@ -300,7 +300,10 @@ SLOW_QUERY_MS = env_int("SLOW_QUERY_MS", 200)  # statements slower than this are
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "api.middleware.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "api.middleware.RequestIdLogFilter"},
+        "redact_secrets": {"()": "api.redaction.RedactSecretsFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -308,9 +311,15 @@ LOGGING = {
             "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id", "redact_secrets"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's defaults give these their own handlers (a plain console in DEBUG, mail_admins, the
+        # dev server's): lines written there skipped the redaction. Everything goes through the root.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO", "propagate": True},
         "django.request": {"level": "ERROR", "propagate": True},
     },

@@ -57,6 +57,7 @@ class Refs:
     currency: str
     account_id: int  # a payment account in the credit's currency
     client_a_id: str  # A's public id (a body that opens a credit)
+    client_b_username: str = ""  # what an agent types to find B before opening a credit for it
 
     def path_value(self, name: str) -> str | None:
         return {
@@ -90,6 +91,10 @@ class Op:
     expect: dict[str, int | None] = field(default_factory=dict)
     body: Callable[[Refs], dict[str, Any]] | None = None
     why_skipped: str = ""
+    query: Callable[[Refs], str] | None = None  # a query string the operation needs ("?a=b")
+
+    def target(self, template: str, refs: Refs) -> str:
+        return PREFIX + template + (self.query(refs) if self.query else "")
 
 
 def _resource(
@@ -114,9 +119,13 @@ def _resource(
 
 
 def _role(
-    client: int | None, agent: int | None, admin: int | None, body: Callable[[Refs], dict[str, Any]] | None = None
+    client: int | None,
+    agent: int | None,
+    admin: int | None,
+    body: Callable[[Refs], dict[str, Any]] | None = None,
+    query: Callable[[Refs], str] | None = None,
 ) -> Op:
-    return Op("role", {"client": client, "agent": agent, "admin": admin}, body)
+    return Op("role", {"client": client, "agent": agent, "admin": admin}, body, query=query)
 
 
 _UNIQUE = uuid.uuid4().hex[:6]
@@ -165,7 +174,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             "annual_rate": "0",
         },
     ),
+    # Agents list their portfolio's clients (list probes below); anyone else they find by exact
+    # national id or username, seeing only name, masked id and the id that opens a credit.
     ("GET", "/clients"): _role(403, 200, 200),
+    ("GET", "/clients/lookup"): _role(403, 200, 200, query=lambda r: f"?username={r.client_b_username or 'nobody'}"),
     ("POST", "/clients"): _role(
         403,
         403,  # the body asks for an agent: only admins create agents
@@ -377,7 +389,7 @@ def attack_roles(
         expected = op.expect[role]
         if expected is None:
             continue
-        reply = send(tally, call, method, PREFIX + template, tokens[role], body)
+        reply = send(tally, call, method, op.target(template, refs), tokens[role], body)
         if expected >= 400:
             ok = reply.status == expected and is_envelope(reply, "forbidden")
         else:
@@ -391,6 +403,7 @@ def attack_anonymous(tally: Tally, call: Call, refs: Refs) -> None:
         if op.kind == "public":
             continue
         path = fill(template, refs) or PREFIX + PATH_PARAM.sub(str(uuid.uuid4()), template)
+        path += op.query(refs) if op.query else ""
         reply = send(tally, call, method, path, None, {} if method == "POST" else None)
         tally.expect(
             reply.status == 401 and is_envelope(reply, "unauthorized") and "www-authenticate" in reply.headers,
@@ -413,6 +426,9 @@ def list_probes(refs: Refs, agent_b_id: str, today: date) -> list[tuple[str, str
         ("stranger_agent", f"/transactions?limit=100&{window}"),
         ("stranger_agent", f"/transactions?limit=100&{window}&credit={refs.credit_id}"),
         ("stranger_agent", "/me/credit-summary"),
+        # B is in agent B's portfolio only: agent A's client list (whole, or searched) never holds B.
+        ("stranger_agent", "/clients?limit=100"),
+        ("stranger_agent", "/clients?limit=100&search=bola"),
     ]
     probes += [("stranger_agent", f"/collections/{kind}?limit=100") for kind in ("due-today", "due-tomorrow")]
     probes += [("stranger_agent", f"/collections/{kind}?limit=100") for kind in ("overdue", "portfolio")]
@@ -671,6 +687,7 @@ def run(ctx: Context) -> list[Result]:  # pragma: no cover - exercised by `make 
             currency=currency,
             account_id=account,
             client_a_id=me[client_a],
+            client_b_username=client_b,
         )
         markers = {opened["id"], paid["id"], me[client_b], client_b, *(i["id"] for i in opened["installments"])}
         markers.add(paid["transaction_id"])

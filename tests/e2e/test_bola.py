@@ -116,7 +116,9 @@ def world(client: Client, login: Callable[..., dict]) -> World:
     agent_a = UserFactory(username="bola-agent-a", role="agent")
     agent_b = UserFactory(username="bola-agent-b", role="agent")
     client_a = UserFactory(username="bola-client-a", role="client")
-    client_b = UserFactory(username="bola-client-b", role="client")
+    client_b = UserFactory(
+        username="bola-client-b", role="client", phone="+57 311 555 0199", document_id="7700990011", email="b@x.test"
+    )
     account = payment_account("COP")
     credit_a = open_credit(client_a, agent_a, price="1111.11", on=today - timedelta(days=100))
     # B's credit: opened 100 days ago, so installments are overdue and carry a late fee to waive.
@@ -149,6 +151,7 @@ def world(client: Client, login: Callable[..., dict]) -> World:
         currency="COP",
         account_id=account.id,
         client_a_id=str(client_a.public_id),
+        client_b_username="bola-client-b",
     )
     markers = {
         str(credit_b.id),
@@ -156,6 +159,9 @@ def world(client: Client, login: Callable[..., dict]) -> World:
         str(payment_b.transaction_id),
         str(client_b.public_id),
         "bola-client-b",
+        "+57 311 555 0199",
+        "7700990011",
+        "b@x.test",
         "7345.67",
         str(waiver_b.id),
         *(str(i.id) for i in credit_b.installments),

@@ -33,7 +33,7 @@ def test_no_list_grows_its_query_count_with_its_length(client: Client, login: Ca
     admin = UserFactory(username="q-admin", role="admin")
     agent = UserFactory(username="q-agent", role="agent")
     debtor = UserFactory(username="q-client", role="client")
-    UserFactory(username="zz-0", role="client")
+    UserFactory(username="zz-0", role="client", onboarded_by=agent)  # in the agent's client list
     as_admin = Caller(client, login(admin.username)["access_token"])
     as_agent = Caller(client, login(agent.username)["access_token"])
     as_client = Caller(client, login(debtor.username)["access_token"])
@@ -68,7 +68,7 @@ def test_no_list_grows_its_query_count_with_its_length(client: Client, login: Ca
     for n in range(49):
         one_installment_credit()
         pay(first, "1.00")
-        UserFactory(username=f"zz-{n + 1}", role="client")
+        UserFactory(username=f"zz-{n + 1}", role="client", onboarded_by=agent)
 
     after = {name: measure(caller, path, **params) for name, (caller, path, params) in requests.items()}
     for name in requests:

@@ -10,9 +10,10 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("role", "is_active", "is_staff")
     search_fields = ("username", "email", "first_name", "last_name", "document_id", "public_id")
     readonly_fields = ("public_id",)
+    raw_id_fields = ("onboarded_by",)
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
-        ("Role and identity", {"fields": ("role", "public_id", "phone", "document_id")}),
+        ("Role and identity", {"fields": ("role", "public_id", "phone", "document_id", "onboarded_by")}),
     )
     add_fieldsets = (
         *DjangoUserAdmin.add_fieldsets,

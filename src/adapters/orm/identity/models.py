@@ -19,10 +19,23 @@ class User(AbstractUser):
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.CLIENT, db_index=True)
     phone = models.CharField(max_length=32, blank=True)
     document_id = models.CharField("national id", max_length=32, blank=True)
+    # The agent (or admin) who onboarded this client: with the credits it collects, what makes a
+    # client part of an agent's portfolio before any credit exists. NULL for users made otherwise.
+    onboarded_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="onboarded", db_index=False
+    )
 
     class Meta:
         db_table = "identity_user"
         # Prefix-search indexes on lower(...) text_pattern_ops live in migration 0002 (raw SQL).
+        indexes = [
+            # An agent's onboarded clients; most users have none, so only the rows that do.
+            models.Index(
+                fields=["onboarded_by"],
+                name="user_onboarded_by_idx",
+                condition=models.Q(onboarded_by__isnull=False),
+            )
+        ]
 
     def save(self, *args: object, **kwargs: object) -> None:
         # Admins manage the book through the Django admin; the role decides, not a separate flag.

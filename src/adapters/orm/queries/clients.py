@@ -1,9 +1,19 @@
-"""People: the keyset list of clients (with a prefix search) and onboarding a new client or agent.
+"""People: the keyset list of clients (with a prefix search), the exact lookup an agent needs before
+opening a credit, and onboarding a new client or agent.
+
+Who sees whom is decided here, in each statement's WHERE clause (adapters/orm/queries/common.py):
+- an admin lists everyone (or one role);
+- an agent lists the clients of its portfolio only: those with a credit it collects
+  (credits_credit.agent_id) and those it onboarded (identity_user.onboarded_by_id), with their
+  contact data, which collecting needs;
+- anyone else it finds by an exact national id or username (`lookup`), and sees only the name, a
+  masked national id and the public id that opening a credit takes;
+- a client neither lists nor looks up (403).
 
 The list is one statement ordered by the unique username. Onboarding is the one write here: it
 checks the password with Django's validators (settings.AUTH_PASSWORD_VALIDATORS), refuses a
-username already taken regardless of case (409), and hashes the password with the configured
-hasher (argon2).
+username already taken regardless of case (409), hashes the password with the configured hasher
+(argon2), and records who onboarded the client.
 """
 
 from __future__ import annotations
@@ -19,8 +29,9 @@ from django.db import IntegrityError, transaction
 
 from adapters.db.routing import read_cursor
 from adapters.orm.identity.models import User
-from adapters.orm.queries.common import like_prefix
-from domain.shared.errors import Conflict, InvalidInput
+from adapters.orm.queries.common import Viewer
+from domain.identity.model import Role
+from domain.shared.errors import Conflict, Forbidden, InvalidInput
 from domain.shared.pagination import Page, PageRequest
 
 
@@ -36,6 +47,16 @@ class ClientItem:
     role: str
     is_active: bool
     date_joined: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCard:
+    """What an agent sees of a person outside its portfolio: enough to open a credit for them."""
+
+    id: UUID
+    first_name: str
+    last_name: str
+    national_id_masked: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +78,59 @@ class UserRef:
 
 
 _COLUMNS = "public_id, username, first_name, last_name, email, phone, document_id, role, is_active, date_joined"
+# The users in an agent's portfolio: clients with a credit it collects (credit_agent_keyset_idx) or
+# that it onboarded (user_onboarded_by_idx). Its cost follows the portfolio, not the user table.
+_PORTFOLIO = (
+    "id IN (SELECT c.user_id FROM credits_credit c WHERE c.agent_id = %s"
+    " UNION ALL SELECT o.id FROM identity_user o WHERE o.onboarded_by_id = %s)"
+)
+# The search reads the trigram index on this expression (identity migration 0004): the username,
+# names and national id, lower-cased and without accents, after a leading space.
+_SEARCH = (
+    "identity_people_search_text(username, first_name, last_name, document_id) LIKE %s || identity_fold(%s) || '%%'"
+)
+INFIX_MIN = 3  # trigrams: shorter terms would match through the whole index
+
+
+def search_pattern(search: str) -> list[str]:
+    """The parameters of `_SEARCH`: a term of three characters or more matches anywhere in the
+    username, names and national id ("omez" finds Gómez, "maria gomez" a full name); a shorter one
+    matches the start of a word ("gó" finds Gómez, not Lagos). Case and accents never count; the
+    term's own % and _ are literal. The term is folded by the same SQL function as the index."""
+    term = " ".join(search.split())
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return ["%" if len(term) >= INFIX_MIN else "% ", escaped]
+
+
+LOOKUP_LIMIT = 10  # national ids are not unique (typing errors, shared documents): a few at most
+
+
+def mask_national_id(national_id: str) -> str:
+    """All but the last three characters hidden, and all of an id too short to hide anything."""
+    visible = 3 if len(national_id) >= 6 else 0
+    return "*" * (len(national_id) - visible) + national_id[len(national_id) - visible :]
+
+
+def _staff_only(viewer: Viewer) -> None:
+    if not (viewer.is_admin or viewer.is_agent):
+        raise Forbidden("Your role does not allow this operation.")
 
 
 class ClientDirectory:
-    def list_people(self, *, roles: tuple[str, ...], search: str | None, page: PageRequest) -> Page[ClientItem]:
-        """Users with one of `roles`, by username; `search` is a case-insensitive prefix of the
-        username, first or last name, or document id."""
-        where = ["role = ANY(%s)"]
-        params: list[object] = [list(roles)]
-        if search:
-            pattern = like_prefix(search.lower())
-            where.append(
-                "(lower(username) LIKE %s OR lower(first_name) LIKE %s OR lower(last_name) LIKE %s "
-                "OR lower(document_id) LIKE %s)"
-            )
-            params.extend([pattern] * 4)
+    def list_people(
+        self, viewer: Viewer, *, role: Role | None, search: str | None, page: PageRequest
+    ) -> Page[ClientItem]:
+        """By username. Admins: everyone, or the users of `role`. Agents: the clients of their
+        portfolio (`role` is ignored). `search`: see `search_pattern`."""
+        _staff_only(viewer)
+        if viewer.is_admin:
+            roles = [role.value] if role is not None else [r.value for r in Role]
+            where, params = ["role = ANY(%s)"], [roles]
+        else:
+            where, params = ["role = %s", _PORTFOLIO], [Role.CLIENT.value, viewer.user_id, viewer.user_id]
+        if search and not search.isspace():
+            where.append(_SEARCH)
+            params.extend(search_pattern(search))
         if page.after is not None:
             where.append("username > %s")
             params.append(page.after[0])
@@ -81,13 +140,37 @@ class ClientDirectory:
             items = [ClientItem(*row) for row in cursor.fetchall()]
         return Page.from_rows(items, page, lambda c: (c.username,))
 
+    def lookup(self, viewer: Viewer, *, national_id: str | None, username: str | None) -> list[ClientCard]:
+        """Active clients whose national id or username (one of the two, either case) is exactly
+        the one given: for staff opening a credit for someone outside their portfolio."""
+        _staff_only(viewer)
+        if (national_id is None) == (username is None):
+            raise InvalidInput("Look up by exactly one of national_id or username.")
+        column, value = ("document_id", national_id) if national_id is not None else ("username", username)
+        # lower(...) = lower(...) is served by migration 0002's lower(column) indexes.
+        sql = (
+            "SELECT public_id, first_name, last_name, document_id FROM identity_user"
+            f" WHERE lower({column}) = lower(%s) AND role = %s AND is_active ORDER BY username LIMIT %s"
+        )
+        with read_cursor() as cursor:
+            cursor.execute(sql, [value, Role.CLIENT.value, LOOKUP_LIMIT])
+            rows = cursor.fetchall()
+        return [ClientCard(pid, first, last, mask_national_id(doc)) for pid, first, last, doc in rows]
+
     def user(self, public_id: UUID) -> UserRef | None:
         with read_cursor() as cursor:
             cursor.execute("SELECT id, role FROM identity_user WHERE public_id = %s", [public_id])
             row = cursor.fetchone()
         return UserRef(*row) if row else None
 
-    def onboard(self, person: NewPerson) -> ClientItem:
+    def onboard(self, viewer: Viewer, person: NewPerson) -> ClientItem:
+        """`viewer` onboards `person`: agents clients (who join their portfolio), admins clients or
+        agents. Nobody creates admins here."""
+        _staff_only(viewer)
+        if person.role not in (Role.CLIENT.value, Role.AGENT.value):
+            raise InvalidInput("Only clients and agents are onboarded here.", details={"field": "role"})
+        if person.role == Role.AGENT.value and not viewer.is_admin:
+            raise Forbidden("Only admins create agents.")
         if person.email:
             try:
                 validate_email(person.email)
@@ -118,6 +201,7 @@ class ClientDirectory:
                     phone=person.phone,
                     document_id=person.document_id,
                     role=person.role,
+                    onboarded_by_id=viewer.user_id,
                 )
         except IntegrityError as exc:  # a concurrent onboarding of the same username
             raise Conflict("That username is taken.", details={"field": "username"}) from exc

@@ -61,9 +61,3 @@ def credit_scope(viewer: Viewer, alias: str = "c") -> tuple[str, list[object]]:
 def money(amount: Decimal | None, code: str) -> Money:
     """A Money from a numeric column (NULL is zero) in the currency with this code."""
     return Money(amount if amount is not None else Decimal(0), currency_of(code))
-
-
-def like_prefix(text: str) -> str:
-    """A LIKE pattern matching values that start with `text` (its wildcards escaped)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
