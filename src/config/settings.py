@@ -5,6 +5,7 @@ Development defaults are safe and local; APP_ENV=production refuses to start wit
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 from datetime import timedelta
@@ -188,6 +189,19 @@ PSQLEXTRA_PARTITIONING_MANAGER = "adapters.db.partitioning.manager"
 
 
 # --- Cache, broker -------------------------------------------------------------------------------
+# The name that keeps this deployment's cache keys, queues and broker keys apart from any other one
+# on the same Redis. Outside production it is derived from the checkout's path, so two clones on one
+# machine never share them; production names itself (a release directory's path changes per deploy).
+APP_INSTANCE = env_str(
+    "APP_INSTANCE",
+    "fintech-credits" if PRODUCTION else "fc-" + hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8],
+)
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", APP_INSTANCE)
+# Queues are "<prefix>.jobs" and every broker key (queues, unacked messages, the workers' control
+# channels) starts with "<prefix>:"; an empty prefix keeps Celery's own names ("celery").
+CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", APP_INSTANCE)
+
+
 def _redis_answers(url: str, timeout: float = 0.3) -> bool:
     parsed = urlparse(url)
     try:
@@ -212,12 +226,13 @@ if REDIS_AVAILABLE:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URLS or REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "fc"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
             "TIMEOUT": env_int("CACHE_DEFAULT_TIMEOUT", 300),
             "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.ShardClient"
+                # clear() deletes this prefix's keys, not the whole (possibly shared) database.
+                "CLIENT_CLASS": "adapters.cache.redis_clients.PrefixScopedShardClient"
                 if REDIS_URLS
-                else "django_redis.client.DefaultClient",
+                else "adapters.cache.redis_clients.PrefixScopedClient",
                 # Fail open: with Redis down, reads go to the database instead of failing.
                 "IGNORE_EXCEPTIONS": True,
                 "SOCKET_CONNECT_TIMEOUT": 0.25,
@@ -247,6 +262,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": 1 if _fast_restore else 10,
     "unacked_restore_throttle": 1 if _fast_restore else 10,
 }
+if CELERY_QUEUE_PREFIX:
+    CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_QUEUE_PREFIX}.jobs"
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{CELERY_QUEUE_PREFIX}:"
 # Book-wide jobs: credits per chunk, an optional pause between chunks (to leave the database to
 # online traffic), and the nightly run's credits per transaction.
 JOBS_CHUNK_SIZE = env_int("JOBS_CHUNK_SIZE", 50000)

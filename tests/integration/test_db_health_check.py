@@ -10,6 +10,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from tests.connections import conninfo
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 
@@ -37,7 +39,7 @@ def test_a_healthy_connection_is_checked_without_a_query(monkeypatch: pytest.Mon
 def test_a_connection_the_server_closed_is_replaced_before_the_next_request(settings: object) -> None:
     assert connection.settings_dict["CONN_HEALTH_CHECKS"]
     first = _server_pid()
-    with psycopg.connect(_dsn(), autocommit=True) as admin:
+    with psycopg.connect(conninfo(), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [first])
     time.sleep(0.2)  # the termination notice reaches the socket
     assert not connection.is_usable()
@@ -46,8 +48,3 @@ def test_a_connection_the_server_closed_is_replaced_before_the_next_request(sett
     response = Client().get("/api/v1/health")
     assert response.status_code == 200
     assert _server_pid() != first
-
-
-def _dsn() -> str:
-    s = connection.settings_dict
-    return f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} user={s['USER']} dbname={s['NAME']}"

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import importlib
 import io
-from urllib.parse import quote
 
 import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from stress.core import Context, Result
 from stress.scenarios import concurrency
 
 from adapters.orm.credits.management.commands.load_demo import DEMO_PASSWORD
+from tests.connections import database_url
 
 # The flush after a transactional test takes the migrations' catalogs (currencies, periodicities)
 # with it: the fixture puts them back with the migration's own idempotent seed. (serialized_rollback
@@ -40,9 +39,7 @@ class NoFaults:
 def ctx(live_server: object) -> Context:
     _catalogs.seed(django_apps, None)
     call_command("load_demo", stdout=io.StringIO())
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "") + (":" + quote(s["PASSWORD"]) if s.get("PASSWORD") else "")
-    url = f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    url = database_url()
     return Context(
         base_url=live_server.url,  # type: ignore[attr-defined]
         database_url=url,

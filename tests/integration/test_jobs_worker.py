@@ -1,8 +1,10 @@
 """Celery jobs run by a real worker process (`celery -A config.celery_app worker`), not eager mode.
 
-The worker is a subprocess on pytest-django's test database and a broker database of its own
-(Redis db 14), with a 3-second visibility timeout so a message abandoned by a killed worker comes
-back quickly. Tests are transactional: the worker only sees committed rows.
+The worker is a subprocess on pytest-django's test database (its connection settings taken from
+Django's, tests/connections.py) and the suite's broker, whose keys all carry the tests' instance
+prefix (emptied before and after each test), with a 3-second visibility timeout so a message
+abandoned by a killed worker comes back quickly. Tests are transactional: the worker only sees
+committed rows.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlparse
 
 import pytest
 import redis
@@ -30,6 +31,7 @@ from adapters.orm.jobs.store import JobStore
 from config.celery_app import app as celery_app
 from domain.shared.aging import AgingBucket, bucket_for
 from tests.builders import business_today, open_credit, pay
+from tests.connections import app_environment, delete_broker_keys
 from tests.factories import PASSWORD, CurrencyFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
@@ -37,19 +39,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).with_name("celery")
 VISIBILITY_TIMEOUT = 3
-
-
-def _broker_url() -> str:
-    parsed = urlparse(settings.REDIS_URL)
-    return f"redis://{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}/14"
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "")
-    if s.get("PASSWORD"):
-        auth += ":" + quote(s["PASSWORD"])
-    return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 class Worker:
@@ -98,28 +87,21 @@ class Worker:
 
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    """Start workers on the test database and broker db 14; every one is stopped at teardown."""
-    broker = _broker_url()
-    redis.Redis.from_url(broker).flushdb()
+    """Start workers on the test database and the suite's broker; every one is stopped at teardown."""
+    broker = settings.CELERY_BROKER_URL
+    delete_broker_keys()
     # This process publishes to the same broker: drop the app's connection and producer pools so
     # they are rebuilt for the new URL (what Celery itself does after a fork).
     celery_app.conf.broker_url = broker
-    celery_app.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    celery_app.conf.broker_transport_options = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+    }
     celery_app._after_fork()
     started: list[Worker] = []
 
     def start(name: str, **extra: str) -> Worker:
-        env = {
-            **os.environ,
-            "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "APP_ENV": "test",
-            "DATABASE_URL": _database_url(),
-            "DB_CONN_MAX_AGE": "0",
-            "CELERY_BROKER_URL": broker,
-            "CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT),
-            **extra,
-        }
+        env = app_environment(CELERY_VISIBILITY_TIMEOUT_SECONDS=str(VISIBILITY_TIMEOUT), **extra)
         worker = Worker(name, env, tmp_path / f"{name}.log")
         started.append(worker)
         return worker.start()
@@ -127,7 +109,7 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     yield start
     for worker in started:
         worker.stop()
-    redis.Redis.from_url(broker).flushdb()
+    delete_broker_keys()
 
 
 @pytest.fixture
@@ -330,8 +312,9 @@ def test_a_worker_killed_mid_run_is_redelivered_and_the_job_completes_once(
     assert logs.count(f"portfolio analysis {job_id}: succeeded") == 1
     after = client.get(f"/api/v1/jobs/{job_id}").json()
     assert (after["finished_at"], after["attempts"]) == (final["finished_at"], 2)
-    broker = redis.Redis.from_url(_broker_url())
-    assert broker.llen("celery") == 0 and broker.hlen("unacked") == 0
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    assert broker.llen(prefix + celery_app.conf.task_default_queue) == 0 and broker.hlen(prefix + "unacked") == 0
 
 
 def test_tasks_retry_database_errors_with_backoff_and_ack_late() -> None:
