@@ -87,6 +87,7 @@ def test_health_reports_each_dependency(client: Client) -> None:
         "redis": "ok",
         "broker": "ok",
         "nightly": "ok",  # no run yet, or the last one set no credit aside
+        "partitions": "ok",
     }
 
 

@@ -41,3 +41,5 @@ def test_demo_book_shows_every_feature_and_balances() -> None:
     assert widest_split == 2
     assert _count("payments_fee_waiver") == 1
     assert verify_book(build_ports()).problems == []
+    # Its history (200 days back) sits in month partitions, none in DEFAULT: /health stays ok.
+    assert {_count(f"{t}_default") for t in ("ledger_transaction", "ledger_posting", "payments_line")} == {0}

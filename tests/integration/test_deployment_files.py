@@ -1,20 +1,40 @@
-"""docker-compose.yml cannot be run here (no Docker engine): check that it parses and that every
-command it names exists in this project."""
+"""docker-compose.yml cannot be run here (no Docker engine): check that it parses, that every command
+it names exists in this project, and run our services' commands in compose order against a scratch
+PostgreSQL database (migrate, then the api answering /health, the worker and beat starting)."""
 
 from __future__ import annotations
 
+import http.client
 import importlib
+import json
+import os
+import re
 import shlex
 import shutil
+import signal
+import socket
+import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote, urlparse
+from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 import yaml
+from django.conf import settings
 from django.core.management import get_commands
+from psycopg import sql
+
+from adapters.db.partitioning import add_months, month_start, partition_name
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
 SERVICES = COMPOSE["services"]
 IMAGE_SERVICES = {"db-primary", "redis"}  # commands of the official images
 
@@ -62,6 +82,292 @@ def test_mounted_files_exist() -> None:
 
 
 def test_dockerfile_command_is_the_api_command() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "config.wsgi:application" in dockerfile
+    assert "config.wsgi:application" in DOCKERFILE
     assert "config.wsgi:application" in SERVICES["api"]["command"]
+
+
+# --- The deployment run in compose order, without Docker --------------------------------------------
+# The images' services are stood in for by what the tests already use: a scratch database on the test
+# PostgreSQL server (db-primary; the replica is pointed at it too) and the test Redis db. Ours run their
+# compose command with their compose environment, in compose order: a service starts once its
+# depends_on conditions hold (a one-shot `service_completed_successfully` dependency has exited 0).
+
+# What an operator's .env supplies: the variables compose refuses to run without. ALLOWED_HOSTS is left
+# to the compose default on purpose.
+OPERATOR_ENV = {
+    "SECRET_KEY": "compose-order-test-secret-key-0123456789abcdef",
+    "JWT_SIGNING_KEY": "compose-order-test-jwt-signing-key-0123456789",
+    "POSTGRES_PASSWORD": "unused-here",
+    "REPLICATION_PASSWORD": "unused-here",
+}
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}|\$\$")
+_READY = {"worker": re.compile(r"celery@\S+ ready\."), "beat": re.compile(r"beat: Starting")}
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's `${VAR}`, `${VAR:-default}`, `${VAR:?error}` and `$$`."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, operator, argument = match.groups()
+        if env.get(name):
+            return env[name]
+        if operator == "?":
+            pytest.fail(f"docker-compose.yml needs {name}: {argument}")
+        return argument if operator == "-" else ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def dependencies(service: dict) -> dict[str, str]:
+    """depends_on as {service: condition}, whether written as a list or a mapping."""
+    declared = service.get("depends_on", {})
+    if isinstance(declared, list):
+        return dict.fromkeys(declared, "service_started")
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in declared.items()}
+
+
+def compose_order(services: dict[str, dict]) -> list[str]:
+    """An order that starts every service after its dependencies (compose refuses cycles, so do we)."""
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"depends_on cycle: {' -> '.join((*path, name))}"
+        if name not in order:
+            for dependency in dependencies(services[name]):
+                visit(dependency, (*path, name))
+            order.append(name)
+
+    for name in services:
+        visit(name, ())
+    return order
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(port: int, path: str, host: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+class ScratchDatabase:
+    """An empty database on the server the tests use (Django's configured connection, not an assumed
+    host or port), named per run and dropped afterwards."""
+
+    def __init__(self) -> None:
+        config = settings.DATABASES["default"]
+        self.params = {
+            "host": config["HOST"] or config.get("OPTIONS", {}).get("host"),
+            "port": config["PORT"] or None,
+            "user": config["USER"] or None,
+            "password": config["PASSWORD"] or None,
+        }
+        self.name = f"compose_{uuid.uuid4().hex[:12]}"
+        self._admin("CREATE DATABASE {}")
+
+    def _admin(self, statement: str) -> None:
+        with psycopg.connect(dbname="postgres", autocommit=True, **self.params) as conn:
+            conn.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(dbname=self.name, **self.params)
+
+    @property
+    def url(self) -> str:
+        auth = quote(self.params["user"] or "", safe="")
+        if self.params["password"]:
+            auth += ":" + quote(self.params["password"], safe="")
+        host = quote(self.params["host"] or "127.0.0.1", safe="")  # a socket directory, percent-encoded
+        return f"postgresql://{auth}@{host}:{self.params['port'] or 5432}/{self.name}"
+
+    def drop(self) -> None:
+        self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+class ComposeRun:
+    """Our services' commands, run as compose would run them here (see the section's comment)."""
+
+    def __init__(self, database: ScratchDatabase, workdir: Path) -> None:
+        self.database = database
+        self.workdir = workdir  # the image's WORKDIR: manage.py, and whatever the services write
+        (workdir / "manage.py").symlink_to(ROOT / "manage.py")
+        self.started: list[str] = []  # ours, in the order they were started
+        self.provided: list[str] = []  # the images' services, stood in for
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.api_port = _free_port()
+
+    def log(self, name: str) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _local(self, value: str) -> str:
+        """A URL naming a compose service, pointed at the stand-in for that service's image."""
+        items = []
+        for item in value.split(","):
+            host = urlparse(item).hostname if "://" in item else None
+            image = SERVICES.get(host or "", {}).get("image", "")
+            if image.startswith("postgres"):
+                item = self.database.url
+            elif image.startswith("redis"):
+                # The test Redis and its db number, never compose's db 0/1 of a shared server.
+                item = settings.REDIS_URL
+            items.append(item)
+        return ",".join(items)
+
+    def _environment(self, service: dict) -> dict[str, str]:
+        image_env = dict(re.findall(r"(\w+)=(\S+)", " ".join(re.findall(r"^ENV (.+)$", DOCKERFILE, re.MULTILINE))))
+        compose_env = {
+            name: self._local(interpolate(str(value), OPERATOR_ENV)) for name, value in service["environment"].items()
+        }
+        return {
+            "PATH": os.environ["PATH"],
+            "HOME": str(self.workdir),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",  # what `pip install .` gives the image
+            **image_env,
+            **compose_env,
+        }
+
+    def _argv(self, name: str) -> list[str]:
+        argv = _command(SERVICES[name])
+        program = (
+            sys.executable if argv[0] == "python" else shutil.which(argv[0], path=str(Path(sys.executable).parent))
+        )
+        argv = [program or argv[0], *argv[1:]]
+        if argv[0].endswith("granian"):  # on this machine: a free port, and not on every interface
+            argv[argv.index("--port") + 1] = str(self.api_port)
+            argv[argv.index("--host") + 1] = "127.0.0.1"
+        return argv
+
+    def up(self, name: str) -> None:
+        for dependency, condition in dependencies(SERVICES[name]).items():
+            if condition == "service_completed_successfully":
+                self.wait(dependency)
+            assert dependency in self.started or dependency in self.provided, (name, dependency)
+        if "build" not in SERVICES[name]:
+            self.provided.append(name)  # an image's service (see the section's comment)
+            return
+        with (self.workdir / f"{name}.log").open("w") as out:
+            self.processes[name] = subprocess.Popen(
+                self._argv(name),
+                cwd=self.workdir,
+                env=self._environment(SERVICES[name]),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped with its children
+            )
+        self.started.append(name)
+        if name == "api":
+            self._until(name, self._answers)
+        elif name in _READY:
+            self._until(name, lambda: bool(_READY[name].search(self.log(name))))
+
+    def _answers(self) -> bool:
+        try:
+            return _get(self.api_port, "/api/v1/health", f"127.0.0.1:{self.api_port}")[0] < 500
+        except OSError:
+            return False
+
+    def _until(self, name: str, ready: Callable[[], bool], timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.processes[name].poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{name} did not start:\n{self.log(name)[-3000:]}")
+            time.sleep(0.2)
+
+    def wait(self, name: str, timeout: float = 600) -> None:
+        """A one-shot service must exit 0 before what depends on it starts."""
+        process = self.processes[name]
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name} did not finish in {timeout} s:\n{self.log(name)[-3000:]}")
+        assert code == 0, f"{name} exited {code}:\n{self.log(name)[-3000:]}"
+
+    def down(self) -> None:
+        for name in reversed(self.started):
+            process = self.processes[name]
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeRun]:
+    database = ScratchDatabase()
+    run = ComposeRun(database, tmp_path_factory.mktemp("compose"))
+    try:
+        for name in compose_order(SERVICES):
+            run.up(name)
+        yield run
+    finally:
+        run.down()
+        database.drop()
+
+
+def test_the_app_waits_for_migrate_to_complete() -> None:
+    for name in ("api", "worker", "beat"):
+        assert dependencies(SERVICES[name]).get("migrate") == "service_completed_successfully", name
+    order = compose_order(SERVICES)
+    assert order.index("migrate") < min(order.index(name) for name in ("api", "worker", "beat"))
+
+
+@pytest.mark.integration
+def test_compose_services_run_in_order_against_postgresql(compose: ComposeRun) -> None:
+    # migrate ran to completion first; the api, the worker and beat then started and stayed up.
+    assert compose.started.index("migrate") < min(compose.started.index(n) for n in ("api", "worker", "beat"))
+    assert compose.processes["migrate"].returncode == 0
+    assert all(compose.processes[name].poll() is None for name in ("api", "worker", "beat"))
+    status, body = _get(compose.api_port, "/api/v1/health", f"127.0.0.1:{compose.api_port}")
+    checks = {check["name"]: check["status"] for check in json.loads(body)["checks"]}
+    assert status == 200 and checks["database"] == "ok" and checks["partitions"] == "ok", body
+
+
+@pytest.mark.integration
+def test_the_compose_api_answers_on_this_machines_names_only(compose: ComposeRun) -> None:
+    port = compose.api_port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "127.0.0.1", "localhost"):
+        assert _get(port, "/api/v1/health", host)[0] == 200, host
+    for host in ("evil.example", f"evil.example:{port}", f"10.0.0.1:{port}"):
+        assert _get(port, "/api/v1/health", host)[0] == 400, host
+
+
+@pytest.mark.integration
+def test_after_the_compose_migrate_rows_land_in_month_partitions(compose: ComposeRun) -> None:
+    """Rows of the oldest date the app accepts (a new database: today, its month's first day), of
+    today and 12 months ahead each land in a month partition, none in the DEFAULT one."""
+    utc = datetime.now(UTC).date()
+    local = datetime.now(ZoneInfo(settings.BUSINESS_TIME_ZONE)).date()
+    first = month_start(min(utc, local))
+    ahead = add_months(month_start(max(utc, local)), 13) - timedelta(days=1)  # the 12th month's last day
+    inserts = {
+        "ledger_transaction": "INSERT INTO ledger_transaction (id, occurred_on, type, status, source, memo,"
+        " recorded_at) VALUES (gen_random_uuid(), %s, 'repayment', 'confirmed', 'web', '', now())",
+        "ledger_posting": "INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount,"
+        " currency) VALUES (%s, gen_random_uuid(), 'cash', 'debit', 1, 'COP')",
+        # Its foreign keys are deferred to the commit, which never comes: the transaction is rolled back.
+        "payments_line": "INSERT INTO payments_line (paid_on, transaction_id, amount, currency, credit_id,"
+        " payment_id, payment_account_id)"
+        " VALUES (%s, gen_random_uuid(), 1, 'COP', gen_random_uuid(), gen_random_uuid(), 1)",
+    }
+    landed = {}
+    with compose.database.connect() as conn:
+        for table, insert in inserts.items():
+            for day in (first, min(utc, local), ahead):
+                landed[(table, day)] = conn.execute(insert + " RETURNING tableoid::regclass::text", [day]).fetchone()[0]
+        conn.rollback()
+    assert landed == {(table, day): partition_name(table, month_start(day)) for table, day in landed}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connections
 
+from adapters.db.partitioning import DEFAULT_ROWS_COUNTED, rows_in_default_partitions
 from adapters.db.replicas import monitor as replica_monitor
 from adapters.orm.jobs.models import Job
 from adapters.orm.jobs.store import FAILED, JobStore
@@ -110,5 +111,31 @@ def probe_nightly() -> Probe:
     return Probe(probe.name, probe.status, round((time.perf_counter() - started) * 1000, 2), probe.detail)
 
 
+def probe_default_partitions() -> Probe:
+    """Rows in a DEFAULT partition: PostgreSQL refuses to create their month until they are moved
+    (the partition upkeep does), so they degrade the service with their count."""
+    started = time.perf_counter()
+    try:
+        rows = rows_in_default_partitions()
+    except Exception as exc:  # a missing table or a failing query is reported, never a 500 of the probe
+        status, detail = "down", type(exc).__name__
+    else:
+        status = "degraded" if rows else "ok"
+        detail = "; ".join(
+            f"{table}: {f'over {DEFAULT_ROWS_COUNTED}' if count > DEFAULT_ROWS_COUNTED else count} rows in DEFAULT"
+            for table, count in rows.items()
+        )
+        if rows:
+            detail += " (the nightly partition upkeep moves them; now: manage.py pgpartition --yes --skip-delete)"
+    return Probe("partitions", status, round((time.perf_counter() - started) * 1000, 2), detail)
+
+
 def probe_all() -> list[Probe]:
-    return [probe_database(), *probe_replicas(), probe_redis(), probe_broker(), probe_nightly()]
+    return [
+        probe_database(),
+        *probe_replicas(),
+        probe_redis(),
+        probe_broker(),
+        probe_nightly(),
+        probe_default_partitions(),
+    ]

@@ -74,7 +74,8 @@ def run_nightly(ports: Ports, as_of: date | None = None, after_chunk: Callable[[
 
 
 def upkeep_partitions() -> dict[str, Any]:
-    """Create the monthly partitions from this month to 12 ahead (psqlextra's manager); never delete."""
+    """Move rows out of the DEFAULT partitions into their months, then create the months from the
+    oldest credit's opening to 12 ahead (psqlextra's manager, extended); never delete."""
 
     def work(progress: Callable[[int, int], object]) -> dict[str, Any]:
         plan = partition_manager.plan(skip_create=False, skip_delete=True)
@@ -85,7 +86,7 @@ def upkeep_partitions() -> dict[str, Any]:
         ]
         plan.apply()
         progress(len(created), len(created))
-        return {"created": created}
+        return {"created": created, "moved_from_default": plan.moved_from_default}
 
     _, result = run_recorded(Job.Kind.PARTITION_UPKEEP.value, {}, work)
     return result

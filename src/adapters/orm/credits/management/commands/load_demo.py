@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from adapters.db.partitioning import ensure_month_partitions
 from adapters.orm.catalog.models import Category, PaymentAccount, Subcategory
 from adapters.orm.credits.models import Credit as CreditRow
 from adapters.orm.identity.models import User
@@ -24,6 +25,7 @@ from domain.ledger.model import Source
 from domain.payments.model import MethodLine
 from domain.shared.money import Money
 
+DEMO_HISTORY_DAYS = 200  # the oldest credit below opens at(200)
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed on purpose; development data only
 DEMO_USERS = [
     ("admin", User.Role.ADMIN, "Ada", "Admin"),
@@ -105,6 +107,8 @@ class Command(BaseCommand):
     def _book(self, users: dict[str, User], accounts: dict[str, int], subs: dict[str, int]) -> None:
         base = shared_ports()
         today = base.clock.today()
+        # The history's months, as an import creates them: its rows must not land in DEFAULT partitions.
+        ensure_month_partitions(today - timedelta(days=DEMO_HISTORY_DAYS), today)
 
         def at(days_ago: int) -> Ports:
             return dataclasses.replace(base, clock=_ClockAt(today - timedelta(days=days_ago)))
@@ -200,7 +204,7 @@ class Command(BaseCommand):
         )
         pay(at(5), daily.id, agent1, ("Caja principal", cop("40000.00")))
         # 4. A motorbike in dollars, equal principal, never paid: in default by now.
-        p = at(200)
+        p = at(DEMO_HISTORY_DAYS)
         open_credit(
             p,
             "client3",

@@ -31,7 +31,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--as-of", type=_date, default=None, help="Business date (default: today).")
         parser.add_argument(
-            "--partitions", action="store_true", help="Also run the partition upkeep (next 12 months) first."
+            "--partitions",
+            action="store_true",
+            help="Also run the partition upkeep first: rows out of the DEFAULT partitions, months back to the "
+            "oldest credit and 12 ahead.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,13 @@
+from django.db import migrations
+
+from adapters.db.partitioning import month_partitions_migration
+
+
+class Migration(migrations.Migration):
+    """The monthly partitions, created by the deployment's migrate: without them every row lands in
+    the DEFAULT partition, and PostgreSQL then refuses to create the months."""
+
+    # credits: the oldest credit's opening decides the first month.
+    dependencies = [("payments", "0002_line_id_sequence"), ("credits", "0001_initial")]
+
+    operations = [month_partitions_migration(["payments_line"])]
