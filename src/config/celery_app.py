@@ -8,6 +8,8 @@ from celery import Celery
 from celery.schedules import crontab
 from django.conf import settings  # lazy: read once DJANGO_SETTINGS_MODULE is set below
 
+from adapters.celery.heartbeat import Heartbeat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("fintech_credits")
@@ -31,3 +33,4 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks(["adapters.celery"])
+app.steps["consumer"].add(Heartbeat)  # health's "workers" check reads what it writes

@@ -247,6 +247,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": 1 if _fast_restore else 10,
     "unacked_restore_throttle": 1 if _fast_restore else 10,
 }
+# Worker liveness, for health: every worker notes itself in the broker each WORKER_HEARTBEAT_SECONDS;
+# health is degraded while messages wait and no worker has done so for WORKER_LOST_AFTER_SECONDS.
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
+WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 30.0)
+if WORKER_HEARTBEAT_SECONDS >= WORKER_LOST_AFTER_SECONDS:
+    raise ImproperlyConfigured("WORKER_HEARTBEAT_SECONDS must be shorter than WORKER_LOST_AFTER_SECONDS")
 # Book-wide jobs: credits per chunk, an optional pause between chunks (to leave the database to
 # online traffic), and the nightly run's credits per transaction.
 JOBS_CHUNK_SIZE = env_int("JOBS_CHUNK_SIZE", 50000)
