@@ -49,8 +49,8 @@ def _client(url: str) -> redis.Redis:
     return client
 
 
-def uses_redis(app: Celery) -> bool:
-    return str(app.conf.broker_url or "").startswith(_REDIS_SCHEMES)
+def uses_redis(broker_url: str | None) -> bool:
+    return str(broker_url or "").startswith(_REDIS_SCHEMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +60,12 @@ class Liveness:
     waiting: int  # messages queued for a worker plus those taken by one and not acknowledged yet
 
 
-def liveness(app: Celery, lost_after: float) -> Liveness:
-    """The last worker to note itself within `lost_after` seconds on the app's default queue, and
-    how many messages wait."""
+def liveness(app: Celery, broker_url: str, lost_after: float) -> Liveness:
+    """The last worker to note itself within `lost_after` seconds on the app's default queue of the
+    broker at `broker_url`, and how many messages wait there."""
     prefix, unacked = _keys(app)
     queue = app.conf.task_default_queue
-    pipe = _client(app.conf.broker_url).pipeline(transaction=False)
+    pipe = _client(broker_url).pipeline(transaction=False)
     pipe.zrevrange(heartbeat_key(prefix, queue), 0, 0, withscores=True)
     pipe.llen(prefix + queue)
     pipe.hlen(unacked)
@@ -96,7 +96,7 @@ class Heartbeat(bootsteps.StartStopStep):
         self.client: redis.Redis | None = None
 
     def start(self, c: Any) -> None:
-        if not uses_redis(c.app):
+        if not uses_redis(c.app.conf.broker_url):
             log.info("worker heartbeat off: the broker is not Redis")
             return
         prefix, _ = _keys(c.app)

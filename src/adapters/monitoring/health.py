@@ -85,12 +85,13 @@ def probe_workers() -> Probe:
 
     if not settings.CELERY_BROKER_URL or settings.CELERY_TASK_ALWAYS_EAGER:
         return Probe("workers", "not_configured", 0.0, "tasks run in-process")
-    if not uses_redis(current_app):
+    url = settings.CELERY_BROKER_URL
+    if not uses_redis(url):
         return Probe("workers", "unknown", 0.0, "worker liveness is read from a Redis broker only")
     started = time.perf_counter()
     lost_after = settings.WORKER_LOST_AFTER_SECONDS
     try:
-        seen = liveness(current_app, lost_after)
+        seen = liveness(current_app, url, lost_after)
     except Exception as exc:  # the broker's own check says why; this one is then unknown
         return Probe("workers", "unknown", _ms_since(started), type(exc).__name__)
     if seen.worker:
