@@ -20,15 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".data" / "artifacts"  # git-ignored: screenshots and logs a test run leaves to look at
 
 
-def database_url() -> str:
-    """The test database as a URL for a subprocess, from Django's own connection settings."""
+def database_url(name: str = "") -> str:
+    """The test database (or `name` on its server) as a URL for a subprocess, from Django's own
+    connection settings."""
     s = connection.settings_dict
     auth = quote(s["USER"] or "", safe="")
     if s.get("PASSWORD"):
         auth += ":" + quote(s["PASSWORD"], safe="")
     host = quote(s["HOST"] or "", safe="")  # a socket directory travels percent-encoded
     port = f":{s['PORT']}" if s.get("PORT") else ""
-    return f"postgresql://{auth}@{host}{port}/{quote(s['NAME'], safe='')}"
+    return f"postgresql://{auth}@{host}{port}/{quote(name or s['NAME'], safe='')}"
 
 
 def free_port() -> int:
@@ -114,3 +115,14 @@ def environment(**extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url(),
         **extra,
     }
+
+
+def clear_queue(broker_url: str, queue: str) -> None:
+    """Forget what Celery left in a broker db the tests own: the queue, unacknowledged messages, the
+    bindings and the workers' heartbeats (adapters/celery/heartbeat.py)."""
+    import redis
+
+    from adapters.celery.heartbeat import heartbeat_key
+
+    keys = [queue, "unacked", "unacked_index", heartbeat_key("", queue), f"_kombu.binding.{queue}"]
+    redis.Redis.from_url(broker_url).delete(*keys)

@@ -6,7 +6,6 @@ Development defaults are safe and local; APP_ENV=production refuses to start wit
 from __future__ import annotations
 
 import logging
-import socket
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.embedded import PROJECT_ROOT
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str, redis_answers
 
 log = logging.getLogger("config")
 
@@ -190,21 +189,17 @@ PSQLEXTRA_PARTITIONING_MANAGER = "adapters.db.partitioning.manager"
 
 
 # --- Cache, broker -------------------------------------------------------------------------------
-def _redis_answers(url: str, timeout: float = 0.3) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout):
-            return True
-    except OSError:
-        return False
-
-
 _DEFAULT_REDIS = "redis://127.0.0.1:6379/1"
 REDIS_URL = env_str("REDIS_URL")
+# `none`: run without Redis and without looking for one (what `make run` hands its processes once it
+# has found none and said so: each of them would otherwise look again and warn again).
+_REDIS_OFF = REDIS_URL.strip().lower() == "none"
+if _REDIS_OFF:
+    REDIS_URL = ""
 # Several nodes: keys are sharded over them by hash (django-redis's ShardClient). Django's own
 # RedisCache with a list is replication, not sharding, and raises when a node is down.
 REDIS_URLS = env_list("REDIS_URLS")
-if not REDIS_URL and not REDIS_URLS and _redis_answers(_DEFAULT_REDIS):
+if not REDIS_URL and not REDIS_URLS and not _REDIS_OFF and redis_answers(_DEFAULT_REDIS):
     REDIS_URL = _DEFAULT_REDIS
 REDIS_AVAILABLE = bool(REDIS_URL or REDIS_URLS)
 READ_CACHE_TTL_SECONDS = env_int("READ_CACHE_TTL_SECONDS", 600)
@@ -230,11 +225,12 @@ if REDIS_AVAILABLE:
     }
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
-    log.warning(
-        "Redis is not reachable at %s and REDIS_URL is not set: using a local-memory cache "
-        "and running background tasks in-process.",
-        _DEFAULT_REDIS,
-    )
+    if not _REDIS_OFF:
+        log.warning(
+            "Redis is not reachable at %s and REDIS_URL is not set: using a local-memory cache "
+            "and running background tasks in-process.",
+            _DEFAULT_REDIS,
+        )
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fc"}}
 
 _BROKER_DEFAULT = (REDIS_URL or (REDIS_URLS[0] if REDIS_URLS else "")).rsplit("/", 1)[0]
@@ -292,6 +288,14 @@ STORAGES = {
 if APP_ENV == "test":
     # The suite renders admin pages without running collectstatic first.
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# --- Metrics -------------------------------------------------------------------------------------
+# Several processes serving (granian workers, Celery workers) write their figures into this shared
+# folder and /metrics adds them up; whoever starts them empties it first (make run, the bench, a
+# tmpfs in docker-compose).
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 # --- Security headers ----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -23,7 +23,7 @@ from adapters.celery.heartbeat import heartbeat_key
 from config.celery_app import app as celery_app
 from tests.integration.test_jobs_worker import Worker
 from tests.integration.test_jobs_worker import _admin_client as _admin
-from tests.live import environment
+from tests.live import clear_queue, environment
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -35,9 +35,7 @@ def broker(settings: Any) -> Iterator[str]:
     """The app publishes to the tests' Redis db (the checkout's own), and forgets workers after 3 s."""
     url = settings.REDIS_URL
     queue = celery_app.conf.task_default_queue
-    keys = [queue, "unacked", "unacked_index", heartbeat_key("", queue), f"_kombu.binding.{queue}"]
-    client = redis.Redis.from_url(url)
-    client.delete(*keys)
+    clear_queue(url, queue)
     saved = celery_app.conf.broker_url, celery_app.conf.broker_transport_options
     celery_app.conf.broker_url = url
     celery_app.conf.broker_transport_options = {}
@@ -47,7 +45,7 @@ def broker(settings: Any) -> Iterator[str]:
     yield url
     celery_app.conf.broker_url, celery_app.conf.broker_transport_options = saved
     celery_app._after_fork()
-    client.delete(*keys)
+    clear_queue(url, queue)
 
 
 @pytest.fixture
