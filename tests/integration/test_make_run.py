@@ -227,7 +227,10 @@ def test_metrics_add_up_every_web_worker_and_never_go_backwards(served: tuple[Ma
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+        why = "Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)"
+        if os.environ.get("REQUIRE_CHROMIUM"):
+            pytest.fail(why)
+        pytest.skip(why)
     return found
 
 
