@@ -124,5 +124,6 @@ def clear_queue(broker_url: str, queue: str) -> None:
 
     from adapters.celery.heartbeat import heartbeat_key
 
-    keys = [queue, "unacked", "unacked_index", heartbeat_key("", queue), f"_kombu.binding.{queue}"]
+    keys = [queue, "unacked", "unacked_index", heartbeat_key("", queue), f"_kombu.binding.{queue}",
+            f"_kombu.binding_permanent.{queue}", "_kombu.binding_deadlines"]  # fmt: skip
     redis.Redis.from_url(broker_url).delete(*keys)
