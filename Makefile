@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint unit stop migrate worker beat clean-data help bench stress
 
 help:
-	@echo "make run    - serve the API on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)"
+	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   - ruff, import-linter and the whole pytest suite"
 	@echo "make unit   - the domain's unit tests only (no database)"
 	@echo "make stop   - stop the embedded PostgreSQL and the test Redis started by the tests"

@@ -16,10 +16,12 @@ from ninja.openapi.schema import OpenAPISchema
 from api.errors import EnvelopeAPI
 
 _ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+# Keyed by int, as Ninja keys the responses it declares: a "422" beside a 422 would reach the JSON as
+# the same key twice, which Swagger UI refuses to render ("duplicated mapping key").
 _GENERIC = {
-    "400": "The body is not JSON.",
-    "413": "The body is larger than the server accepts.",
-    "422": "A parameter or the body does not validate.",
+    400: "The body is not JSON.",
+    413: "The body is larger than the server accepts.",
+    422: "A parameter or the body does not validate.",
 }
 
 
@@ -28,12 +30,12 @@ def _document_generic_answers(schema: OpenAPISchema) -> OpenAPISchema:
         for operation in path_item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            responses: dict[str, Any] = operation["responses"]
+            responses: dict[int, Any] = operation["responses"]
             wanted = []
             if "requestBody" in operation:
-                wanted += ["400", "413", "422"]
+                wanted += [400, 413, 422]
             if any(p.get("in") in ("path", "query") for p in operation.get("parameters", [])):
-                wanted.append("422")
+                wanted.append(422)
             for status in wanted:
                 responses.setdefault(status, {"description": _GENERIC[status], **_ERROR_REF})
     return schema

@@ -8,6 +8,8 @@ from celery import Celery
 from celery.schedules import crontab
 from django.conf import settings  # lazy: read once DJANGO_SETTINGS_MODULE is set below
 
+from adapters.celery.heartbeat import Heartbeat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("fintech_credits")
@@ -33,4 +35,9 @@ app.conf.update(
         "partition-upkeep": {"task": "jobs.partition_upkeep", "schedule": crontab(hour=1, minute=15)},
     },
 )
+if settings.CELERY_TASK_ALWAYS_EAGER:
+    # No broker: tasks run in-process. Celery still takes a producer to serialize them as a send
+    # would; the in-memory transport spares kombu's "No hostname was supplied" warning on each one.
+    app.conf.broker_url = "memory://localhost/"
 app.autodiscover_tasks(["adapters.celery"])
+app.steps["consumer"].add(Heartbeat)  # health's "workers" check reads what it writes

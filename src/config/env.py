@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from urllib.parse import urlparse
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -47,3 +49,13 @@ def env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def redis_answers(url: str, timeout: float = 0.3) -> bool:
+    """Whether something accepts connections where `url` points (no Redis command is sent)."""
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout):
+            return True
+    except OSError:
+        return False

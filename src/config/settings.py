@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.embedded import PROJECT_ROOT
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str, redis_answers
 
 log = logging.getLogger("config")
 
@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "ninja",  # its templates and static files: Swagger UI served from here, not from a CDN
     "psqlextra",
     "adapters.orm.identity",
     "adapters.orm.catalog",
@@ -202,21 +203,17 @@ CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", APP_INSTANCE)
 CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", APP_INSTANCE)
 
 
-def _redis_answers(url: str, timeout: float = 0.3) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout):
-            return True
-    except OSError:
-        return False
-
-
 _DEFAULT_REDIS = "redis://127.0.0.1:6379/1"
 REDIS_URL = env_str("REDIS_URL")
+# `none`: run without Redis and without looking for one (what `make run` hands its processes once it
+# has found none and said so: each of them would otherwise look again and warn again).
+_REDIS_OFF = REDIS_URL.strip().lower() == "none"
+if _REDIS_OFF:
+    REDIS_URL = ""
 # Several nodes: keys are sharded over them by hash (django-redis's ShardClient). Django's own
 # RedisCache with a list is replication, not sharding, and raises when a node is down.
 REDIS_URLS = env_list("REDIS_URLS")
-if not REDIS_URL and not REDIS_URLS and _redis_answers(_DEFAULT_REDIS):
+if not REDIS_URL and not REDIS_URLS and not _REDIS_OFF and redis_answers(_DEFAULT_REDIS):
     REDIS_URL = _DEFAULT_REDIS
 REDIS_AVAILABLE = bool(REDIS_URL or REDIS_URLS)
 READ_CACHE_TTL_SECONDS = env_int("READ_CACHE_TTL_SECONDS", 600)
@@ -243,11 +240,12 @@ if REDIS_AVAILABLE:
     }
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
-    log.warning(
-        "Redis is not reachable at %s and REDIS_URL is not set: using a local-memory cache "
-        "and running background tasks in-process.",
-        _DEFAULT_REDIS,
-    )
+    if not _REDIS_OFF:
+        log.warning(
+            "Redis is not reachable at %s and REDIS_URL is not set: using a local-memory cache "
+            "and running background tasks in-process.",
+            _DEFAULT_REDIS,
+        )
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fc"}}
 
 _BROKER_DEFAULT = (REDIS_URL or (REDIS_URLS[0] if REDIS_URLS else "")).rsplit("/", 1)[0]
@@ -265,6 +263,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 if CELERY_QUEUE_PREFIX:
     CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_QUEUE_PREFIX}.jobs"
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{CELERY_QUEUE_PREFIX}:"
+# Worker liveness, for health: every worker notes itself in the broker each WORKER_HEARTBEAT_SECONDS;
+# health is degraded while messages wait and no worker has done so for WORKER_LOST_AFTER_SECONDS.
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
+WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 30.0)
+if WORKER_HEARTBEAT_SECONDS >= WORKER_LOST_AFTER_SECONDS:
+    raise ImproperlyConfigured("WORKER_HEARTBEAT_SECONDS must be shorter than WORKER_LOST_AFTER_SECONDS")
 # Book-wide jobs: credits per chunk, an optional pause between chunks (to leave the database to
 # online traffic), and the nightly run's credits per transaction.
 JOBS_CHUNK_SIZE = env_int("JOBS_CHUNK_SIZE", 50000)
@@ -294,7 +298,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = PROJECT_ROOT / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(PROJECT_ROOT / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -302,6 +306,14 @@ STORAGES = {
 if APP_ENV == "test":
     # The suite renders admin pages without running collectstatic first.
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# --- Metrics -------------------------------------------------------------------------------------
+# Several processes serving (granian workers, Celery workers) write their figures into this shared
+# folder and /metrics adds them up; whoever starts them empties it first (make run, the bench, a
+# tmpfs in docker-compose).
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 # --- Security headers ----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

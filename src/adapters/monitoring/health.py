@@ -130,12 +130,45 @@ def probe_default_partitions() -> Probe:
     return Probe("partitions", status, round((time.perf_counter() - started) * 1000, 2), detail)
 
 
+def probe_workers() -> Probe:
+    """Does anything consume the jobs? `down` when messages wait and no worker has noted itself for
+    WORKER_LOST_AFTER_SECONDS (a job would stay `pending` forever); no worker and nothing waiting is
+    not a fault. One pipelined Redis round trip (adapters/celery/heartbeat.py)."""
+    from celery import current_app
+
+    from adapters.celery.heartbeat import liveness, uses_redis
+
+    if not settings.CELERY_BROKER_URL or settings.CELERY_TASK_ALWAYS_EAGER:
+        return Probe("workers", "not_configured", 0.0, "tasks run in-process")
+    url = settings.CELERY_BROKER_URL
+    if not uses_redis(url):
+        return Probe("workers", "unknown", 0.0, "worker liveness is read from a Redis broker only")
+    started = time.perf_counter()
+    lost_after = settings.WORKER_LOST_AFTER_SECONDS
+    try:
+        seen = liveness(current_app, url, lost_after)
+    except Exception as exc:  # the broker's own check says why; this one is then unknown
+        return Probe("workers", "unknown", _ms_since(started), type(exc).__name__)
+    if seen.worker:
+        status, detail = "ok", f"{seen.worker} seen {seen.seen_seconds_ago} s ago; {seen.waiting} waiting"
+    elif seen.waiting:
+        status, detail = "down", f"no worker seen for {lost_after:g} s; {seen.waiting} waiting"
+    else:
+        status, detail = "ok", f"no worker seen for {lost_after:g} s; nothing waiting"
+    return Probe("workers", status, _ms_since(started), detail)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
 def probe_all() -> list[Probe]:
     return [
         probe_database(),
         *probe_replicas(),
         probe_redis(),
         probe_broker(),
+        probe_workers(),
         probe_nightly(),
         probe_default_partitions(),
     ]
