@@ -1,0 +1,91 @@
+"""Issue 12, "Admin, as an admin sees it": money showed as `2400000.0000` (the numeric column).
+Every admin page that shows an amount shows it in its currency's minor units, grouped, with its
+code: `2,400,000.00 COP`, `2,400,000 CLP`, `1,234.500 KWD`; in lists and detail pages alike."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from adapters.orm.audit.models import AuditEntry
+from adapters.orm.credits.models import CreditEvent, Installment
+from domain.application import services as use_cases
+from domain.application.ports import Actor
+from domain.credits.schedule import InterestMethod
+from domain.ledger.model import Source
+from domain.shared.money import Money
+from tests.builders import business_today, open_credit, pay, ports_at
+from tests.e2e.admin_pages import RAW_AMOUNT, page_text, signed_in_admin
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+GROUPED_COP = re.compile(r"(?<![\d,.])\d{1,3}(,\d{3})*\.\d\d COP\b")
+
+
+@pytest.fixture
+def book() -> dict:
+    """Three credits in currencies of 2, 0 and 3 decimals, a split payment, a late fee with a
+    waiver request, and an adjustment."""
+    today = business_today()
+    agent, client = UserFactory(role="agent"), UserFactory()
+    zero = {"method": InterestMethod.ZERO_INTEREST, "on": today - timedelta(days=100)}
+    cop = open_credit(client, agent, price="2400000.00", installments=12, **zero)  # 200,000.00 each
+    clp = open_credit(client, agent, price="2400000", currency="CLP", installments=4, **zero)  # 600,000 each
+    kwd = open_credit(client, agent, price="1234.500", currency="KWD", installments=3, **zero)  # 411.500 each
+    payment = pay(cop, "150000.00", split=("100000.00", "50000.00"), on=today - timedelta(days=2))
+    ports = ports_at(today)
+    use_cases.charge_late_fees(ports, cop.id)
+    fee = Installment.objects.filter(credit_id=cop.id, late_fee__gt=0).order_by("number").first()
+    waiver = use_cases.request_fee_waiver(
+        ports,
+        use_cases.RequestWaiver(fee.id, Money.rounded(fee.late_fee, cop.currency), "first time late"),
+        Actor(agent.id, Source.WEB),
+    )
+    use_cases.adjust_credit(ports, kwd.id, Money.of("10.250", "KWD"), "delivery fee", Actor(agent.id, Source.WEB))
+    return {"cop": cop, "clp": clp, "kwd": kwd, "payment": payment, "waiver": waiver}
+
+
+def _shown(client: Client, url: str) -> str:
+    text = page_text(client.get(url))
+    assert not RAW_AMOUNT.findall(text), (url, RAW_AMOUNT.findall(text))
+    return text
+
+
+def test_lists_show_money_in_minor_units_with_grouping(book: dict) -> None:
+    admin = signed_in_admin()
+    credits = _shown(admin, reverse("admin:credits_credit_changelist"))
+    assert "2,400,000.00 COP" in credits
+    assert "2,400,000 CLP" in credits and "2,400,000.00 CLP" not in credits
+    assert "1,234.500 KWD" in credits
+    assert "150,000.00 COP" in _shown(admin, reverse("admin:payments_payment_changelist"))
+    assert GROUPED_COP.search(_shown(admin, reverse("admin:payments_feewaiver_changelist")))
+    assert CreditEvent.objects.filter(amount=Decimal("10.25")).exists()
+    assert "10.250 KWD" in _shown(admin, reverse("admin:credits_creditevent_changelist"))
+    assert AuditEntry.objects.filter(amount=150000).exists()
+    assert "150,000.00 COP" in _shown(admin, reverse("admin:audit_auditentry_changelist"))
+
+
+def test_detail_pages_show_money_in_minor_units_with_grouping(book: dict) -> None:
+    admin = signed_in_admin()
+    cop = _shown(admin, reverse("admin:credits_credit_change", args=[book["cop"].id]))
+    assert "2,400,000.00 COP" in cop  # price, and the disbursement in the ledger table
+    assert "1,680,000.00 COP" in cop  # cost
+    assert "200,000.00 COP" in cop  # the installments inline
+    assert "100,000.00 COP" in cop and "50,000.00 COP" in cop  # the repayment's ledger postings
+    clp = _shown(admin, reverse("admin:credits_credit_change", args=[book["clp"].id]))
+    assert "600,000 CLP" in clp and "600,000.00" not in clp
+    kwd = _shown(admin, reverse("admin:credits_credit_change", args=[book["kwd"].id]))
+    assert "411.500 KWD" in kwd and "10.250 KWD" in kwd  # an installment; the adjustment event
+    payment = _shown(admin, reverse("admin:payments_payment_change", args=[book["payment"].id]))
+    assert "150,000.00 COP" in payment
+    assert "100,000.00 COP" in payment and "50,000.00 COP" in payment  # split over payment methods
+    waiver = _shown(admin, reverse("admin:payments_feewaiver_change", args=[book["waiver"].id]))
+    assert GROUPED_COP.search(waiver)
+    entry = AuditEntry.objects.filter(amount=150000).first()
+    assert "150,000.00 COP" in _shown(admin, reverse("admin:audit_auditentry_change", args=[entry.pk]))
