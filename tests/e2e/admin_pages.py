@@ -4,11 +4,19 @@ login form (a real password check and session), pages read as rendered HTML."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 
 from django.test import Client
 
+from adapters.orm.credits.models import Installment
 from adapters.orm.identity.models import User
+from domain.application import services as use_cases
+from domain.application.ports import Actor
+from domain.credits.schedule import InterestMethod
+from domain.ledger.model import Source
+from domain.shared.money import Money
+from tests.builders import business_today, open_credit, pay, ports_at
 from tests.factories import PASSWORD, UserFactory
 
 
@@ -31,3 +39,26 @@ def page_text(response: object) -> str:
 
 # A stored amount shown raw: digits, a point and the column's four decimals (2400000.0000).
 RAW_AMOUNT = re.compile(r"\b\d+\.\d{4}\b")
+
+
+def small_book() -> dict:
+    """Three credits in currencies of 2, 0 and 3 decimals opened 100 days ago (so some installments
+    are overdue), a split payment, a late fee with a waiver request, and an adjustment."""
+    today = business_today()
+    agent, client = UserFactory(role="agent"), UserFactory()
+    zero = {"method": InterestMethod.ZERO_INTEREST, "on": today - timedelta(days=100)}
+    cop = open_credit(client, agent, price="2400000.00", installments=12, **zero)  # 200,000.00 each
+    clp = open_credit(client, agent, price="2400000", currency="CLP", installments=4, **zero)  # 600,000 each
+    kwd = open_credit(client, agent, price="1234.500", currency="KWD", installments=3, **zero)  # 411.500 each
+    payment = pay(cop, "150000.00", split=("100000.00", "50000.00"), on=today - timedelta(days=2))
+    ports = ports_at(today)
+    use_cases.charge_late_fees(ports, cop.id)
+    fee = Installment.objects.filter(credit_id=cop.id, late_fee__gt=0).order_by("number").first()
+    assert fee is not None
+    waiver = use_cases.request_fee_waiver(
+        ports,
+        use_cases.RequestWaiver(fee.id, Money.rounded(fee.late_fee, cop.currency), "first time late"),
+        Actor(agent.id, Source.WEB),
+    )
+    use_cases.adjust_credit(ports, kwd.id, Money.of("10.250", "KWD"), "delivery fee", Actor(agent.id, Source.WEB))
+    return {"cop": cop, "clp": clp, "kwd": kwd, "payment": payment, "waiver": waiver, "client": client}

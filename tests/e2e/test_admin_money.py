@@ -5,7 +5,6 @@ code: `2,400,000.00 COP`, `2,400,000 CLP`, `1,234.500 KWD`; in lists and detail 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,15 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from adapters.orm.audit.models import AuditEntry
-from adapters.orm.credits.models import CreditEvent, Installment
-from domain.application import services as use_cases
-from domain.application.ports import Actor
-from domain.credits.schedule import InterestMethod
-from domain.ledger.model import Source
-from domain.shared.money import Money
-from tests.builders import business_today, open_credit, pay, ports_at
-from tests.e2e.admin_pages import RAW_AMOUNT, page_text, signed_in_admin
-from tests.factories import UserFactory
+from adapters.orm.credits.models import CreditEvent
+from tests.e2e.admin_pages import RAW_AMOUNT, page_text, signed_in_admin, small_book
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -30,25 +22,7 @@ GROUPED_COP = re.compile(r"(?<![\d,.])\d{1,3}(,\d{3})*\.\d\d COP\b")
 
 @pytest.fixture
 def book() -> dict:
-    """Three credits in currencies of 2, 0 and 3 decimals, a split payment, a late fee with a
-    waiver request, and an adjustment."""
-    today = business_today()
-    agent, client = UserFactory(role="agent"), UserFactory()
-    zero = {"method": InterestMethod.ZERO_INTEREST, "on": today - timedelta(days=100)}
-    cop = open_credit(client, agent, price="2400000.00", installments=12, **zero)  # 200,000.00 each
-    clp = open_credit(client, agent, price="2400000", currency="CLP", installments=4, **zero)  # 600,000 each
-    kwd = open_credit(client, agent, price="1234.500", currency="KWD", installments=3, **zero)  # 411.500 each
-    payment = pay(cop, "150000.00", split=("100000.00", "50000.00"), on=today - timedelta(days=2))
-    ports = ports_at(today)
-    use_cases.charge_late_fees(ports, cop.id)
-    fee = Installment.objects.filter(credit_id=cop.id, late_fee__gt=0).order_by("number").first()
-    waiver = use_cases.request_fee_waiver(
-        ports,
-        use_cases.RequestWaiver(fee.id, Money.rounded(fee.late_fee, cop.currency), "first time late"),
-        Actor(agent.id, Source.WEB),
-    )
-    use_cases.adjust_credit(ports, kwd.id, Money.of("10.250", "KWD"), "delivery fee", Actor(agent.id, Source.WEB))
-    return {"cop": cop, "clp": clp, "kwd": kwd, "payment": payment, "waiver": waiver}
+    return small_book()
 
 
 def _shown(client: Client, url: str) -> str:

@@ -88,13 +88,28 @@ class MoneyColumns:
 
 
 class ReadOnlyAdmin(MoneyColumns, admin.ModelAdmin):
-    """Money rows are written only by the domain's use cases (through actions), never by a form."""
+    """Money rows are written only by the domain's use cases (through actions), never by a form.
+
+    `changed_by_actions`: staff may run the admin's actions from the change list (the permission
+    Django asks without a row); a row's own page stays a view page, since nothing there can be
+    saved: Django then shows a Close link and no Save button, and refuses a POST.
+    """
+
+    changed_by_actions: ClassVar[bool] = False
+
+    def _runs_actions(self, request: HttpRequest) -> bool:
+        return self.changed_by_actions and bool(request.user.is_active and request.user.is_staff)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+        return obj is None and self._runs_actions(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Who may run the actions may see the rows they act on (admins by role are staff without
+        # model permissions).
+        return super().has_view_permission(request, obj) or self._runs_actions(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

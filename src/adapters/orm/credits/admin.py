@@ -56,6 +56,7 @@ class EventInline(MoneyColumns, admin.TabularInline):
 
 @admin.register(Credit)
 class CreditAdmin(ReadOnlyAdmin):
+    changed_by_actions = True
     money_fields = {"price": "currency_id", "cost": "currency_id"}
     list_display = ("id", "user", "agent", "state", "price", "opened_on", "is_in_default", "days_past_due")
     list_filter = ("state", "is_in_default", "aging_bucket", "currency", "periodicity", "interest_method")
@@ -108,10 +109,6 @@ class CreditAdmin(ReadOnlyAdmin):
                     p.credits.save(loaded)
                 p.uow.commit()
         self.message_user(request, "Delinquency recomputed.", messages.SUCCESS)
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Needed so actions show; the form itself has no editable field.
-        return bool(request.user.is_active and request.user.is_staff)
 
 
 @admin.register(CreditEvent)

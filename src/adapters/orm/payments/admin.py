@@ -38,6 +38,7 @@ class AllocationInline(MoneyColumns, admin.TabularInline):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
+    changed_by_actions = True
     money_fields = {"amount": "currency"}
     list_display = ("id", "credit", "user", "agent", "amount", "paid_on", "status")
     list_filter = ("status", "currency", "prepay")
@@ -68,12 +69,10 @@ class PaymentAdmin(ReadOnlyAdmin):
         ),
     )
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
-
 
 @admin.register(FeeWaiver)
 class FeeWaiverAdmin(ReadOnlyAdmin):
+    changed_by_actions = True
     money_fields = {"amount": "currency"}
     list_display = ("id", "credit", "installment", "amount", "status", "requested_by", "requested_at")
     list_filter = ("status", "currency")
@@ -99,6 +98,3 @@ class FeeWaiverAdmin(ReadOnlyAdmin):
                 use_cases.decide_fee_waiver(ports(), waiver.id, approve=approve, note=note, actor=_actor(request))
             except DomainError as exc:
                 self.message_user(request, f"{waiver}: {exc.message}", messages.ERROR)
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
