@@ -59,25 +59,31 @@ class UserRef:
 _COLUMNS = "public_id, username, first_name, last_name, email, phone, document_id, role, is_active, date_joined"
 
 
+def people_page_sql(columns: str, *, roles: tuple[str, ...], search: str | None, page: PageRequest) -> tuple[str, list]:
+    """A keyset page of users with one of `roles`, by username (its unique index), one row more
+    than the page; `search` is a case-insensitive prefix of the username, first or last name, or
+    document id (each has a prefix index, migration identity 0002)."""
+    where = ["role = ANY(%s)"]
+    params: list[object] = [list(roles)]
+    if search:
+        pattern = like_prefix(search.lower())
+        where.append(
+            "(lower(username) LIKE %s OR lower(first_name) LIKE %s OR lower(last_name) LIKE %s "
+            "OR lower(document_id) LIKE %s)"
+        )
+        params.extend([pattern] * 4)
+    if page.after is not None:
+        where.append("username > %s")
+        params.append(page.after[0])
+    sql = f"SELECT {columns} FROM identity_user WHERE {' AND '.join(where)} ORDER BY username LIMIT %s"
+    return sql, [*params, page.limit + 1]
+
+
 class ClientDirectory:
     def list_people(self, *, roles: tuple[str, ...], search: str | None, page: PageRequest) -> Page[ClientItem]:
-        """Users with one of `roles`, by username; `search` is a case-insensitive prefix of the
-        username, first or last name, or document id."""
-        where = ["role = ANY(%s)"]
-        params: list[object] = [list(roles)]
-        if search:
-            pattern = like_prefix(search.lower())
-            where.append(
-                "(lower(username) LIKE %s OR lower(first_name) LIKE %s OR lower(last_name) LIKE %s "
-                "OR lower(document_id) LIKE %s)"
-            )
-            params.extend([pattern] * 4)
-        if page.after is not None:
-            where.append("username > %s")
-            params.append(page.after[0])
-        sql = f"SELECT {_COLUMNS} FROM identity_user WHERE {' AND '.join(where)} ORDER BY username LIMIT %s"
+        """Users with one of `roles`, by username; `search` as in `people_page_sql`."""
         with read_cursor() as cursor:
-            cursor.execute(sql, [*params, page.limit + 1])
+            cursor.execute(*people_page_sql(_COLUMNS, roles=roles, search=search, page=page))
             items = [ClientItem(*row) for row in cursor.fetchall()]
         return Page.from_rows(items, page, lambda c: (c.username,))
 
