@@ -13,10 +13,7 @@ from html import unescape
 
 import pytest
 
-from domain.credits.schedule import InterestMethod
-from tests.builders import business_today, open_credit, pay, reverse
-from tests.e2e.admin_pages import page_text, signed_in_admin
-from tests.factories import UserFactory
+from tests.e2e.admin_pages import page_text, portfolio_book, signed_in_admin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -27,23 +24,7 @@ COLLECTIONS_PLOT_HEIGHT = Decimal(148)  # 200 px less the same margins
 
 @pytest.fixture
 def book() -> dict:
-    """COP: a credit 70 days past due (61-90), one 10 days past due (1-30), one current; payments
-    on day -95 (outside the 90 days), -20, -5 (reversed) and -1. CLP: a current credit, paid today."""
-    today = business_today()
-    agent, client = UserFactory(role="agent"), UserFactory()
-    admin = UserFactory(role="admin")
-    zero = InterestMethod.ZERO_INTEREST
-    late = open_credit(client, agent, price="1200000.00", installments=12, method=zero, on=today - timedelta(100))
-    soon = open_credit(client, agent, price="300000.00", installments=3, method=zero, on=today - timedelta(40))
-    open_credit(client, agent, price="600000.00", installments=6, method=zero)
-    pay(late, "5000.00", on=today - timedelta(days=95))
-    pay(late, "30000.00", on=today - timedelta(days=20))
-    pay(soon, "20000.00", on=today - timedelta(days=20))
-    reverse(pay(late, "10000.00", on=today - timedelta(days=5)), by=admin, on=today - timedelta(days=5))
-    pay(late, "50000.00", on=today - timedelta(days=1))
-    pesos = open_credit(client, agent, price="90000", currency="CLP", installments=3, method=zero)
-    pay(pesos, "10000")
-    return {"today": today}
+    return portfolio_book()
 
 
 def _bars(html: str, chart: str, size: str = "height") -> list[tuple[Decimal, Decimal, str]]:

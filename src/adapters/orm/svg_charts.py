@@ -58,7 +58,7 @@ def bar_chart(
     the largest value with a dashed line (for many bars) and each bar has its caption as a tooltip.
     `label_every`: write every n-th label under the axis (a label per day would overlap).
     """
-    top, bottom, side = Decimal(22), Decimal(30), Decimal(8)
+    top, bottom, side = Decimal(22), Decimal(30), Decimal(20)  # side: room for a centred first label
     plot = Decimal(height) - top - bottom
     slot = (Decimal(width) - 2 * side) / max(len(bars), 1)
     gap = slot / 5 if len(bars) <= 12 else slot / 8
