@@ -13,6 +13,11 @@ from django.urls import reverse
 
 from adapters.orm.audit.models import AuditEntry
 from adapters.orm.credits.models import CreditEvent
+from adapters.orm.jobs.models import Job
+from adapters.orm.jobs.runners import analysis_job, run_nightly
+from adapters.orm.jobs.store import JobStore
+from config.bootstrap import build_ports
+from tests.builders import business_today
 from tests.e2e.admin_pages import RAW_AMOUNT, page_text, signed_in_admin, small_book
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
@@ -63,3 +68,24 @@ def test_detail_pages_show_money_in_minor_units_with_grouping(book: dict) -> Non
     assert GROUPED_COP.search(waiver)
     entry = AuditEntry.objects.filter(amount=150000).first()
     assert "150,000.00 COP" in _shown(admin, reverse("admin:audit_auditentry_change", args=[entry.pk]))
+
+
+def test_job_results_show_money(book: dict, settings: object) -> None:
+    """The portfolio analysis' figures ({"amount", "currency"}) and the nightly job's fees charged
+    (amounts by currency code), as the workers store them."""
+    settings.NIGHTLY_WORKERS = 1  # type: ignore[attr-defined]  # this test's rows are not committed
+    ports = build_ports()
+    store = JobStore()
+    analysis = store.create("portfolio_analysis", {"as_of": business_today().isoformat(), "currency": None})
+    assert analysis_job(ports, store).run(analysis) == "succeeded"
+    run_nightly(ports)
+    admin = signed_in_admin()
+    assert "Portfolio Analysis" in _shown(admin, reverse("admin:jobs_job_changelist"))
+    report = _shown(admin, reverse("admin:jobs_job_change", args=[analysis]))
+    assert "2,400,000 CLP" in report  # outstanding: nothing paid on the CLP credit
+    assert "1,244.750 KWD" in report and "1244.750" not in report  # 1,234.500 + the 10.250 adjustment
+    nightly = Job.objects.get(kind="nightly_delinquency")
+    assert set(nightly.result["charged"]) == {"CLP", "KWD"}  # COP's fees were charged already
+    fees = _shown(admin, reverse("admin:jobs_job_change", args=[nightly.id]))
+    for code in nightly.result["charged"]:
+        assert re.search(rf"(?<![\d,.])\d{{1,3}}(,\d{{3}})*(\.\d+)? {code}\b", fees), code

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from adapters.orm.idempotency.models import IdempotencyRecord
 from adapters.orm.identity.models import RefreshTokenRecord, User
+from adapters.orm.jobs.store import JobStore
 from tests.e2e.admin_pages import signed_in_admin, small_book
 from tests.factories import CategoryFactory, HolidayFactory, PaymentAccountFactory, SubcategoryFactory
 
@@ -33,6 +34,7 @@ READ_ONLY = [
     "audit.AuditEntry",
     "idempotency.IdempotencyRecord",
     "identity.RefreshTokenRecord",
+    "jobs.Job",
 ]
 EDITABLE = [
     "catalog.Currency",
@@ -60,6 +62,7 @@ def rows() -> None:
     )
     SubcategoryFactory(category=CategoryFactory())
     HolidayFactory()
+    JobStore().create("portfolio_analysis", {"as_of": "2025-01-31", "currency": None})
     Group.objects.create(name="collections desk")
     PaymentAccountFactory(currency_id="COP")
 

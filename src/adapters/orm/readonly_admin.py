@@ -116,7 +116,7 @@ class ReadOnlyAdmin(MoneyColumns, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[Any]:
         # Every column, then the admin's own read-only extras (tables of partitioned rows...).
-        columns = [f.name for f in self.model._meta.fields]
+        columns = [f.name for f in self.model._meta.fields if f.name not in (self.exclude or ())]
         return self._as_money([*columns, *(n for n in self.readonly_fields if n not in columns)])
 
 
