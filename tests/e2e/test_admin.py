@@ -75,7 +75,7 @@ def test_every_registered_model_lists_and_shows(staff: Client, paid_credit: dict
     assert credit_page.status_code == 200
     assert b"repayment" in credit_page.content and b"disbursement" in credit_page.content  # the ledger table
     payment_page = staff.get(reverse("admin:payments_payment_change", args=[paid_credit["payment"].id]))
-    assert payment_page.status_code == 200 and b"100.0000" in payment_page.content
+    assert payment_page.status_code == 200 and b"100.00 COP" in payment_page.content
 
 
 @pytest.mark.parametrize("label", MONEY_MODELS)

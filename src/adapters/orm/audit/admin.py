@@ -11,10 +11,10 @@ from adapters.orm.readonly_admin import ReadOnlyAdmin
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("at", "event", "actor_id", "actor_role", "source", "ip", "credit_id", "amount", "currency")
+    money_fields = {"amount": "currency"}
+    list_display = ("at", "event", "actor_id", "actor_role", "source", "ip", "credit_id", "amount")
     list_filter = ("event", "source", "actor_role")
     search_fields = ("=request_id",)
     date_hierarchy = "at"
     show_full_result_count = False  # no COUNT(*) over the whole trail on every page
     actions = None
-    readonly_fields = [f.name for f in AuditEntry._meta.fields]

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from adapters.orm.audit.origin import origin_of
 from adapters.orm.credits.models import Credit, CreditEvent, Installment
-from adapters.orm.readonly_admin import ReadOnlyAdmin, html_table, reason_action
+from adapters.orm.readonly_admin import MoneyColumns, ReadOnlyAdmin, html_table, reason_action
 from adapters.orm.wiring import ports
 from domain.application import services as use_cases
 from domain.application.ports import Actor
@@ -21,33 +21,34 @@ def _admin_actor(request: HttpRequest) -> Actor:
     return Actor(user_id=request.user.pk, source=Source.ADMIN, origin=origin_of(request), role=request.user.role)
 
 
-class InstallmentInline(admin.TabularInline):
+# What an installment asks for, then what was paid: its money columns.
+INSTALLMENT_AMOUNTS = ("principal", "interest", "adjustment", "late_fee", "late_fee_waived")
+INSTALLMENT_AMOUNTS += ("paid_principal", "paid_interest", "paid_late_fee")
+
+
+class InstallmentInline(MoneyColumns, admin.TabularInline):
     model = Installment
+    money_fields = dict.fromkeys(INSTALLMENT_AMOUNTS, "credit.currency_id")
     extra = 0
     can_delete = False
-    fields = readonly_fields = (
-        "number",
-        "due_date",
-        "principal",
-        "interest",
-        "adjustment",
-        "late_fee",
-        "late_fee_waived",
-        "paid_principal",
-        "paid_interest",
-        "paid_late_fee",
-        "is_settled",
-    )
+    fields = readonly_fields = ("number", "due_date", *INSTALLMENT_AMOUNTS, "is_settled")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Installment]:
+        return super().get_queryset(request).select_related("credit")  # the currency, in one query
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 
-class EventInline(admin.TabularInline):
+class EventInline(MoneyColumns, admin.TabularInline):
     model = CreditEvent
+    money_fields = {"amount": "credit.currency_id"}
     extra = 0
     can_delete = False
     fields = readonly_fields = ("occurred_at", "kind", "amount", "reason", "actor", "related_credit_id")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CreditEvent]:
+        return super().get_queryset(request).select_related("credit", "actor")
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -55,7 +56,9 @@ class EventInline(admin.TabularInline):
 
 @admin.register(Credit)
 class CreditAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "agent", "state", "price", "currency", "opened_on", "is_in_default", "days_past_due")
+    changed_by_actions = True
+    money_fields = {"price": "currency_id", "cost": "currency_id"}
+    list_display = ("id", "user", "agent", "state", "price", "opened_on", "is_in_default", "days_past_due")
     list_filter = ("state", "is_in_default", "aging_bucket", "currency", "periodicity", "interest_method")
     list_select_related = ("user", "agent", "currency")
     search_fields = ("id", "user__username", "user__document_id", "agent__username")
@@ -77,7 +80,9 @@ class CreditAdmin(ReadOnlyAdmin):
                 [obj.id],
             )
             rows = cursor.fetchall()
-        return html_table(("date", "type", "status", "source", "side", "account", "amount", "currency"), rows)
+        return html_table(
+            ("date", "type", "status", "source", "side", "account", "amount", "currency"), rows, money_at=6
+        )
 
     write_off = reason_action(
         label="Write off the outstanding balance",
@@ -105,16 +110,10 @@ class CreditAdmin(ReadOnlyAdmin):
                 p.uow.commit()
         self.message_user(request, "Delinquency recomputed.", messages.SUCCESS)
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Needed so actions show; the form itself has no editable field.
-        return bool(request.user.is_active and request.user.is_staff)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields] + ["ledger"]
-
 
 @admin.register(CreditEvent)
 class CreditEventAdmin(ReadOnlyAdmin):
+    money_fields = {"amount": "credit.currency_id"}
     list_display = ("occurred_at", "credit", "kind", "amount", "actor", "reason")
     list_filter = ("kind",)
     list_select_related = ("credit", "actor")

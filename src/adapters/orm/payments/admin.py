@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from adapters.orm.audit.origin import origin_of
 from adapters.orm.payments.models import FeeWaiver, Payment, PaymentAllocation
-from adapters.orm.readonly_admin import ReadOnlyAdmin, html_table, reason_action
+from adapters.orm.readonly_admin import MoneyColumns, ReadOnlyAdmin, html_table, reason_action
 from adapters.orm.wiring import ports
 from domain.application import services as use_cases
 from domain.application.ports import Actor
@@ -22,11 +22,15 @@ def _actor(request: HttpRequest) -> Actor:
     return Actor(user_id=request.user.pk, source=Source.ADMIN, origin=origin_of(request), role=request.user.role)
 
 
-class AllocationInline(admin.TabularInline):
+class AllocationInline(MoneyColumns, admin.TabularInline):
     model = PaymentAllocation
+    money_fields = dict.fromkeys(("late_fee", "interest", "principal"), "payment.currency")
     extra = 0
     can_delete = False
     fields = readonly_fields = ("position", "installment", "late_fee", "interest", "principal")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentAllocation]:
+        return super().get_queryset(request).select_related("payment", "installment")
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -34,13 +38,16 @@ class AllocationInline(admin.TabularInline):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "credit", "user", "agent", "amount", "currency", "paid_on", "status")
+    changed_by_actions = True
+    money_fields = {"amount": "currency"}
+    list_display = ("id", "credit", "user", "agent", "amount", "paid_on", "status")
     list_filter = ("status", "currency", "prepay")
     list_select_related = ("credit", "user", "agent")
     search_fields = ("id", "credit__id", "user__username", "agent__username", "idempotency_key")
     raw_id_fields = ("credit", "user", "agent", "reversed_by")
     date_hierarchy = "paid_on"
     inlines = (AllocationInline,)
+    readonly_fields = ("method_lines",)
     actions = ("reverse",)
 
     @admin.display(description="Split over payment methods")
@@ -53,7 +60,7 @@ class PaymentAdmin(ReadOnlyAdmin):
                 "WHERE l.payment_id = %s AND l.paid_on = %s ORDER BY l.id",
                 [obj.id, obj.paid_on],
             )
-            return html_table(("account", "kind", "amount", "currency"), cursor.fetchall())
+            return html_table(("account", "kind", "amount", "currency"), cursor.fetchall(), money_at=2)
 
     reverse = reason_action(
         label="Reverse the payment",
@@ -62,16 +69,12 @@ class PaymentAdmin(ReadOnlyAdmin):
         ),
     )
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields] + ["method_lines"]
-
 
 @admin.register(FeeWaiver)
 class FeeWaiverAdmin(ReadOnlyAdmin):
-    list_display = ("id", "credit", "installment", "amount", "currency", "status", "requested_by", "requested_at")
+    changed_by_actions = True
+    money_fields = {"amount": "currency"}
+    list_display = ("id", "credit", "installment", "amount", "status", "requested_by", "requested_at")
     list_filter = ("status", "currency")
     list_select_related = ("credit", "installment", "requested_by", "decided_by")
     search_fields = ("id", "credit__id", "reason", "requested_by__username")
@@ -95,9 +98,3 @@ class FeeWaiverAdmin(ReadOnlyAdmin):
                 use_cases.decide_fee_waiver(ports(), waiver.id, approve=approve, note=note, actor=_actor(request))
             except DomainError as exc:
                 self.message_user(request, f"{waiver}: {exc.message}", messages.ERROR)
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields]

@@ -116,6 +116,29 @@ def _staff_only(viewer: Viewer) -> None:
         raise Forbidden("Your role does not allow this operation.")
 
 
+def people_page_sql(
+    columns: str,
+    *,
+    roles: tuple[str, ...] | list[str],
+    search: str | None,
+    page: PageRequest,
+    where: tuple[str, ...] = (),
+    params: tuple[object, ...] = (),
+) -> tuple[str, list]:
+    """A keyset page of users with one of `roles` (and `where`), by username (its unique index), one
+    row more than the page; `search`: see `search_pattern` (the trigram index)."""
+    conditions = ["role = ANY(%s)", *where]
+    values: list[object] = [list(roles), *params]
+    if search and not search.isspace():
+        conditions.append(_SEARCH)
+        values.extend(search_pattern(search))
+    if page.after is not None:
+        conditions.append("username > %s")
+        values.append(page.after[0])
+    sql = f"SELECT {columns} FROM identity_user WHERE {' AND '.join(conditions)} ORDER BY username LIMIT %s"
+    return sql, [*values, page.limit + 1]
+
+
 class ClientDirectory:
     def list_people(
         self, viewer: Viewer, *, role: Role | None, search: str | None, page: PageRequest
@@ -125,18 +148,18 @@ class ClientDirectory:
         _staff_only(viewer)
         if viewer.is_admin:
             roles = [role.value] if role is not None else [r.value for r in Role]
-            where, params = ["role = ANY(%s)"], [roles]
+            sql, params = people_page_sql(_COLUMNS, roles=roles, search=search, page=page)
         else:
-            where, params = ["role = %s", _PORTFOLIO], [Role.CLIENT.value, viewer.user_id, viewer.user_id]
-        if search and not search.isspace():
-            where.append(_SEARCH)
-            params.extend(search_pattern(search))
-        if page.after is not None:
-            where.append("username > %s")
-            params.append(page.after[0])
-        sql = f"SELECT {_COLUMNS} FROM identity_user WHERE {' AND '.join(where)} ORDER BY username LIMIT %s"
+            sql, params = people_page_sql(
+                _COLUMNS,
+                roles=[Role.CLIENT.value],
+                search=search,
+                page=page,
+                where=(_PORTFOLIO,),
+                params=(viewer.user_id, viewer.user_id),
+            )
         with read_cursor() as cursor:
-            cursor.execute(sql, [*params, page.limit + 1])
+            cursor.execute(sql, params)
             items = [ClientItem(*row) for row in cursor.fetchall()]
         return Page.from_rows(items, page, lambda c: (c.username,))
 

@@ -43,6 +43,15 @@ FROM per_credit
 GROUP BY 1, 2, 3
 """
 
+_COLLECTIONS_SQL = """
+SELECT l.currency, l.paid_on, sum(l.amount)
+FROM payments_line l
+JOIN payments_payment p ON p.id = l.payment_id
+WHERE l.paid_on BETWEEN %s AND %s AND p.status = 'posted'
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class AgingRow:
@@ -120,4 +129,16 @@ class PortfolioQueries:
                     aging=tuple(AgingRow(b, n, Money(v, cur)) for b, (n, v) in a.aging.items()),
                 )
             )
+        return result
+
+    def collections_by_day(self, *, first: date, last: date) -> dict[str, dict[date, Money]]:
+        """Money received per currency and business day, `first` to `last` inclusive (days with
+        nothing received are absent), net of reversals like `collected`: a reversed payment leaves
+        its day. Read from the payment lines, partitioned by that day, so only its months are read."""
+        with read_cursor() as cursor:
+            cursor.execute(_COLLECTIONS_SQL, [first, last])
+            rows = cursor.fetchall()
+        result: dict[str, dict[date, Money]] = {}
+        for code, day, amount in rows:
+            result.setdefault(code, {})[day] = Money(amount, currency_of(code))
         return result
