@@ -78,7 +78,7 @@ def open_credit(
     installments: int = 12,
     periodicity: Periodicity = Periodicity.MONTHLY,
     method: InterestMethod = InterestMethod.FRENCH,
-    annual_rate: str = "0.24",
+    annual_rate: str | None = None,
     on: date | None = None,
     first_due_date: date | None = None,
     disburse: bool = True,
@@ -100,7 +100,8 @@ def open_credit(
         installments=installments,
         first_due_date=first_due_date or opened + timedelta(days=30),
         method=method,
-        annual_rate=Decimal(annual_rate),
+        # A zero-interest credit takes no rate (refused otherwise); the others 24 %/yr unless told.
+        annual_rate=Decimal(annual_rate or ("0" if method is InterestMethod.ZERO_INTEREST else "0.24")),
         disburse=disburse,
     )
     return services.open_credit(ports, command, Actor(_id(agent), Source.WEB))

@@ -117,13 +117,14 @@ def environment(**extra: str) -> dict[str, str]:
     }
 
 
-def clear_queue(broker_url: str, queue: str) -> None:
+def clear_queue(broker_url: str, queue: str, prefix: str = "") -> None:
     """Forget what Celery left in a broker db the tests own: the queue, unacknowledged messages, the
     bindings and the workers' heartbeats (adapters/celery/heartbeat.py)."""
     import redis
 
     from adapters.celery.heartbeat import heartbeat_key
 
-    keys = [queue, "unacked", "unacked_index", heartbeat_key("", queue), f"_kombu.binding.{queue}",
+    keys = [queue, "unacked", "unacked_index", f"_kombu.binding.{queue}",
             f"_kombu.binding_permanent.{queue}", "_kombu.binding_deadlines"]  # fmt: skip
-    redis.Redis.from_url(broker_url).delete(*keys)
+    # Every broker key carries the instance's prefix (kombu's global_keyprefix), the heartbeat too.
+    redis.Redis.from_url(broker_url).delete(*(prefix + key for key in keys), heartbeat_key(prefix, queue))

@@ -123,9 +123,10 @@ def redis_db() -> Iterator[str]:
 
     url = str(settings.REDIS_URL)
     queue = celery_app.conf.task_default_queue
-    clear_queue(url, queue)
+    prefix = str(celery_app.conf.broker_transport_options.get("global_keyprefix", ""))
+    clear_queue(url, queue, prefix)
     yield url
-    clear_queue(url, queue)
+    clear_queue(url, queue, prefix)
 
 
 @pytest.fixture(scope="module")

@@ -35,17 +35,18 @@ def broker(settings: Any) -> Iterator[str]:
     """The app publishes to the tests' Redis db (the checkout's own), and forgets workers after 3 s."""
     url = settings.REDIS_URL
     queue = celery_app.conf.task_default_queue
-    clear_queue(url, queue)
+    # The instance's key prefix stays: the worker (same settings) uses it too.
+    prefix = str(celery_app.conf.broker_transport_options.get("global_keyprefix", ""))
+    clear_queue(url, queue, prefix)
     saved = celery_app.conf.broker_url, celery_app.conf.broker_transport_options
     celery_app.conf.broker_url = url
-    celery_app.conf.broker_transport_options = {}
     celery_app._after_fork()  # rebuild the publisher's connection pool for the new URL
     settings.CELERY_BROKER_URL = url
     settings.WORKER_LOST_AFTER_SECONDS = LOST_AFTER
     yield url
     celery_app.conf.broker_url, celery_app.conf.broker_transport_options = saved
     celery_app._after_fork()
-    clear_queue(url, queue)
+    clear_queue(url, queue, prefix)
 
 
 @pytest.fixture
@@ -125,7 +126,8 @@ def test_a_worker_that_stops_takes_its_heartbeat_with_it(broker: str, start_work
     worker = start_worker()
     assert _health(client)[1]["workers"]["status"] == "ok"
     worker.stop()  # a warm shutdown (SIGTERM) takes the worker's name out at once
-    assert redis.Redis.from_url(broker).zcard(heartbeat_key("", celery_app.conf.task_default_queue)) == 0
+    prefix = str(celery_app.conf.broker_transport_options.get("global_keyprefix", ""))
+    assert redis.Redis.from_url(broker).zcard(heartbeat_key(prefix, celery_app.conf.task_default_queue)) == 0
     _start_job(client)
     status, checks = _health(client)
     assert checks["workers"]["status"] == "down" and status == "degraded", checks
