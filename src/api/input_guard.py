@@ -114,9 +114,24 @@ class JsonBodyParser(Parser):
 
     def parse_body(self, request: HttpRequest) -> Any:
         try:
-            return json.loads(request.body)
+            data = json.loads(request.body)
         except (ValueError, RecursionError) as exc:
             raise _unreadable(request, exc) from None
+        if not isinstance(data, dict):
+            # Every body of this API is an object. Ninja reads a non-object as "no fields given", so an
+            # operation whose fields are all optional took `[]` or `null` for an empty request (found:
+            # a portfolio analysis started by a body of `[{}, [], null]`).
+            raise UnreadableBody(
+                "body_not_object",
+                f"The body must be a JSON object ({{...}}), not {_json_kind(data)}.",
+                {"found": _json_kind(data)},
+            )
+        return data
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), "a value")
 
 
 def _unreadable(request: HttpRequest, exc: Exception) -> UnreadableBody:

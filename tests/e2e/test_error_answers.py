@@ -83,3 +83,32 @@ def test_a_json_syntax_error_says_where(client: Client) -> None:
     error = _post(client, '{"username": "x", "password": }').json()["error"]
     assert error["details"] == {"line": 1, "column": 31}
     assert error["message"].startswith("The body is not valid JSON")
+
+
+@pytest.mark.parametrize(
+    ("body", "found"), [("[]", "an array"), ("[{}, [], null]", "an array"), ("null", "null"), ('"x"', "a string")]
+)
+def test_a_body_that_is_not_an_object_is_refused_and_starts_nothing(book: dict, body: str, found: str) -> None:  # noqa: F811
+    """Found by the hostile-schema fuzzing: `[{}, [], null]` started a portfolio analysis (202), since
+    Ninja read a non-object as "no fields given" and every field of that request is optional."""
+    from adapters.orm.jobs.models import Job
+
+    admin = book["admin"]
+    response = admin.client.post(
+        "/api/v1/jobs/portfolio-analysis",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {admin.token}",
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "body_not_object"
+    assert response.json()["error"]["details"] == {"found": found}
+    assert not Job.objects.exists()
+    # An object, even an empty one, is still a request with every field at its default.
+    started = admin.client.post(
+        "/api/v1/jobs/portfolio-analysis",
+        "{}",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {admin.token}",
+    )
+    assert started.status_code == 202, started.content
