@@ -42,10 +42,13 @@ def conninfo(alias: str = "default") -> str:
     return psycopg.conninfo.make_conninfo(**libpq_params(alias))
 
 
-def database_url(alias: str = "default") -> str:
+def database_url(alias: str = "default", *, dbname: str = "") -> str:
     """The same as a postgresql:// URL (for DATABASE_URL): a socket directory as host is
-    percent-encoded, which both libpq and dj-database-url read back as a path."""
+    percent-encoded, which both libpq and dj-database-url read back as a path. `dbname`: another
+    database on the same server."""
     params = libpq_params(alias)
+    if dbname:
+        params["dbname"] = dbname
     auth = quote(params.get("user", ""), safe="")
     if params.get("password"):
         auth += ":" + quote(params["password"], safe="")

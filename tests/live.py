@@ -12,9 +12,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".data" / "artifacts"  # git-ignored: screenshots and logs a test run leaves to look at
@@ -22,14 +19,10 @@ ARTIFACTS = ROOT / ".data" / "artifacts"  # git-ignored: screenshots and logs a 
 
 def database_url(name: str = "") -> str:
     """The test database (or `name` on its server) as a URL for a subprocess, from Django's own
-    connection settings."""
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "", safe="")
-    if s.get("PASSWORD"):
-        auth += ":" + quote(s["PASSWORD"], safe="")
-    host = quote(s["HOST"] or "", safe="")  # a socket directory travels percent-encoded
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    return f"postgresql://{auth}@{host}{port}/{quote(name or s['NAME'], safe='')}"
+    connection parameters (the embedded server's socket directory may sit in OPTIONS, not HOST)."""
+    from tests.connections import database_url as url_of
+
+    return url_of(dbname=name)
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.cache import caches
@@ -21,6 +20,7 @@ from django.db import connection
 from adapters.cache.read_cache import ReadCache
 from adapters.orm.catalog.models import Holiday
 from adapters.orm.holidays import HOLIDAYS, RECHECK_SECONDS, CatalogHolidayCalendar
+from tests.connections import database_url
 
 pytestmark = [pytest.mark.integration]
 
@@ -76,11 +76,6 @@ def test_with_redis_not_answering_the_database_is_read_every_time(redis_down: st
     assert calendar.is_holiday(DAY)
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    return f"postgresql://{quote(s['USER'] or '')}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 ADD_IN_ANOTHER_PROCESS = """
 import django, sys
 from datetime import date
@@ -99,7 +94,7 @@ def test_a_holiday_added_by_another_process_counts_here_right_after() -> None:
         "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "APP_ENV": "test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
     }
     subprocess.run([sys.executable, "-c", ADD_IN_ANOTHER_PROCESS, DAY.isoformat()], env=env, cwd=ROOT, check=True)
     time.sleep(RECHECK_SECONDS * 2)
