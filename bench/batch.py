@@ -3,7 +3,7 @@
     python bench/batch.py portfolio-analysis
 
 Runs the portfolio analysis the way its Celery task does (a `portfolio_analysis` job row claimed and
-run to completion by `adapters.orm.jobs.runners.analysis_job`: the same code, without the broker
+run to completion by `adapters.jobs.runners.analysis_job`: the same code, without the broker
 round trip), over the whole book, and prints one JSON line with the seconds and the job's figures.
 """
 
@@ -24,9 +24,9 @@ def portfolio_analysis() -> dict[str, object]:
     import django
 
     django.setup()
+    from adapters.jobs.runners import analysis_job
+    from adapters.jobs.store import JobStore
     from adapters.orm.jobs.models import Job
-    from adapters.orm.jobs.runners import analysis_job
-    from adapters.orm.jobs.store import JobStore
     from adapters.orm.wiring import ports
 
     p = ports()

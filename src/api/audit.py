@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from adapters.orm.audit.queries import AuditFilter, AuditItem
+from adapters.queries.audit import AuditFilter, AuditItem
 from api.cached import json_response
 from api.credits_read import page_body
 from api.deps import services

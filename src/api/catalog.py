@@ -13,10 +13,10 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
-from adapters.orm.catalog import rules
 from api.deps import services
 from api.errors import ErrorOut
 from api.security import bearer, require_role
+from domain.catalog import rules
 from domain.identity.model import Role
 
 router = Router(tags=["catalog"], auth=bearer)

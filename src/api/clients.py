@@ -9,7 +9,7 @@
 - `POST /clients`: an agent onboards a client (into its portfolio); an admin a client or an agent.
 - `GET /me/credit-summary`: the caller's own summary. `GET /users/{id}/credit-summary`: an admin
   any user's; an agent a client with at least one credit in its portfolio (else 404).
-Who may see whom is decided by the read queries (adapters/orm/queries/clients.py), not here.
+Who may see whom is decided by the read queries (adapters/queries/clients.py), not here.
 Summaries show money per currency, never summed across currencies.
 """
 
@@ -24,7 +24,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
 from adapters.cache import read_cache as cache_keys
-from adapters.orm.queries.clients import ClientCard, ClientItem, NewPerson
+from adapters.queries.clients import ClientCard, ClientItem, NewPerson
 from api.cached import cached_response, encode
 from api.credits_read import business_today, page_body, viewer_of
 from api.deps import services

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from adapters.orm.queries.collections import DueItem, WorkList
+from adapters.queries.collections import DueItem, WorkList
 from api.cached import json_response
 from api.credits_read import business_today, page_body
 from api.deps import services

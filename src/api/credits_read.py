@@ -19,8 +19,8 @@ from ninja import Query, Schema
 from pydantic import Field
 
 from adapters.cache import read_cache as cache_keys
-from adapters.orm.queries.common import Viewer
-from adapters.orm.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
+from adapters.queries.common import Viewer
+from adapters.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
 from api.book_commands import router
 from api.cached import encode, json_response
 from api.deps import services

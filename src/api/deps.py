@@ -10,13 +10,13 @@ from domain.identity.services import AuthService
 
 if TYPE_CHECKING:
     from adapters.cache.read_cache import ReadCache
-    from adapters.orm.audit.queries import AuditQueries
-    from adapters.orm.catalog.queries import CatalogQueries
-    from adapters.orm.catalog.services import CatalogService
-    from adapters.orm.credits.access import AccessQueries
-    from adapters.orm.idempotency.store import IdempotencyStore
-    from adapters.orm.jobs.service import JobsService
-    from adapters.orm.queries import ReadQueries
+    from adapters.jobs.service import JobsService
+    from adapters.queries import ReadQueries
+    from adapters.queries.access import AccessQueries
+    from adapters.queries.audit import AuditQueries
+    from adapters.queries.catalog import CatalogQueries
+    from adapters.sql.catalog import CatalogService
+    from adapters.sql.idempotency import IdempotencyStore
     from domain.application.ports import Ports
     from domain.shared.money import (
         Currency,

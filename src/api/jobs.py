@@ -17,8 +17,8 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
-from adapters.orm.jobs.service import QueueUnavailable
-from adapters.orm.jobs.store import JobView
+from adapters.jobs.service import QueueUnavailable
+from adapters.jobs.store import JobView
 from api.deps import services
 from api.errors import ErrorOut
 from api.money import MoneyOut

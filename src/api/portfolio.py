@@ -1,7 +1,7 @@
 """Book-wide figures for admins: KPIs and aging per currency (never summed across currencies).
 
 Computed live with set-based SQL over every installment: fine for an admin screen now, seconds
-at Nivel 3 (see adapters.orm.queries.portfolio); the large analysis runs as a Celery job.
+at Nivel 3 (see adapters.queries.portfolio); the large analysis runs as a Celery job.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
-from adapters.orm.queries.portfolio import BookFigures
+from adapters.queries.portfolio import BookFigures
 from api.credits_read import business_today
 from api.deps import services
 from api.errors import ErrorOut

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from adapters.orm.queries.transactions import TransactionFilter, TransactionItem
+from adapters.queries.transactions import TransactionFilter, TransactionItem
 from api.cached import json_response
 from api.credits_read import business_today, page_body, viewer_of
 from api.deps import services

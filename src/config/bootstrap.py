@@ -19,22 +19,22 @@ from adapters.auth.jwt_codec import JwtCodec
 from adapters.cache.read_cache import ReadCache
 from adapters.cache.read_cache import credit as credit_subject
 from adapters.cache.read_cache import user as user_subject
+from adapters.jobs.service import JobsService
+from adapters.jobs.store import JobStore
 from adapters.monitoring.health import probe_all
-from adapters.orm.audit.queries import AuditQueries
-from adapters.orm.audit.repository import DjangoAuditLog
-from adapters.orm.catalog.queries import CatalogQueries
-from adapters.orm.catalog.services import CatalogService
-from adapters.orm.credits.access import AccessQueries
-from adapters.orm.credits.repository import DjangoCreditRepository
-from adapters.orm.currencies import currency_of
-from adapters.orm.holidays import CatalogHolidayCalendar
-from adapters.orm.idempotency.store import IdempotencyStore
-from adapters.orm.jobs.service import JobsService
-from adapters.orm.jobs.store import JobStore
-from adapters.orm.ledger.repository import DjangoTransactionRepository
-from adapters.orm.payments.repository import DjangoFeeWaiverRepository, DjangoPaymentRepository
-from adapters.orm.queries import ReadQueries
-from adapters.orm.session import DjangoUnitOfWork, OrmSession
+from adapters.queries import ReadQueries
+from adapters.queries.access import AccessQueries
+from adapters.queries.audit import AuditQueries
+from adapters.queries.catalog import CatalogQueries
+from adapters.sql.audit import DjangoAuditLog
+from adapters.sql.catalog import CatalogService
+from adapters.sql.credits import DjangoCreditRepository
+from adapters.sql.currencies import currency_of
+from adapters.sql.holidays import CatalogHolidayCalendar
+from adapters.sql.idempotency import IdempotencyStore
+from adapters.sql.ledger import DjangoTransactionRepository
+from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository
+from adapters.sql.session import DjangoUnitOfWork, OrmSession
 from api.deps import Services
 from domain.application.ports import Policies, Ports
 from domain.credits.delinquency import DelinquencyPolicy

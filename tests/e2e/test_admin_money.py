@@ -11,11 +11,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from adapters.jobs.runners import analysis_job, run_nightly
+from adapters.jobs.store import JobStore
 from adapters.orm.audit.models import AuditEntry
 from adapters.orm.credits.models import CreditEvent
 from adapters.orm.jobs.models import Job
-from adapters.orm.jobs.runners import analysis_job, run_nightly
-from adapters.orm.jobs.store import JobStore
 from config.bootstrap import build_ports
 from tests.builders import business_today
 from tests.e2e.admin_pages import RAW_AMOUNT, page_text, signed_in_admin, small_book

@@ -18,9 +18,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from adapters.jobs.store import JobStore
 from adapters.orm.idempotency.models import IdempotencyRecord
 from adapters.orm.identity.models import RefreshTokenRecord, User
-from adapters.orm.jobs.store import JobStore
 from tests.e2e.admin_pages import signed_in_admin, small_book
 from tests.factories import CategoryFactory, HolidayFactory, PaymentAccountFactory, SubcategoryFactory
 

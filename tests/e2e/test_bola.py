@@ -17,7 +17,7 @@ from django.test import Client
 from stress.scenarios import attacks
 from stress.scenarios.attacks import OPERATIONS, PATH_PARAM, Refs, Tally
 
-from adapters.orm.jobs.store import JobStore
+from adapters.jobs.store import JobStore
 from config.bootstrap import build_ports
 from domain.application import services as use_cases
 from domain.application.ports import Actor

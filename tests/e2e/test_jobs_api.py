@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from adapters.orm.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob
-from adapters.orm.jobs.runners import run_nightly
-from adapters.orm.jobs.store import JobStore
+from adapters.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob
+from adapters.jobs.runners import run_nightly
+from adapters.jobs.store import JobStore
 from config.bootstrap import build_ports
 from tests.builders import business_today, open_credit
 from tests.factories import UserFactory

@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from adapters.orm.queries import ReadQueries
+from adapters.queries import ReadQueries
 from config.bootstrap import build_ports
 from domain.analytics.model import portfolio_kpis, summarize_user
 from domain.application import services

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from adapters.orm.credits.repository import DjangoCreditRepository
-from adapters.orm.session import OrmSession
+from adapters.sql.credits import DjangoCreditRepository
+from adapters.sql.session import OrmSession
 from domain.shared.money import Money
 from tests.builders import Caller, open_credit, pay, payment_account
 from tests.factories import UserFactory

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.orm.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob, report_csv, report_json
-from adapters.orm.jobs.store import JobStore
+from adapters.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob, report_csv, report_json
+from adapters.jobs.store import JobStore
 from config.bootstrap import build_ports
 from domain.analytics.model import BookChunk, GroupedChunk, PortfolioAnalysis, PortfolioReport
 from domain.application import services

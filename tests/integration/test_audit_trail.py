@@ -11,7 +11,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from adapters.orm.audit.models import AuditEntry
-from adapters.orm.audit.repository import DjangoAuditLog
+from adapters.sql.audit import DjangoAuditLog
 from config.bootstrap import build_ports
 from domain.application import services as use_cases
 from domain.application.audit import AuditRecord, Origin

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from adapters.orm.catalog import rules
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Subcategory
-from adapters.orm.catalog.queries import CatalogQueries, CurrencyDTO, HolidayDTO
-from adapters.orm.catalog.services import CatalogService
+from adapters.queries.catalog import CatalogQueries, CurrencyDTO, HolidayDTO
+from adapters.sql.catalog import CatalogService
+from domain.catalog import rules
 from domain.shared.errors import Conflict, InvalidInput, NotFound, RuleViolated
 from tests.factories import CategoryFactory, CurrencyFactory, HolidayFactory
 

@@ -19,7 +19,7 @@ from django.db import connection
 
 from adapters.cache.read_cache import ReadCache
 from adapters.orm.catalog.models import Holiday
-from adapters.orm.holidays import HOLIDAYS, RECHECK_SECONDS, CatalogHolidayCalendar
+from adapters.sql.holidays import HOLIDAYS, RECHECK_SECONDS, CatalogHolidayCalendar
 from tests.connections import database_url
 
 pytestmark = [pytest.mark.integration]
@@ -80,7 +80,7 @@ ADD_IN_ANOTHER_PROCESS = """
 import django, sys
 from datetime import date
 django.setup()
-from adapters.orm.catalog.services import CatalogService
+from adapters.sql.catalog import CatalogService
 CatalogService().create_holiday(day=date.fromisoformat(sys.argv[1]), name="From another process")
 """
 

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from adapters.cache.redis_clients import delete_prefixed
-from adapters.orm.jobs.store import JobStore
+from adapters.jobs.store import JobStore
 from tests.builders import business_today
 from tests.connections import app_environment
 from tests.integration.test_jobs_worker import Worker

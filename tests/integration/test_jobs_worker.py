@@ -27,7 +27,7 @@ from django.db import connection
 from django.test import Client
 
 from adapters.celery.tasks import NIGHTLY_BUSY_COUNTDOWN, RETRY_POLICY, RETRYABLE, portfolio_analysis
-from adapters.orm.jobs.store import JobStore
+from adapters.jobs.store import JobStore
 from config.celery_app import app as celery_app
 from domain.shared.aging import AgingBucket, bucket_for
 from tests.builders import business_today, open_credit, pay

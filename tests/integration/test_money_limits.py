@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from adapters.jobs.nightly import NightlyDelinquency, refresh_one
 from adapters.orm import money_fields
-from adapters.orm.jobs.nightly import NightlyDelinquency, refresh_one
 from adapters.orm.seeding.checks import BookChecker
 from config.bootstrap import build_ports
 from domain.credits.schedule import MAX_ANNUAL_RATE, MAX_INSTALLMENTS, InterestMethod, Periodicity

@@ -15,10 +15,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from adapters.jobs.runners import run_nightly
+from adapters.jobs.store import JobStore
 from adapters.orm.credits.models import Installment
 from adapters.orm.jobs.models import Job
-from adapters.orm.jobs.runners import run_nightly
-from adapters.orm.jobs.store import JobStore
 from config.bootstrap import build_ports
 from domain.credits.model import CreditState
 from tests.builders import business_today, open_credit, reload
@@ -142,8 +142,8 @@ def test_several_bad_credits_over_several_chunks_are_each_found(settings: object
 def test_a_credit_the_per_credit_path_cannot_write_is_set_aside_too(book: dict) -> None:
     """A payment lands on the bad credit between the plan and its application: the SQL leaves it to
     the domain's per-credit path, which the database refuses as well."""
-    from adapters.orm.jobs.nightly import NightlyResult
-    from adapters.orm.jobs.runners import nightly_job
+    from adapters.jobs.nightly import NightlyResult
+    from adapters.jobs.runners import nightly_job
     from tests.builders import pay
 
     bad, today = book["bad"], book["today"]

@@ -21,7 +21,7 @@ import pytest
 from django.db import connection
 
 from adapters.db.partitioning import ensure_month_partitions
-from adapters.orm.jobs.nightly import (
+from adapters.jobs.nightly import (
     UUID7_SQL,
     NightlyDelinquency,
     NightlyResult,
@@ -30,7 +30,7 @@ from adapters.orm.jobs.nightly import (
     half_even_sql,
     refresh_one,
 )
-from adapters.orm.jobs.runners import upkeep_partitions
+from adapters.jobs.runners import upkeep_partitions
 from config.bootstrap import build_ports
 from domain.application import services
 from domain.application.ports import Actor, Policies

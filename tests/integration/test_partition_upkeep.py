@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 
 from adapters.db.partitioning import add_months, month_start, next_month, partition_name
-from adapters.orm.jobs.runners import upkeep_partitions
+from adapters.jobs.runners import upkeep_partitions
 from config.bootstrap import build_ports
 from domain.application import services
 from tests.builders import business_today, open_credit, pay

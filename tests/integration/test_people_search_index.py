@@ -15,8 +15,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from adapters.orm.queries.clients import ClientDirectory
-from adapters.orm.queries.common import Viewer
+from adapters.queries.clients import ClientDirectory
+from adapters.queries.common import Viewer
 from domain.identity.model import Role
 from domain.shared.pagination import PageRequest
 from tests.builders import open_credit

@@ -15,8 +15,8 @@ import pytest
 from django.db import connection
 
 from adapters.db.partitioning import ensure_month_partitions, month_start, next_month
-from adapters.orm.queries.common import Viewer
-from adapters.orm.queries.transactions import AMOUNTS_SQL, TransactionFilter, TransactionQueries
+from adapters.queries.common import Viewer
+from adapters.queries.transactions import AMOUNTS_SQL, TransactionFilter, TransactionQueries
 from domain.identity.model import Role
 from domain.shared.pagination import PageRequest
 from tests.builders import business_today, open_credit, pay

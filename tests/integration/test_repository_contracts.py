@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.orm.audit.repository import DjangoAuditLog
-from adapters.orm.credits.repository import DjangoCreditRepository
-from adapters.orm.ledger.repository import DjangoTransactionRepository
-from adapters.orm.payments.repository import DjangoFeeWaiverRepository, DjangoPaymentRepository
-from adapters.orm.session import DjangoUnitOfWork, OrmSession
+from adapters.sql.audit import DjangoAuditLog
+from adapters.sql.credits import DjangoCreditRepository
+from adapters.sql.ledger import DjangoTransactionRepository
+from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository
+from adapters.sql.session import DjangoUnitOfWork, OrmSession
 from domain.application import services as use_cases
 from domain.application.ports import Actor, Ports
 from domain.credits.model import CreditState

@@ -21,9 +21,9 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
 from adapters.cache.read_cache import ReadCache
-from adapters.orm.jobs.nightly import NightlyAlreadyRunning
-from adapters.orm.jobs.runners import analysis_job, run_nightly, upkeep_partitions
-from adapters.orm.jobs.store import JobStore
+from adapters.jobs.nightly import NightlyAlreadyRunning
+from adapters.jobs.runners import analysis_job, run_nightly, upkeep_partitions
+from adapters.jobs.store import JobStore
 from adapters.orm.wiring import ports
 
 log = logging.getLogger("jobs")

@@ -23,7 +23,7 @@ that served the write the local note still pins X. Sending every read to the pri
 is down was the alternative, and was rejected: it doubles the primary's load at the moment the
 cache in front of it has gone, turning one failure into two.
 
-The lean read path (`adapters/orm/queries/`) asks for its cursor here: `read_cursor()` gives a
+The lean read path (`adapters/queries/`) asks for its cursor here: `read_cursor()` gives a
 cursor on `read_alias()`, and when the replica fails under it (it was stopped, the connection
 broke, or PostgreSQL cancelled the query on a recovery conflict) marks it down and runs the same
 statement on the primary, so a replica dying between two health checks costs no failed request.

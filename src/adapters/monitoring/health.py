@@ -11,8 +11,8 @@ from django.db import connections
 
 from adapters.db.partitioning import DEFAULT_ROWS_COUNTED, rows_in_default_partitions
 from adapters.db.replicas import monitor as replica_monitor
+from adapters.jobs.store import FAILED, JobStore
 from adapters.orm.jobs.models import Job
-from adapters.orm.jobs.store import FAILED, JobStore
 
 
 @dataclass(frozen=True, slots=True)

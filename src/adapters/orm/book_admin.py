@@ -18,13 +18,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from adapters.orm.currencies import currency_of
-from adapters.orm.queries.client_book import ClientBook, ClientRow
-from adapters.orm.queries.figures import SqlCreditFigures
-from adapters.orm.queries.portfolio import BookFigures, PortfolioQueries
 from adapters.orm.readonly_admin import format_money
 from adapters.orm.svg_charts import Bar, bar_chart, share_strip
 from adapters.orm.wiring import ports
+from adapters.queries.client_book import ClientBook, ClientRow
+from adapters.queries.figures import SqlCreditFigures
+from adapters.queries.portfolio import BookFigures, PortfolioQueries
+from adapters.sql.currencies import currency_of
 from domain.shared.aging import AgingBucket
 from domain.shared.money import Money
 from domain.shared.pagination import PageRequest

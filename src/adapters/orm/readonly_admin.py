@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from adapters.orm.currencies import currency_of
+from adapters.sql.currencies import currency_of
 from domain.shared.errors import DomainError, UnknownCurrency
 from domain.shared.money import Money
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
-from adapters.orm.audit.repository import valid_ip
+from adapters.sql.audit import valid_ip
 from domain.application.audit import Origin
 
 

@@ -9,8 +9,8 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from adapters.orm.catalog import rules
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Periodicity, Subcategory
+from domain.catalog import rules
 from domain.shared.errors import InvalidInput
 
 

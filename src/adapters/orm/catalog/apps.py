@@ -3,7 +3,7 @@ from django.db.models.signals import post_delete, post_save
 
 
 def _holidays_changed(**kwargs: object) -> None:
-    from adapters.orm.holidays import holidays_changed
+    from adapters.sql.holidays import holidays_changed
 
     holidays_changed()
 

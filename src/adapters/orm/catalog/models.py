@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models.functions import Lower
 
-from adapters.orm.catalog import rules
+from domain.catalog import rules
 
 
 class Currency(models.Model):

@@ -41,9 +41,9 @@ from django.conf import settings
 from django.db import connection
 
 from adapters.db.partitioning import month_start, next_month
-from adapters.orm.credits.repository import DjangoCreditRepository
-from adapters.orm.holidays import CatalogHolidayCalendar
-from adapters.orm.session import OrmSession
+from adapters.sql.credits import DjangoCreditRepository
+from adapters.sql.holidays import CatalogHolidayCalendar
+from adapters.sql.session import OrmSession
 from domain.credits.delinquency import CLEAR, DelinquencyPolicy
 from domain.credits.model import Credit, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms, generate_schedule

@@ -13,8 +13,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from adapters.cache.read_cache import ReadCache
-from adapters.orm.jobs.nightly import NightlyAlreadyRunning
-from adapters.orm.jobs.runners import run_nightly, upkeep_partitions
+from adapters.jobs.nightly import NightlyAlreadyRunning
+from adapters.jobs.runners import run_nightly, upkeep_partitions
 from adapters.orm.wiring import ports
 
 

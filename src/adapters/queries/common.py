@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from adapters.orm.currencies import currency_of
+from adapters.sql.currencies import currency_of
 from domain.identity.model import Role
 from domain.shared.money import Money
 

@@ -12,10 +12,10 @@ from uuid import UUID
 from django.conf import settings
 
 from adapters.db.partitioning import manager as partition_manager
-from adapters.orm.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob
+from adapters.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob
+from adapters.jobs.nightly import NightlyDelinquency, refresh_one
+from adapters.jobs.store import JobStore
 from adapters.orm.jobs.models import Job
-from adapters.orm.jobs.nightly import NightlyDelinquency, refresh_one
-from adapters.orm.jobs.store import JobStore
 from domain.application.ports import Ports
 
 log = logging.getLogger("jobs")

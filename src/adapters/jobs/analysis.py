@@ -33,10 +33,10 @@ from uuid import UUID
 from django.db import connection, connections
 
 from adapters.db.routing import read_cursor
-from adapters.orm.currencies import currency_of
-from adapters.orm.jobs.store import Claim, JobStore
-from adapters.orm.queries.common import OUTSTANDING_SQL, money
-from adapters.orm.queries.figures import SqlCreditFigures
+from adapters.jobs.store import Claim, JobStore
+from adapters.queries.common import OUTSTANDING_SQL, money
+from adapters.queries.figures import SqlCreditFigures
+from adapters.sql.currencies import currency_of
 from domain.analytics.model import (
     BookChunk,
     CreditFigures,
@@ -100,7 +100,7 @@ _CHUNK_SETTINGS = {"enable_hashagg": "off", "enable_bitmapscan": "off", "jit": "
 
 
 class CreditFiguresOfCurrency(SqlCreditFigures):
-    """The figures query (adapters.orm.queries.figures), optionally limited to one currency.
+    """The figures query (adapters.queries.figures), optionally limited to one currency.
 
     Without a currency it is exactly `SqlCreditFigures`. With one, the walk still goes by primary
     key (the filter is applied on the way), so each credit is read once: O(n) overall. Like it,

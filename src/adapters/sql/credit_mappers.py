@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from adapters.orm.currencies import currency_of
+from adapters.sql.currencies import currency_of
 from domain.credits.delinquency import Delinquency
 from domain.credits.model import Credit, CreditEvent, CreditEventKind, CreditState, Installment
 from domain.credits.schedule import InterestMethod, Periodicity

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.orm.queries.common import Viewer, money
+from adapters.queries.common import Viewer, money
 from domain.identity.model import Role
 from domain.shared.money import Money
 from domain.shared.pagination import Page, PageRequest

@@ -1,7 +1,7 @@
 """People: the keyset list of clients (with a prefix search), the exact lookup an agent needs before
 opening a credit, and onboarding a new client or agent.
 
-Who sees whom is decided here, in each statement's WHERE clause (adapters/orm/queries/common.py):
+Who sees whom is decided here, in each statement's WHERE clause (adapters/queries/common.py):
 - an admin lists everyone (or one role);
 - an agent lists the clients of its portfolio only: those with a credit it collects
   (credits_credit.agent_id) and those it onboarded (identity_user.onboarded_by_id), with their
@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 
 from adapters.db.routing import read_cursor
 from adapters.orm.identity.models import User
-from adapters.orm.queries.common import Viewer
+from adapters.queries.common import Viewer
 from domain.identity.model import Role
 from domain.shared.errors import Conflict, Forbidden, InvalidInput
 from domain.shared.pagination import Page, PageRequest

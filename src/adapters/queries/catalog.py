@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from adapters.orm.catalog import rules
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Periodicity, Subcategory
+from domain.catalog import rules
 
 
 @dataclass(frozen=True, slots=True)

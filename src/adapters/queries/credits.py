@@ -15,7 +15,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.orm.queries.common import OPEN_STATES, OUTSTANDING_SQL, Viewer, credit_scope, money
+from adapters.queries.common import OPEN_STATES, OUTSTANDING_SQL, Viewer, credit_scope, money
 from domain.shared.money import Money
 from domain.shared.pagination import Page, PageRequest
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.db import connection, connections
 
-from adapters.orm.currencies import currency_of
+from adapters.sql.currencies import currency_of
 from domain.ledger.model import Posting, Side, Source, Transaction, TransactionStatus, TransactionType
 from domain.shared.money import Money
 

@@ -66,7 +66,7 @@ from uuid import UUID
 from django.db import DatabaseError, DataError, IntegrityError, InternalError, connection, transaction
 
 from adapters.db.partitioning import ensure_month_partitions
-from adapters.orm.currencies import currency_of
+from adapters.sql.currencies import currency_of
 from domain.application import services
 from domain.application.audit import Figures
 from domain.application.ports import SYSTEM, Policies, Ports

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.orm.queries.clients import ClientDirectory
-from adapters.orm.queries.collections import CollectionsQueries
-from adapters.orm.queries.credits import CreditQueries
-from adapters.orm.queries.figures import SqlCreditFigures, SummaryQueries
-from adapters.orm.queries.portfolio import PortfolioQueries
-from adapters.orm.queries.transactions import TransactionQueries
+from adapters.queries.clients import ClientDirectory
+from adapters.queries.collections import CollectionsQueries
+from adapters.queries.credits import CreditQueries
+from adapters.queries.figures import SqlCreditFigures, SummaryQueries
+from adapters.queries.portfolio import PortfolioQueries
+from adapters.queries.transactions import TransactionQueries
 from domain.credits.delinquency import DelinquencyPolicy
 
 

@@ -10,15 +10,15 @@ from datetime import date
 
 from django.db import IntegrityError, transaction
 
-from adapters.orm.catalog import rules
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Subcategory
-from adapters.orm.catalog.queries import (
+from adapters.queries.catalog import (
     CategoryDTO,
     CurrencyDTO,
     HolidayDTO,
     PaymentAccountDTO,
     SubcategoryDTO,
 )
+from domain.catalog import rules
 from domain.shared.errors import Conflict, InvalidInput, NotFound, RuleViolated
 
 _UNIQUE_VIOLATION = "23505"

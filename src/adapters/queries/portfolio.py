@@ -17,8 +17,8 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from adapters.db.routing import read_cursor
-from adapters.orm.currencies import currency_of
-from adapters.orm.queries.common import OUTSTANDING_SQL, PAID_SQL
+from adapters.queries.common import OUTSTANDING_SQL, PAID_SQL
+from adapters.sql.currencies import currency_of
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.shared.aging import AgingBucket, bucket_for
 from domain.shared.money import Money

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.db import connection
 
-from adapters.orm.credits.mappers import (
+from adapters.sql.credit_mappers import (
     CREDIT_COLUMNS,
     EVENT_COLUMNS,
     INSTALLMENT_COLUMNS,
@@ -16,7 +16,7 @@ from adapters.orm.credits.mappers import (
     event_values,
     installment_values,
 )
-from adapters.orm.session import OrmSession
+from adapters.sql.session import OrmSession
 from domain.credits.model import Credit
 from domain.shared.errors import Conflict
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.db import connection
 
-from adapters.orm.currencies import currency_of
+from adapters.sql.currencies import currency_of
 from domain.payments.allocation import AllocationLine
 from domain.payments.model import FeeWaiver, MethodLine, Payment, PaymentReversal, PaymentStatus, WaiverStatus
 from domain.shared.money import Money

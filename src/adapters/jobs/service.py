@@ -10,8 +10,8 @@ from uuid import UUID
 
 from django.db import transaction
 
+from adapters.jobs.store import JobStore, JobView
 from adapters.orm.jobs.models import Job
-from adapters.orm.jobs.store import JobStore, JobView
 
 log = logging.getLogger("jobs")
 

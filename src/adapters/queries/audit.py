@@ -13,7 +13,7 @@ from uuid import UUID
 
 from django.db import connection
 
-from adapters.orm.queries.common import money
+from adapters.queries.common import money
 from domain.shared.money import Money
 from domain.shared.pagination import Page, PageRequest
 

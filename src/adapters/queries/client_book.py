@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from adapters.db.routing import read_cursor
-from adapters.orm.queries.clients import people_page_sql
-from adapters.orm.queries.figures import SqlCreditFigures
+from adapters.queries.clients import people_page_sql
+from adapters.queries.figures import SqlCreditFigures
 from domain.analytics.model import CreditFigures, CreditSummary, summarize_user
 from domain.shared.pagination import Page, PageRequest
 

@@ -14,7 +14,7 @@ from datetime import date
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.orm.queries.common import DUE_SQL, OPEN_STATES, OUTSTANDING_SQL, PAID_SQL, Viewer, money
+from adapters.queries.common import DUE_SQL, OPEN_STATES, OUTSTANDING_SQL, PAID_SQL, Viewer, money
 from domain.analytics.model import CreditFigures, CreditSummary, summarize_user
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.identity.model import Role

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.orm.queries.common import OUTSTANDING_SQL, money
+from adapters.queries.common import OUTSTANDING_SQL, money
 from domain.shared.money import Money
 from domain.shared.pagination import Page, PageRequest
 
