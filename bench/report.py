@@ -147,6 +147,8 @@ def endpoint_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "of_noop": ratio(run["rps"], noop) if name != "noop" else None,
                 "db_tps": db_tps,
                 "of_db": ratio(run["rps"], db_tps),
+                "cpu_app_us": (run.get("cpu_us_per_request") or {}).get("app"),
+                "cpu_pg_us": (run.get("cpu_us_per_request") or {}).get("postgres"),
             }
         )
     return rows
@@ -156,13 +158,14 @@ def markdown_table(result: dict[str, Any]) -> str:
     rows = endpoint_rows(result)
     out = [
         "| endpoint | rps | p50 ms | p95 ms | p99 ms | errors | share of no-op | pgbench tps (own SQL) "
-        "| share of DB ceiling |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| share of DB ceiling | app CPU µs/req | PostgreSQL CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         out.append(
             f"| {r['label']} | {_fmt(r['rps'], 0)} | {_fmt(r['p50'], 2)} | {_fmt(r['p95'], 2)} | {_fmt(r['p99'], 2)} "
-            f"| {r['errors']} | {_pct(r['of_noop'])} | {_fmt(r['db_tps'], 0)} | {_pct(r['of_db'])} |"
+            f"| {r['errors']} | {_pct(r['of_noop'])} | {_fmt(r['db_tps'], 0)} | {_pct(r['of_db'])} "
+            f"| {_fmt(r['cpu_app_us'], 0)} | {_fmt(r['cpu_pg_us'], 0)} |"
         )
     return "\n".join(out)
 

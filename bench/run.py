@@ -34,6 +34,7 @@ import random
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -793,6 +794,46 @@ def others_busy(before: dict[int, tuple[int, str]], after: dict[int, tuple[int, 
     return round(ticks / _TICKS / seconds / (os.cpu_count() or 1), 3)
 
 
+CPU_GROUPS = ("app", "postgres", "redis", "wrk", "other")
+
+
+def cpu_group(cfg: Config, server_pids: set[int], pid: int, cmd: str) -> str:
+    """Which process group a process's CPU is charged to. PostgreSQL: the backends serving the bench
+    database and the server's own writers (WAL writer, background writer, checkpointer), which work
+    for whoever writes."""
+    if pid in server_pids or "granian" in cmd:
+        return "app"
+    if cmd.startswith("postgres") and (
+        f" {cfg.database} " in cmd or any(aux in cmd for aux in ("walwriter", "background writer", "checkpointer"))
+    ):
+        return "postgres"
+    if cmd.startswith("redis-server"):
+        return "redis"
+    if cmd.startswith("wrk "):
+        return "wrk"
+    return "other"
+
+
+def cpu_by_group(
+    cfg: Config, server_pids: set[int], before: dict[int, tuple[int, str]], after: dict[int, tuple[int, str]]
+) -> dict[str, float]:
+    """CPU seconds (user + system) each group used between two snapshots; a process that started in
+    between counts whole, one that ended in between is lost (none of ours do during a run)."""
+    ticks = dict.fromkeys(CPU_GROUPS, 0)
+    for pid, (t1, cmd) in after.items():
+        t0 = before.get(pid, (0, ""))[0]
+        ticks[cpu_group(cfg, server_pids, pid, cmd)] += max(0, t1 - t0)
+    return {group: round(n / _TICKS, 2) for group, n in ticks.items()}
+
+
+def cpu_per_request(cpu_seconds: dict[str, float], requests: int) -> dict[str, float | None]:
+    """CPU microseconds per request of each group: what a capacity plan is built on (it holds across
+    machines far better than requests per second)."""
+    if not requests:
+        return dict.fromkeys(cpu_seconds)
+    return {group: round(seconds * 1e6 / requests, 1) for group, seconds in cpu_seconds.items()}
+
+
 def is_ours(cfg: Config, server_pids: set[int]) -> Any:
     me = os.getpid()
 
@@ -857,9 +898,12 @@ def run_wrk(cfg: Config, name: str, path: Path, duration: int, server: Server | 
     parsed = report.parse_wrk(done.stdout)
     parsed["loadavg_before"] = load_before
     parsed["others_cpu_before"] = busy_before
-    parsed["others_cpu_during"] = others_busy(
-        snap, cpu_snapshot(), time.perf_counter() - started, is_ours(cfg, server_pids)
-    )
+    after = cpu_snapshot()
+    parsed["others_cpu_during"] = others_busy(snap, after, time.perf_counter() - started, is_ours(cfg, server_pids))
+    if server:
+        server_pids |= {server.proc.pid, *server.worker_pids()}  # a worker restarted during the run
+    parsed["cpu_s"] = cpu_by_group(cfg, server_pids, snap, after)
+    parsed["cpu_us_per_request"] = cpu_per_request(parsed["cpu_s"], parsed["requests"])
     return parsed
 
 
@@ -871,16 +915,28 @@ def measure(cfg: Config, name: str, path: Path, server: Server) -> dict[str, Any
     median = dict(ranked[len(ranked) // 2])
     median["runs_rps"] = [r["rps"] for r in runs]
     median["runs_p99"] = [r["latency_ms"]["p99"] for r in runs]
+    # CPU per request is steadier than rps on a shared machine: each group's median over the runs.
+    median["cpu_us_per_request"] = {group: _median_of(runs, group) for group in CPU_GROUPS}
     return median
+
+
+def _median_of(runs: list[dict[str, Any]], group: str) -> float | None:
+    values = [v for r in runs if (v := r["cpu_us_per_request"][group]) is not None]
+    return statistics.median(values) if values else None
 
 
 def summary_line(name: str, r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
+    cpu = r.get("cpu_us_per_request") or {}
     errors = r["non_2xx"] + r["socket_errors"]
     return (
         f"{name:<20} {r['rps']:>8,.0f} rps  p50 {lat['p50']:6.2f}  p95 {lat['p95']:6.2f}  p99 {lat['p99']:6.2f} ms  "
-        f"errors {errors}"
+        f"errors {errors}  CPU/req app {_us(cpu.get('app'))}  PG {_us(cpu.get('postgres'))}"
     )
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} µs"
 
 
 def start_profile(cfg: Config, server: Server, name: str, duration: int) -> list[subprocess.Popen]:

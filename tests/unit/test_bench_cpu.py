@@ -1,0 +1,49 @@
+"""The benchmark's CPU accounting (bench/run.py): which process each CPU tick is charged to, and CPU
+microseconds per request, the figure the capacity plan is built on."""
+
+from __future__ import annotations
+
+import os
+
+from bench.run import Config, cpu_by_group, cpu_group, cpu_per_request
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cfg() -> Config:
+    cfg = Config(level=1)
+    assert cfg.database == "fintech_bench_l1"
+    return cfg
+
+
+def test_each_process_is_charged_to_its_group() -> None:
+    cfg = _cfg()
+    server = {100, 101}
+    assert cpu_group(cfg, server, 100, "python -m granian --interface wsgi") == "app"
+    assert cpu_group(cfg, server, 555, "granian worker") == "app"
+    assert cpu_group(cfg, server, 7, "postgres: 15/main: postgres fintech_bench_l1 127.0.0.1(5050) idle") == "postgres"
+    assert cpu_group(cfg, server, 8, "postgres: 15/main: walwriter") == "postgres"
+    assert cpu_group(cfg, server, 9, "postgres: 15/main: checkpointer") == "postgres"
+    # Another checkout's database on the same server is someone else's work.
+    assert cpu_group(cfg, server, 10, "postgres: 15/main: postgres test_fc_abc 127.0.0.1(5051) idle") == "other"
+    assert cpu_group(cfg, server, 11, "redis-server 127.0.0.1:6379") == "redis"
+    assert cpu_group(cfg, server, 12, "wrk -t 2 -c 16 -d 10s") == "wrk"
+    assert cpu_group(cfg, server, 13, "python -m pytest") == "other"
+
+
+def test_cpu_between_snapshots_per_group_and_per_request() -> None:
+    cfg = _cfg()
+    before = {100: (1_000, "granian"), 7: (50, "postgres: 15/main: postgres fintech_bench_l1 x"), 13: (5, "vim")}
+    after = {
+        100: (1_000 + 3 * TICK, "granian"),
+        7: (50 + 2 * TICK, "postgres: 15/main: postgres fintech_bench_l1 x"),
+        13: (5 + TICK, "vim"),
+        # Started during the run: all of its ticks count.
+        14: (TICK // 2, "wrk -t 2"),
+    }
+    seconds = cpu_by_group(cfg, {100}, before, after)
+    assert seconds == {"app": 3.0, "postgres": 2.0, "redis": 0.0, "wrk": 0.5, "other": 1.0}
+    per_request = cpu_per_request(seconds, requests=2_000)
+    assert per_request["app"] == 1_500.0  # 3 s over 2,000 requests
+    assert per_request["postgres"] == 1_000.0
+    assert cpu_per_request(seconds, requests=0)["app"] is None
