@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from api import (
-    audit,
-    book_commands,
-    catalog,
-    clients,
-    collections,
-    credits_read,  # noqa: F401  (registers the credit GETs on book_commands.router)
-    health,
-    identity,
-    jobs,
-    portfolio,
-    transactions,
-)
+from api import book_commands
+from api.audit import router as audit
+from api.catalog import router as catalog
+from api.clients import router as clients
+from api.collections import router as collections
+from api.credits import router as credits_read  # noqa: F401  (registers the credit GETs on book_commands.router)
 from api.deps import Services, install
-from api.errors import install_error_handlers
-from api.input_guard import JsonBodyParser
-from api.openapi_docs import DocumentedAPI
+from api.health import router as health
+from api.http.errors import install_error_handlers
+from api.http.input_guard import JsonBodyParser
+from api.http.openapi_docs import DocumentedAPI
+from api.identity import router as identity
+from api.jobs import router as jobs
+from api.portfolio import router as portfolio
+from api.transactions import router as transactions
 
 
 def build_api(services: Services) -> NinjaAPI:

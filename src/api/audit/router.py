@@ -11,13 +11,13 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from adapters.queries.audit import AuditFilter, AuditItem
-from api.cached import json_response
-from api.credits_read import page_body
+from api.credits.router import page_body
 from api.deps import services
-from api.errors import ErrorOut
-from api.money import MoneyOut, money_dict
-from api.pagination import PageOut, PageQuery, page_request
-from api.security import bearer, require_role
+from api.http.cached import json_response
+from api.http.errors import ErrorOut
+from api.http.money import MoneyOut, money_dict
+from api.http.pagination import PageOut, PageQuery, page_request
+from api.http.security import bearer, require_role
 from domain.application.audit import AuditEvent
 from domain.identity.model import Role
 from domain.shared.errors import InvalidInput

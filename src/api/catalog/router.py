@@ -14,8 +14,8 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
 from api.deps import services
-from api.errors import ErrorOut
-from api.security import bearer, require_role
+from api.http.errors import ErrorOut
+from api.http.security import bearer, require_role
 from domain.catalog import rules
 from domain.identity.model import Role
 

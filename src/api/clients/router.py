@@ -25,13 +25,13 @@ from pydantic import Field, StringConstraints
 
 from adapters.cache import read_cache as cache_keys
 from adapters.queries.clients import ClientCard, ClientItem, NewPerson
-from api.cached import cached_response, encode
-from api.credits_read import business_today, page_body, viewer_of
+from api.credits.router import business_today, page_body, viewer_of
 from api.deps import services
-from api.errors import ErrorOut
-from api.money import MoneyOut, money_dict
-from api.pagination import PageOut, PageQuery, page_request
-from api.security import bearer, principal_of, require_role
+from api.http.cached import cached_response, encode
+from api.http.errors import ErrorOut
+from api.http.money import MoneyOut, money_dict
+from api.http.pagination import PageOut, PageQuery, page_request
+from api.http.security import bearer, principal_of, require_role
 from domain.analytics.model import CreditSummary
 from domain.identity.model import Role
 from domain.shared.errors import NotFound

@@ -22,12 +22,12 @@ from adapters.cache import read_cache as cache_keys
 from adapters.queries.common import Viewer
 from adapters.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
 from api.book_commands import router
-from api.cached import encode, json_response
 from api.deps import services
-from api.errors import ErrorOut
-from api.money import MoneyOut, money_dict
-from api.pagination import PageOut, PageQuery, encode_cursor, page_request
-from api.security import principal_of
+from api.http.cached import encode, json_response
+from api.http.errors import ErrorOut
+from api.http.money import MoneyOut, money_dict
+from api.http.pagination import PageOut, PageQuery, encode_cursor, page_request
+from api.http.security import principal_of
 from domain.credits.model import CreditState
 from domain.identity.model import Role
 from domain.shared.errors import NotFound

@@ -7,7 +7,7 @@ CSRF's process_view still runs for every view (Django collects it apart), and Ni
 csrf_exempt. Subclasses of Django's classes, so the admin's checks of MIDDLEWARE recognise them.
 
 A module of its own: importing django.contrib.auth's middleware needs the app registry, and
-api.middleware is imported while logging is configured, before it.
+api.http.middleware is imported while logging is configured, before it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError, ValidationErrorContext
 
-from api.redaction import current_secrets, redact_text, redact_value
+from api.http.redaction import current_secrets, redact_text, redact_value
 from domain.shared.errors import (
     Conflict,
     CreditNotOpen,
@@ -26,7 +26,7 @@ from domain.shared.errors import (
     Unauthorized,
 )
 
-log = logging.getLogger("api.errors")
+log = logging.getLogger("api.errors")  # the name log consumers know
 
 STATUS_OF: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -68,7 +68,7 @@ class ErrorOut(Schema):
 
 class UnreadableBody(Exception):
     """A request body the server cannot read, said in the client's terms (raised by the body parser:
-    `api.input_guard.JsonBodyParser`). Ninja wraps whatever its parser raises in a bare 400; the
+    `api.http.input_guard.JsonBodyParser`). Ninja wraps whatever its parser raises in a bare 400; the
     400 handler below answers with this one's code, message and details instead."""
 
     def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from adapters.monitoring.db import count_queries
-from api import metrics
-from api.errors import envelope
-from api.redaction import current_request
+from api.http import metrics
+from api.http.errors import envelope
+from api.http.redaction import current_request
 
 access_log = logging.getLogger("api.access")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ninja.openapi.schema import OpenAPISchema
 
-from api.errors import EnvelopeAPI
+from api.http.errors import EnvelopeAPI
 
 _ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
 # Keyed by int, as Ninja keys the responses it declares: a "422" beside a 422 would reach the JSON as
@@ -41,6 +41,20 @@ def _document_generic_answers(schema: OpenAPISchema) -> OpenAPISchema:
     return schema
 
 
+# Operation ids are published (generated clients name their methods after them), so they keep the
+# module names the API was first published under: "api.<package>.router" answers as "api.<package>",
+# and the packages listed here under their older module name.
+_PUBLISHED_MODULE = {"api.credits": "api.credits_read"}
+
+
+def published_operation_id(module: str, view_name: str) -> str:
+    package = module.removesuffix(".router")
+    return f"{_PUBLISHED_MODULE.get(package, package)}_{view_name}".replace(".", "_")
+
+
 class DocumentedAPI(EnvelopeAPI):
+    def get_openapi_operation_id(self, operation: Any) -> str:
+        return published_operation_id(operation.view_func.__module__, operation.view_func.__name__)
+
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> OpenAPISchema:
         return _document_generic_answers(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))

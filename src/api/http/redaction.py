@@ -1,7 +1,7 @@
 """Keeping credentials out of log lines and error envelopes.
 
 Two nets, applied to every log record by `RedactSecretsFilter` (on every handler of the logging
-config) and to every error envelope (`api.errors.envelope`):
+config) and to every error envelope (`api.http.errors.envelope`):
 
 1. The secrets of the request being served, by value: the Authorization, Proxy-Authorization,
    Cookie and Idempotency-Key headers (whole, and each credential inside them, a Basic header's

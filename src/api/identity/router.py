@@ -10,8 +10,8 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from api.deps import services
-from api.errors import ErrorOut
-from api.security import bearer, client_address, principal_of
+from api.http.errors import ErrorOut
+from api.http.security import bearer, client_address, principal_of
 
 router = Router(tags=["auth"])
 

@@ -20,9 +20,9 @@ from pydantic import Field
 from adapters.jobs.service import QueueUnavailable
 from adapters.jobs.store import JobView
 from api.deps import services
-from api.errors import ErrorOut
-from api.money import MoneyOut
-from api.security import bearer, require_role
+from api.http.errors import ErrorOut
+from api.http.money import MoneyOut
+from api.http.security import bearer, require_role
 from domain.identity.model import Role
 from domain.shared.errors import Conflict, NotFound
 

@@ -14,11 +14,11 @@ from ninja import Router, Schema
 from pydantic import Field
 
 from adapters.queries.portfolio import BookFigures
-from api.credits_read import business_today
+from api.credits.router import business_today
 from api.deps import services
-from api.errors import ErrorOut
-from api.money import MoneyOut, money_dict
-from api.security import bearer, require_role
+from api.http.errors import ErrorOut
+from api.http.money import MoneyOut, money_dict
+from api.http.security import bearer, require_role
 from domain.identity.model import Role
 
 router = Router(tags=["portfolio"], auth=bearer)

@@ -11,13 +11,13 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from adapters.queries.transactions import TransactionFilter, TransactionItem
-from api.cached import json_response
-from api.credits_read import business_today, page_body, viewer_of
+from api.credits.router import business_today, page_body, viewer_of
 from api.deps import services
-from api.errors import ErrorOut
-from api.money import MoneyOut, money_dict
-from api.pagination import PageOut, PageQuery, page_request
-from api.security import bearer
+from api.http.cached import json_response
+from api.http.errors import ErrorOut
+from api.http.money import MoneyOut, money_dict
+from api.http.pagination import PageOut, PageQuery, page_request
+from api.http.security import bearer
 from domain.ledger.model import TransactionStatus, TransactionType
 from domain.shared.errors import InvalidInput
 
