@@ -114,7 +114,7 @@ def _filter(filters: AuditFilterIn) -> AuditFilter:
     )
 
 
-@router.get("/audit", response={200: AuditPage, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+@router.get("", response={200: AuditPage, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
 def list_audit(request: HttpRequest, page: Query[PageQuery], filters: Query[AuditFilterIn]) -> HttpResponse:
     """Admin: the append-only audit trail of money events (who, when, from where, what changed),
     newest first (keyset on at, id)."""

@@ -19,7 +19,13 @@ from api.http.security import bearer, require_role
 from domain.catalog import rules
 from domain.identity.model import Role
 
-router = Router(tags=["catalog"], auth=bearer)
+# One router per catalog resource, each mounted under its own prefix by api.app.
+currencies_router = Router(tags=["catalog"], auth=bearer)
+categories_router = Router(tags=["catalog"], auth=bearer)
+subcategories_router = Router(tags=["catalog"], auth=bearer)
+periodicities_router = Router(tags=["catalog"], auth=bearer)
+payment_accounts_router = Router(tags=["catalog"], auth=bearer)
+holidays_router = Router(tags=["catalog"], auth=bearer)
 
 CurrencyCode = Annotated[str, StringConstraints(pattern=rules.CURRENCY_CODE_PATTERN)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=rules.NAME_MAX)]
@@ -52,12 +58,12 @@ class CurrencyList(Schema):
     data: list[CurrencyOut]
 
 
-@router.get("/currencies", response={200: CurrencyList, **LIST_ERRORS})
+@currencies_router.get("", response={200: CurrencyList, **LIST_ERRORS})
 def list_currencies(request: HttpRequest) -> dict[str, object]:
     return {"data": services().catalog_queries.currencies()}
 
 
-@router.post("/currencies", response={201: CurrencyOut, **CREATE_ERRORS})
+@currencies_router.post("", response={201: CurrencyOut, **CREATE_ERRORS})
 def create_currency(request: HttpRequest, body: CurrencyIn) -> Status:
     """Admin only. A duplicate code is 409."""
     require_role(request, Role.ADMIN)
@@ -103,24 +109,24 @@ class SubcategoryFilter(Schema):
     category: int | None = Field(None, gt=0, description="Only this category's subcategories.")
 
 
-@router.get("/categories", response={200: CategoryList, **LIST_ERRORS})
+@categories_router.get("", response={200: CategoryList, **LIST_ERRORS})
 def list_categories(request: HttpRequest) -> dict[str, object]:
     return {"data": services().catalog_queries.categories()}
 
 
-@router.post("/categories", response={201: CategoryOut, **CREATE_ERRORS})
+@categories_router.post("", response={201: CategoryOut, **CREATE_ERRORS})
 def create_category(request: HttpRequest, body: CategoryIn) -> Status:
     """Admin only. Names are unique regardless of case (409)."""
     require_role(request, Role.ADMIN)
     return Status(201, services().catalog.create_category(name=body.name))
 
 
-@router.get("/subcategories", response={200: SubcategoryList, **LIST_ERRORS})
+@subcategories_router.get("", response={200: SubcategoryList, **LIST_ERRORS})
 def list_subcategories(request: HttpRequest, filters: Query[SubcategoryFilter]) -> dict[str, object]:
     return {"data": services().catalog_queries.subcategories(category_id=filters.category)}
 
 
-@router.post("/subcategories", response={201: SubcategoryOut, 404: ErrorOut, **CREATE_ERRORS})
+@subcategories_router.post("", response={201: SubcategoryOut, 404: ErrorOut, **CREATE_ERRORS})
 def create_subcategory(request: HttpRequest, body: SubcategoryIn) -> Status:
     """Admin only. An unknown category is 404; a name already in the category is 409."""
     require_role(request, Role.ADMIN)
@@ -141,7 +147,7 @@ class PeriodicityList(Schema):
     data: list[PeriodicityOut]
 
 
-@router.get("/periodicities", response={200: PeriodicityList, **LIST_ERRORS})
+@periodicities_router.get("", response={200: PeriodicityList, **LIST_ERRORS})
 def list_periodicities(request: HttpRequest) -> dict[str, object]:
     """The fixed set daily / weekly / biweekly / monthly; the skip flags apply to daily schedules."""
     return {"data": services().catalog_queries.periodicities()}
@@ -180,12 +186,12 @@ class PaymentAccountFilter(Schema):
     active: bool | None = None
 
 
-@router.get("/payment-accounts", response={200: PaymentAccountList, **LIST_ERRORS})
+@payment_accounts_router.get("", response={200: PaymentAccountList, **LIST_ERRORS})
 def list_payment_accounts(request: HttpRequest, filters: Query[PaymentAccountFilter]) -> dict[str, object]:
     return {"data": services().catalog_queries.payment_accounts(currency=filters.currency, active=filters.active)}
 
 
-@router.post("/payment-accounts", response={201: PaymentAccountOut, 404: ErrorOut, **CREATE_ERRORS})
+@payment_accounts_router.post("", response={201: PaymentAccountOut, 404: ErrorOut, **CREATE_ERRORS})
 def create_payment_account(request: HttpRequest, body: PaymentAccountIn) -> Status:
     """Admin only. An unknown currency is 404; an inactive one 422; a name already used in the
     currency 409. A cash box takes no bank details; a bank account needs its bank's name."""
@@ -222,12 +228,12 @@ class HolidayFilter(Schema):
     year: int | None = Field(None, ge=1900, le=2999)
 
 
-@router.get("/holidays", response={200: HolidayList, **LIST_ERRORS})
+@holidays_router.get("", response={200: HolidayList, **LIST_ERRORS})
 def list_holidays(request: HttpRequest, filters: Query[HolidayFilter]) -> dict[str, object]:
     return {"data": services().catalog_queries.holidays(year=filters.year)}
 
 
-@router.post("/holidays", response={201: HolidayOut, **CREATE_ERRORS})
+@holidays_router.post("", response={201: HolidayOut, **CREATE_ERRORS})
 def create_holiday(request: HttpRequest, body: HolidayIn) -> Status:
     """Admin only. One holiday per date (409)."""
     require_role(request, Role.ADMIN)

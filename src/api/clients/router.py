@@ -36,7 +36,10 @@ from domain.analytics.model import CreditSummary
 from domain.identity.model import Role
 from domain.shared.errors import NotFound
 
-router = Router(tags=["clients"], auth=bearer)
+router = Router(tags=["clients"], auth=bearer)  # /clients
+# The credit summaries sit under the people they sum up: /me/... and /users/{id}/...
+my_router = Router(tags=["clients"], auth=bearer)  # /me
+users_router = Router(tags=["clients"], auth=bearer)  # /users
 
 Text150 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=150)]
 
@@ -161,7 +164,7 @@ def _summary(public_id: UUID, as_of: date, s: CreditSummary) -> dict[str, Any]:
     }
 
 
-@router.get("/clients", response={200: ClientPage, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+@router.get("", response={200: ClientPage, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
 def list_clients(request: HttpRequest, page: Query[PageQuery], filters: Query[ClientFilterIn]) -> dict[str, Any]:
     """By username (keyset). Agents see the clients of their portfolio; admins everyone, or one role."""
     result = services().reads.clients.list_people(
@@ -170,7 +173,7 @@ def list_clients(request: HttpRequest, page: Query[PageQuery], filters: Query[Cl
     return page_body(result, _client)
 
 
-@router.get("/clients/lookup", response={200: ClientCardList, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+@router.get("/lookup", response={200: ClientCardList, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
 def lookup_client(request: HttpRequest, query: Query[ClientLookupIn]) -> dict[str, Any]:
     """Staff: the active clients with exactly this national id or this username (give one), to open
     a credit for someone outside the portfolio. Name, masked national id and id only."""
@@ -178,7 +181,7 @@ def lookup_client(request: HttpRequest, query: Query[ClientLookupIn]) -> dict[st
     return {"data": [_card(c) for c in cards]}
 
 
-@router.post("/clients", response={201: ClientOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut})
+@router.post("", response={201: ClientOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut})
 def onboard_client(request: HttpRequest, body: ClientIn) -> Status:
     """Onboard a client (agents, admins) or an agent (admins). A taken username is 409; a weak
     password 422 with the validators' messages."""
@@ -198,7 +201,7 @@ def onboard_client(request: HttpRequest, body: ClientIn) -> Status:
     return Status(201, _client(created))
 
 
-@router.get("/me/credit-summary", response={200: CreditSummaryOut, 401: ErrorOut})
+@my_router.get("/credit-summary", response={200: CreditSummaryOut, 401: ErrorOut})
 def my_credit_summary(request: HttpRequest) -> HttpResponse:
     """Count, total, pending, overdue and next due of the caller's own credits, per currency.
 
@@ -213,8 +216,8 @@ def my_credit_summary(request: HttpRequest) -> HttpResponse:
     return cached_response("summary", [cache_keys.user(principal.user_id)], f"{principal.user_id}:{today}", build)
 
 
-@router.get(
-    "/users/{user_id}/credit-summary",
+@users_router.get(
+    "/{user_id}/credit-summary",
     response={200: CreditSummaryOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
 )
 def user_credit_summary(request: HttpRequest, user_id: UUID) -> dict[str, Any]:

@@ -88,25 +88,25 @@ def _work_list(request: HttpRequest, kind: WorkList, page: PageQuery, agent: UUI
     return json_response(DueItemPage, page_body(result, _item))
 
 
-@router.get("/collections/due-today", response={200: DueItemPage, **ERRORS})
+@router.get("/due-today", response={200: DueItemPage, **ERRORS})
 def due_today(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> HttpResponse:
     """Unsettled installments of open credits falling due on the business date."""
     return _work_list(request, WorkList.DUE_TODAY, page, filters.agent)
 
 
-@router.get("/collections/due-tomorrow", response={200: DueItemPage, **ERRORS})
+@router.get("/due-tomorrow", response={200: DueItemPage, **ERRORS})
 def due_tomorrow(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> HttpResponse:
     """Unsettled installments of open credits falling due the day after the business date."""
     return _work_list(request, WorkList.DUE_TOMORROW, page, filters.agent)
 
 
-@router.get("/collections/overdue", response={200: DueItemPage, **ERRORS})
+@router.get("/overdue", response={200: DueItemPage, **ERRORS})
 def overdue(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> HttpResponse:
     """Unsettled installments past their due date, most overdue first."""
     return _work_list(request, WorkList.OVERDUE, page, filters.agent)
 
 
-@router.get("/collections/portfolio", response={200: DueItemPage, **ERRORS})
+@router.get("/portfolio", response={200: DueItemPage, **ERRORS})
 def portfolio(request: HttpRequest, page: Query[PageQuery], filters: Query[AgentFilterIn]) -> HttpResponse:
     """Every unsettled installment of the agent's open credits, by due date."""
     return _work_list(request, WorkList.PORTFOLIO, page, filters.agent)

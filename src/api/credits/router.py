@@ -1,8 +1,8 @@
 """Reading credits: the keyset list, a credit's detail, its schedule and its payments.
 
-These operations are registered on the credits write router (`api.book_commands.router`): Ninja
-serves one path from one router, so `GET /credits` and `POST /credits` (and the payments pair)
-must share it or the second method answers 405.
+Mounted at /credits. Ninja serves one path from one router, so `GET /credits` and `POST /credits`
+(and the payments pair) must share it or the second method answers 405: api.app moves the credit
+writes of `api.book_commands` onto this router until they live in this package.
 
 Scope: a client sees its own credits, an agent its portfolio (credits.agent_id), an admin all.
 A credit outside the caller's scope is a 404 exactly like an unknown id (existence never leaks).
@@ -15,23 +15,23 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Schema
+from ninja import Query, Router, Schema
 from pydantic import Field
 
 from adapters.cache import read_cache as cache_keys
 from adapters.queries.common import Viewer
 from adapters.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
-from api.book_commands import router
 from api.deps import services
 from api.http.cached import encode, json_response
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, encode_cursor, page_request
-from api.http.security import principal_of
+from api.http.security import bearer, principal_of
 from domain.credits.model import CreditState
 from domain.identity.model import Role
 from domain.shared.errors import NotFound
 
+router = Router(auth=bearer)
 TAGS = ["credits"]
 READ_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 LIST_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 422: ErrorOut}
@@ -270,7 +270,7 @@ def _not_found() -> NotFound:
 # --- endpoints -----------------------------------------------------------------------------------
 
 
-@router.get("/credits", response={200: CreditPage, **LIST_ERRORS}, tags=TAGS)
+@router.get("", response={200: CreditPage, **LIST_ERRORS}, tags=TAGS)
 def list_credits(request: HttpRequest, page: Query[PageQuery], filters: Query[CreditFilterIn]) -> HttpResponse:
     """Credits newest first (keyset on created_at, id). A client sees its own, an agent its
     portfolio, an admin all; the `user` filter narrows within that scope."""
@@ -288,7 +288,7 @@ def list_credits(request: HttpRequest, page: Query[PageQuery], filters: Query[Cr
     return json_response(CreditPage, page_body(result, _list_item))
 
 
-@router.get("/credits/{credit_id}", response={200: CreditDetailOut, **READ_ERRORS}, tags=TAGS)
+@router.get("/{credit_id}", response={200: CreditDetailOut, **READ_ERRORS}, tags=TAGS)
 def credit_detail(request: HttpRequest, credit_id: UUID) -> HttpResponse:
     """A credit's figures (as of the business date), delinquency snapshot and installments.
     Cost and earnings are shown to agents and admins only.
@@ -361,7 +361,7 @@ def _detail_body(viewer: Viewer, credit_id: UUID, today: date) -> dict[str, Any]
     }
 
 
-@router.get("/credits/{credit_id}/installments", response={200: ScheduleOut, **READ_ERRORS}, tags=TAGS)
+@router.get("/{credit_id}/installments", response={200: ScheduleOut, **READ_ERRORS}, tags=TAGS)
 def credit_installments(request: HttpRequest, credit_id: UUID) -> dict[str, Any]:
     """The schedule: each installment's amounts, what was paid, what is outstanding, its status."""
     rows = services().reads.credits.schedule(viewer_of(request), credit_id, today=business_today())
@@ -370,7 +370,7 @@ def credit_installments(request: HttpRequest, credit_id: UUID) -> dict[str, Any]
     return {"data": [_schedule_item(i) for i in rows]}
 
 
-@router.get("/credits/{credit_id}/payments", response={200: CreditPaymentPage, **READ_ERRORS}, tags=TAGS)
+@router.get("/{credit_id}/payments", response={200: CreditPaymentPage, **READ_ERRORS}, tags=TAGS)
 def credit_payments(request: HttpRequest, credit_id: UUID, page: Query[PageQuery]) -> dict[str, Any]:
     """The credit's payments, newest first, with their method lines and status (posted, reversed)."""
     result = services().reads.credits.payments(viewer_of(request), credit_id, page_request(page, 2, "du"))

@@ -13,7 +13,8 @@ from api.deps import services
 from api.http.errors import ErrorOut
 from api.http.security import bearer, client_address, principal_of
 
-router = Router(tags=["auth"])
+router = Router(tags=["auth"])  # /auth
+me_router = Router(tags=["auth"])  # /me: who am I
 
 
 class TokenIn(Schema):
@@ -46,27 +47,27 @@ def _pair_out(pair: object) -> TokenOut:
     )
 
 
-@router.post("/auth/token", response={200: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut}, auth=None)
+@router.post("/token", response={200: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut}, auth=None)
 def issue_token(request: HttpRequest, body: TokenIn) -> TokenOut:
     """Log in with username and password; returns a short-lived access token and a refresh token."""
     address = client_address(request, settings.TRUST_X_FORWARDED_FOR)
     return _pair_out(services().auth.login(body.username, body.password, address))
 
 
-@router.post("/auth/refresh", response={200: TokenOut, 401: ErrorOut, 422: ErrorOut}, auth=None)
+@router.post("/refresh", response={200: TokenOut, 401: ErrorOut, 422: ErrorOut}, auth=None)
 def refresh_token(request: HttpRequest, body: RefreshIn) -> TokenOut:
     """Rotate a refresh token: it works once. Presenting a spent one revokes its whole family."""
     return _pair_out(services().auth.refresh(body.refresh_token))
 
 
-@router.post("/auth/logout", response={204: None, 422: ErrorOut}, auth=None)
+@router.post("/logout", response={204: None, 422: ErrorOut}, auth=None)
 def logout(request: HttpRequest, body: RefreshIn) -> Status:
     """Revoke the refresh token's family (this session on every device that shares it)."""
     services().auth.logout(body.refresh_token)
     return Status(204, None)
 
 
-@router.get("/me", response={200: MeOut, 401: ErrorOut}, auth=bearer)
+@me_router.get("", response={200: MeOut, 401: ErrorOut}, auth=bearer)
 def me(request: HttpRequest) -> MeOut:
     principal = principal_of(request)
     return MeOut(id=principal.public_id, username=principal.username, role=principal.role.value)

@@ -119,7 +119,7 @@ def _job(request: HttpRequest, job_id: UUID) -> JobView:
     return job
 
 
-@router.post("/jobs/portfolio-analysis", response={202: JobOut, 422: ErrorOut, 503: ErrorOut, **ERRORS})
+@router.post("/portfolio-analysis", response={202: JobOut, 422: ErrorOut, 503: ErrorOut, **ERRORS})
 def start_portfolio_analysis(request: HttpRequest, response: HttpResponse, body: PortfolioAnalysisIn) -> Status:
     """Start the book-wide analysis (KPIs, aging, top debtors per currency) as a background job."""
     principal = require_role(request, Role.ADMIN)
@@ -136,13 +136,13 @@ def start_portfolio_analysis(request: HttpRequest, response: HttpResponse, body:
     return Status(202, job_body(job))
 
 
-@router.get("/jobs/{job_id}", response={200: JobOut, **ERRORS})
+@router.get("/{job_id}", response={200: JobOut, **ERRORS})
 def get_job(request: HttpRequest, job_id: UUID) -> Any:
     """A job's state and progress; its result once it succeeded."""
     return job_body(_job(request, job_id))
 
 
-@router.get("/jobs/{job_id}/result.csv", response={200: None, 409: ErrorOut, **ERRORS})
+@router.get("/{job_id}/result.csv", response={200: None, 409: ErrorOut, **ERRORS})
 def job_csv(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """The result as CSV (section, currency, key, value, credit_id, days_past_due), once the job
     succeeded. A top debtor's row: key = the client's id, value = what the credit owes, then the credit."""

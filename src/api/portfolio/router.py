@@ -65,7 +65,7 @@ def _book(request: HttpRequest) -> tuple[date, list[BookFigures]]:
     return today, services().reads.portfolio.book(as_of=today)
 
 
-@router.get("/portfolio/kpis", response={200: KpisOut, **ERRORS})
+@router.get("/kpis", response={200: KpisOut, **ERRORS})
 def kpis(request: HttpRequest) -> dict[str, Any]:
     """Outstanding, collected and the at-risk ratio (PAR30) per currency, as of the business date."""
     today, book = _book(request)
@@ -88,7 +88,7 @@ def kpis(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/portfolio/aging", response={200: AgingOut, **ERRORS})
+@router.get("/aging", response={200: AgingOut, **ERRORS})
 def aging(request: HttpRequest) -> dict[str, Any]:
     """Open credits and their outstanding per aging bucket (live days past due), per currency."""
     today, book = _book(request)

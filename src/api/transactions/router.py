@@ -90,7 +90,7 @@ def _item(t: TransactionItem) -> dict[str, Any]:
     }
 
 
-@router.get("/transactions", response={200: TransactionPage, 401: ErrorOut, 422: ErrorOut})
+@router.get("", response={200: TransactionPage, 401: ErrorOut, 422: ErrorOut})
 def list_transactions(
     request: HttpRequest, page: Query[PageQuery], filters: Query[TransactionFilterIn]
 ) -> HttpResponse:
