@@ -94,7 +94,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MIDDLEWARE = [
     "api.http.middleware.RequestIdMiddleware",
-    "api.http.middleware.MetricsMiddleware",
+    "config.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "api.http.middleware.SecurityHeadersMiddleware",  # CSP, no-store on the API
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from adapters.queries.audit import AuditFilter, AuditItem
 from api.credits.router import page_body
 from api.deps import services
 from api.http.cached import json_response
@@ -19,6 +18,7 @@ from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
 from api.http.security import bearer, require_role
 from domain.application.audit import AuditEvent
+from domain.application.queries.audit import AuditFilter, AuditItem
 from domain.identity.model import Role
 from domain.shared.errors import InvalidInput
 

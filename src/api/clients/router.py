@@ -23,8 +23,6 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
-from adapters.cache import read_cache as cache_keys
-from adapters.queries.clients import ClientCard, ClientItem, NewPerson
 from api.credits.router import business_today, page_body, viewer_of
 from api.deps import services
 from api.http.cached import cached_response, encode
@@ -33,6 +31,10 @@ from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
 from api.http.security import bearer, principal_of, require_role
 from domain.analytics.model import CreditSummary
+from domain.application.onboarding import onboard
+from domain.application.queries import cache as cache_keys
+from domain.application.queries.clients import ClientCard, ClientItem, NewPerson
+from domain.application.queries.summaries import summary_of
 from domain.identity.model import Role
 from domain.shared.errors import NotFound
 
@@ -185,7 +187,8 @@ def lookup_client(request: HttpRequest, query: Query[ClientLookupIn]) -> dict[st
 def onboard_client(request: HttpRequest, body: ClientIn) -> Status:
     """Onboard a client (agents, admins) or an agent (admins). A taken username is 409; a weak
     password 422 with the validators' messages."""
-    created = services().reads.clients.onboard(
+    created = onboard(
+        services().people,
         viewer_of(request),
         NewPerson(
             username=body.username,
@@ -224,7 +227,7 @@ def user_credit_summary(request: HttpRequest, user_id: UUID) -> dict[str, Any]:
     """A user's summary (by public id): admins any; agents a client of their portfolio."""
     require_role(request, Role.AGENT, Role.ADMIN)
     today = business_today()
-    summary = services().reads.summaries.of_public_id(viewer_of(request), user_id, as_of=today)
+    summary = summary_of(services().reads.summaries, viewer_of(request), user_id, as_of=today)
     if summary is None:
         raise NotFound("No such user.")
     return _summary(user_id, today, summary)

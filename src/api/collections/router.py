@@ -14,7 +14,6 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from adapters.queries.collections import DueItem, WorkList
 from api.credits.router import business_today, page_body
 from api.deps import services
 from api.http.cached import json_response
@@ -22,6 +21,7 @@ from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
 from api.http.security import bearer, require_role
+from domain.application.queries.collections import DueItem, WorkList
 from domain.identity.model import Role
 from domain.shared.errors import Forbidden, NotFound
 

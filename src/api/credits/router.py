@@ -18,15 +18,15 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from adapters.cache import read_cache as cache_keys
-from adapters.queries.common import Viewer
-from adapters.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
 from api.deps import services
 from api.http.cached import encode, json_response
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, encode_cursor, page_request
 from api.http.security import bearer, principal_of
+from domain.application.queries import cache as cache_keys
+from domain.application.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
+from domain.application.queries.viewer import Viewer
 from domain.credits.model import CreditState
 from domain.identity.model import Role
 from domain.shared.errors import NotFound

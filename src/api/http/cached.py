@@ -25,8 +25,8 @@ from ninja import Schema
 from ninja.responses import NinjaJSONEncoder
 from pydantic import BaseModel, create_model
 
-from adapters.cache.read_cache import Subject
 from api.deps import services
+from domain.application.queries.cache import Subject
 
 
 def encode(schema: type[Schema], body: dict[str, Any]) -> bytes:

@@ -17,12 +17,11 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
-from adapters.jobs.service import QueueUnavailable
-from adapters.jobs.store import JobView
 from api.deps import services
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut
 from api.http.security import bearer, require_role
+from domain.application.queries.jobs import JobView, QueueUnavailable
 from domain.identity.model import Role
 from domain.shared.errors import Conflict, NotFound
 

@@ -13,12 +13,12 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
-from adapters.queries.portfolio import BookFigures
 from api.credits.router import business_today
 from api.deps import services
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.security import bearer, require_role
+from domain.application.queries.portfolio import BookFigures
 from domain.identity.model import Role
 
 router = Router(tags=["portfolio"], auth=bearer)

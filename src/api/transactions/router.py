@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from adapters.queries.transactions import TransactionFilter, TransactionItem
 from api.credits.router import business_today, page_body, viewer_of
 from api.deps import services
 from api.http.cached import json_response
@@ -18,6 +17,7 @@ from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
 from api.http.security import bearer
+from domain.application.queries.transactions import TransactionFilter, TransactionItem
 from domain.ledger.model import TransactionStatus, TransactionType
 from domain.shared.errors import InvalidInput
 
