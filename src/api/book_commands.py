@@ -30,9 +30,9 @@ from api.book_schemas import (
     waiver_body,
 )
 from api.deps import services
-from api.errors import ErrorOut
+from api.http.errors import ErrorOut
+from api.http.security import bearer, principal_of, require_role
 from api.idempotency import idempotent
-from api.security import bearer, principal_of, require_role
 from domain.application import services as book
 from domain.application.ports import Actor
 from domain.identity.model import Principal, Role

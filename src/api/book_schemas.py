@@ -10,7 +10,7 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import Field
 
-from api.money import MoneyIn, MoneyOut, money_dict
+from api.http.money import MoneyIn, MoneyOut, money_dict
 from domain.credits.accrual import RefinanceBalance
 from domain.credits.model import Credit
 from domain.credits.schedule import MAX_ANNUAL_RATE, InterestMethod, Periodicity

@@ -1,42 +1,39 @@
-"""The services the API calls, handed over by config.bootstrap at start-up (the API builds none)."""
+"""The services the API calls, typed on the domain's ports and handed over by config.bootstrap at
+start-up: the API builds none and imports no adapter."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from domain.application.onboarding import PeopleRegistry
+from domain.application.ports import Ports
+from domain.application.queries.audit import AuditReads
+from domain.application.queries.cache import ReadCache
+from domain.application.queries.catalog import CatalogReads
+from domain.application.queries.jobs import Jobs
+from domain.application.queries.reads import Reads
 from domain.identity.services import AuthService
-
-if TYPE_CHECKING:
-    from adapters.cache.read_cache import ReadCache
-    from adapters.jobs.service import JobsService
-    from adapters.queries import ReadQueries
-    from adapters.queries.access import AccessQueries
-    from adapters.queries.audit import AuditQueries
-    from adapters.queries.catalog import CatalogQueries
-    from adapters.sql.catalog import CatalogService
-    from adapters.sql.idempotency import IdempotencyStore
-    from domain.application.ports import Ports
-    from domain.shared.money import (
-        Currency,
-    )  # type-only: importing them loads ORM models, which needs Django set up first
+from domain.shared.money import Currency
 
 
 @dataclass(frozen=True)
 class Services:
     auth: AuthService
     health: Callable[[], list[Any]]
-    catalog: CatalogService
-    catalog_queries: CatalogQueries
+    catalog_queries: CatalogReads
     ports: Ports
-    access: AccessQueries
-    idempotency: IdempotencyStore
     currency: Callable[[str], Currency]
-    reads: ReadQueries
+    reads: Reads
+    people: PeopleRegistry
     read_cache: ReadCache
-    jobs: JobsService
-    audit: AuditQueries
+    jobs: Jobs
+    audit: AuditReads
+    # The write side's services, typed by the use cases that replace them (helper "writes").
+    catalog: Any
+    access: Any
+    idempotency: Any
 
 
 _services: Services | None = None

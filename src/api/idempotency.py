@@ -15,7 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 
 from api.deps import services
-from api.security import principal_of
+from api.http.security import principal_of
 from domain.shared.errors import InvalidInput
 
 HEADER = "Idempotency-Key"

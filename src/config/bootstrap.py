@@ -17,8 +17,6 @@ from adapters.auth.django_stores import (
 )
 from adapters.auth.jwt_codec import JwtCodec
 from adapters.cache.read_cache import ReadCache
-from adapters.cache.read_cache import credit as credit_subject
-from adapters.cache.read_cache import user as user_subject
 from adapters.jobs.service import JobsService
 from adapters.jobs.store import JobStore
 from adapters.monitoring.health import probe_all
@@ -26,6 +24,7 @@ from adapters.queries import ReadQueries
 from adapters.queries.access import AccessQueries
 from adapters.queries.audit import AuditQueries
 from adapters.queries.catalog import CatalogQueries
+from adapters.queries.clients import DjangoPeopleRegistry
 from adapters.sql.audit import DjangoAuditLog
 from adapters.sql.catalog import CatalogService
 from adapters.sql.credits import DjangoCreditRepository
@@ -37,6 +36,8 @@ from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentReposi
 from adapters.sql.session import DjangoUnitOfWork, OrmSession
 from api.deps import Services
 from domain.application.ports import Policies, Ports
+from domain.application.queries.cache import credit as credit_subject
+from domain.application.queries.cache import user as user_subject
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.model import Credit
 from domain.identity.model import TokenPolicy
@@ -146,6 +147,7 @@ def bootstrap() -> Services:
         idempotency=IdempotencyStore(),
         currency=currency_of,
         reads=ReadQueries.build(ports.policies.delinquency),
+        people=DjangoPeopleRegistry(),
         read_cache=shared_read_cache(),
         jobs=JobsService(JobStore(), enqueue_analysis=enqueue_portfolio_analysis),
         audit=AuditQueries(),

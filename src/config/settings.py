@@ -93,20 +93,20 @@ AUTH_USER_MODEL = "identity.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MIDDLEWARE = [
-    "api.middleware.RequestIdMiddleware",
-    "api.middleware.MetricsMiddleware",
+    "api.http.middleware.RequestIdMiddleware",
+    "config.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "api.middleware.SecurityHeadersMiddleware",  # CSP, no-store on the API
+    "api.http.middleware.SecurityHeadersMiddleware",  # CSP, no-store on the API
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "api.middleware.ApiErrorEnvelopeMiddleware",
-    "api.input_guard.InputGuardMiddleware",  # 413 for oversized bodies, 422 for NUL characters
-    "api.admin_middleware.SessionMiddleware",  # these four: Django's, skipped under /api/
+    "api.http.middleware.ApiErrorEnvelopeMiddleware",
+    "api.http.input_guard.InputGuardMiddleware",  # 413 for oversized bodies, 422 for NUL characters
+    "api.http.admin_middleware.SessionMiddleware",  # these four: Django's, skipped under /api/
     "django.middleware.common.CommonMiddleware",
-    "api.admin_middleware.CsrfViewMiddleware",
-    "api.admin_middleware.AuthenticationMiddleware",
-    "api.admin_middleware.MessageMiddleware",
+    "api.http.admin_middleware.CsrfViewMiddleware",
+    "api.http.admin_middleware.AuthenticationMiddleware",
+    "api.http.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "api.read_routing.ReadRoutingMiddleware",  # after auth: reads the caller's id lazily
+    "config.read_routing.ReadRoutingMiddleware",  # after auth: reads the caller's id lazily
 ]
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -331,8 +331,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "api.middleware.RequestIdLogFilter"},
-        "redact_secrets": {"()": "api.redaction.RedactSecretsFilter"},
+        "request_id": {"()": "api.http.middleware.RequestIdLogFilter"},
+        "redact_secrets": {"()": "api.http.redaction.RedactSecretsFilter"},
     },
     "formatters": {
         "json": {

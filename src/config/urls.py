@@ -3,7 +3,7 @@ from django.urls import path
 
 from adapters.orm.book_admin import clients_view, portfolio_view
 from api.app import build_api
-from api.metrics import metrics_view
+from api.http.metrics import metrics_view
 from config.bootstrap import bootstrap
 
 api = build_api(bootstrap())

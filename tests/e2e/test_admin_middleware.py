@@ -8,7 +8,7 @@ from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
-from api import admin_middleware
+from api.http import admin_middleware
 
 
 def _seen(path: str) -> HttpRequest:
@@ -39,7 +39,7 @@ def test_other_requests_get_them() -> None:
 
 def test_they_are_djangos_own_for_the_admin_checks() -> None:
     assert issubclass(admin_middleware.AuthenticationMiddleware, auth_middleware.AuthenticationMiddleware)
-    assert "api.admin_middleware.SessionMiddleware" in settings.MIDDLEWARE
+    assert "api.http.admin_middleware.SessionMiddleware" in settings.MIDDLEWARE
 
 
 @pytest.mark.django_db

@@ -60,7 +60,7 @@ def test_log_lines_are_json_with_the_request_id(client: Client, caplog: pytest.L
     from django.conf import settings as django_settings
     from pythonjsonlogger.json import JsonFormatter
 
-    from api.middleware import RequestIdLogFilter
+    from api.http.middleware import RequestIdLogFilter
 
     with caplog.at_level(logging.INFO, logger="api.access"):
         client.get("/api/v1/health", HTTP_X_REQUEST_ID="trace-42")

@@ -69,11 +69,11 @@ def api_operations() -> set[tuple[str, str]]:
     from config.urls import api
 
     found = set()
-    for _prefix, router in api._routers:
+    for prefix, router in api._routers:
         for path, path_view in router.path_operations.items():
             for operation in path_view.operations:
                 for method in operation.methods:
-                    found.add((method, path))
+                    found.add((method, prefix + path))
     return found
 
 

@@ -258,7 +258,7 @@ def test_no_secret_reaches_a_log_line_an_answer_or_a_metric(
 def test_every_log_handler_redacts() -> None:
     """A handler added beside the root's (Django's default `django` console and mail_admins
     handlers were two) would write what the root's filter scrubs: every handler carries it."""
-    from api.redaction import RedactSecretsFilter
+    from api.http.redaction import RedactSecretsFilter
 
     bare = [
         (lg.name, type(h).__name__)

@@ -1,4 +1,4 @@
-"""Hot reads render through plain-pydantic twins of their Ninja schemas (api.cached.encode): the
+"""Hot reads render through plain-pydantic twins of their Ninja schemas (api.http.cached.encode): the
 same validation and the very same bytes as Ninja's own response path."""
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from ninja import Schema
 from ninja.responses import NinjaJSONEncoder
 from pydantic import ValidationError
 
-from api import clients, collections, credits_read, transactions
-from api.cached import encode, plain_twin
+from api.clients import router as clients
+from api.collections import router as collections
+from api.credits import router as credits_read
+from api.http.cached import encode, plain_twin
+from api.transactions import router as transactions
 
 
 def _ninja_bytes(schema: type[Schema], body: dict) -> bytes:

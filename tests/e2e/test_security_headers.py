@@ -171,7 +171,7 @@ def _assert_no_internals(response: HttpResponse, *, where: str) -> None:
 def test_an_unexpected_error_is_an_envelope_with_a_request_id_and_nothing_else(
     monkeypatch: pytest.MonkeyPatch, token: str
 ) -> None:
-    import api.identity
+    import api.identity.router
 
     def explode(request: object) -> object:
         # The exception text carries everything a careless handler would leak.
@@ -180,7 +180,7 @@ def test_an_unexpected_error_is_an_envelope_with_a_request_id_and_nothing_else(
             f"{settings.SECRET_KEY} {settings.JWT_SIGNING_KEY} {_database_url()}"
         )
 
-    monkeypatch.setattr(api.identity, "principal_of", explode)
+    monkeypatch.setattr(api.identity.router, "principal_of", explode)
     client = Client(raise_request_exception=False)
     response = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID="trace-me-42")
     assert response.status_code == 500
@@ -194,12 +194,12 @@ def test_an_unexpected_error_is_an_envelope_with_a_request_id_and_nothing_else(
 
 
 def test_a_crash_outside_ninja_gives_nothing_away(monkeypatch: pytest.MonkeyPatch) -> None:
-    import api.metrics
+    import api.http.metrics
 
     def explode(*args: object) -> bytes:
         raise RuntimeError(f"{settings.SECRET_KEY} {_database_url()} Traceback")
 
-    monkeypatch.setattr(api.metrics, "generate_latest", explode)
+    monkeypatch.setattr(api.http.metrics, "generate_latest", explode)
     response = Client(raise_request_exception=False).get("/metrics")
     assert response.status_code == 500
     _assert_no_internals(response, where="metrics 500")

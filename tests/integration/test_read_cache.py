@@ -18,10 +18,11 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from adapters.cache.read_cache import ReadCache, user
+from adapters.cache.read_cache import ReadCache
 from config.bootstrap import build_ports
 from domain.application import services as use_cases
 from domain.application.ports import Actor
+from domain.application.queries.cache import user
 from domain.ledger.model import Source
 from domain.payments.model import MethodLine
 from domain.shared.money import Money

@@ -28,7 +28,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches
@@ -37,6 +36,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from adapters.db.routing import use_primary
+from domain.application.queries.cache import Subject
 
 OWED_RETRY_SECONDS = 0.2
 _owed = threading.Event()  # this process lost a bump and has not made up for it yet
@@ -54,31 +54,6 @@ for i, key in ipairs(KEYS) do parts[i] = redis.call('GET', key) or '0' end
 local stamp = table.concat(parts, '.')
 return {stamp, redis.call('GET', ARGV[1] .. stamp)}
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """Something cached values depend on: ("user", 42), ("credit", uuid)."""
-
-    kind: str
-    key: object
-
-    @property
-    def version_key(self) -> str:
-        return f"v:{self.kind}:{self.key}"
-
-
-def user(user_id: int) -> Subject:
-    return Subject("user", user_id)
-
-
-def credit(credit_id: object) -> Subject:
-    return Subject("credit", credit_id)
-
-
-def catalog(name: str) -> Subject:
-    """Reference data cached in each process (the holiday calendar): ("catalog", "holidays")."""
-    return Subject("catalog", name)
 
 
 class ReadCache:

@@ -12,7 +12,7 @@ Rules, in order (`read_alias()`):
 Writes always go to the primary.
 
 Read-your-writes is keyed by the authenticated user id, so it works for JWT clients (no cookie):
-after a writing request by user X, the middleware (`api.read_routing`) calls `note_write(X)`,
+after a writing request by user X, the middleware (`config.read_routing`) calls `note_write(X)`,
 which puts `ryw:<X>` in the shared cache (Redis) with a TTL of READ_YOUR_WRITES_SECONDS, before the
 response leaves, so X's next request on any app node finds it; a request checks it lazily, with
 one cache get, only when it is about to read from a replica. The same note is kept in this

@@ -10,14 +10,11 @@ from uuid import UUID
 
 from django.db import transaction
 
-from adapters.jobs.store import JobStore, JobView
+from adapters.jobs.store import JobStore
 from adapters.orm.jobs.models import Job
+from domain.application.queries.jobs import JobView, QueueUnavailable
 
 log = logging.getLogger("jobs")
-
-
-class QueueUnavailable(Exception):
-    """The job row exists but the broker refused the message (the job is marked failed)."""
 
 
 class JobsService:

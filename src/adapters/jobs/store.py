@@ -22,7 +22,7 @@ from uuid import UUID
 from django.db import connection
 
 from adapters.orm.jobs.models import Job
-from domain.analytics.model import JobProgress
+from domain.application.queries.jobs import JobView
 from domain.shared.ids import Uuid7Generator
 
 PENDING, RUNNING, SUCCEEDED, FAILED = (s.value for s in Job.State)
@@ -31,32 +31,6 @@ _ids = Uuid7Generator()
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class JobView:
-    id: UUID
-    kind: str
-    state: str
-    done: int
-    total: int
-    params: dict[str, Any]
-    result: dict[str, Any] | None
-    error: str
-    requested_by: int | None
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    has_csv: bool
-
-    @property
-    def progress(self) -> JobProgress:
-        return JobProgress(done=self.done, total=self.total)
-
-    @property
-    def finished(self) -> bool:
-        return self.state in (SUCCEEDED, FAILED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,15 +6,12 @@ Read on the primary, not a replica: an admin checking what just happened must se
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from django.db import connection
 
 from adapters.queries.common import money
-from domain.shared.money import Money
+from domain.application.queries.audit import AuditFilter, AuditItem
 from domain.shared.pagination import Page, PageRequest
 
 _SQL = """
@@ -26,37 +23,6 @@ WHERE {where}
 ORDER BY e.at DESC, e.id DESC
 LIMIT %s
 """
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilter:
-    credit_id: UUID | None = None
-    # The actor's public id; `system` for records no person made.
-    actor: UUID | None = None
-    system_only: bool = False
-    event: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditItem:
-    id: int
-    at: datetime
-    event: str
-    actor_id: UUID | None
-    actor_username: str
-    actor_role: str
-    source: str
-    ip: str | None
-    user_agent: str
-    request_id: str
-    credit_id: UUID | None
-    reference_id: UUID | None
-    amount: Money | None
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    details: dict[str, Any]
 
 
 def _json(value: Any) -> Any:

@@ -5,58 +5,18 @@ No model instances are built: on hot read paths the ORM's instantiation costs mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Periodicity, Subcategory
+from domain.application.queries.catalog import (
+    CategoryDTO,
+    CurrencyDTO,
+    HolidayDTO,
+    PaymentAccountDTO,
+    PeriodicityDTO,
+    SubcategoryDTO,
+)
 from domain.catalog import rules
-
-
-@dataclass(frozen=True, slots=True)
-class CurrencyDTO:
-    code: str
-    name: str
-    minor_units: int
-    active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CategoryDTO:
-    id: int
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class SubcategoryDTO:
-    id: int
-    category_id: int
-    category_name: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodicityDTO:
-    code: str
-    name: str
-    skip_sundays: bool
-    skip_holidays: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentAccountDTO:
-    id: int
-    name: str
-    kind: str
-    currency: str
-    active: bool
-    bank_name: str
-    account_number_masked: str
-
-
-@dataclass(frozen=True, slots=True)
-class HolidayDTO:
-    date: date
-    name: str
 
 
 class CatalogQueries:

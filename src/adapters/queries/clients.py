@@ -18,8 +18,6 @@ username already taken regardless of case (409), hashes the password with the co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from django.contrib.auth.password_validation import validate_password
@@ -30,52 +28,10 @@ from django.db import IntegrityError, transaction
 from adapters.db.routing import read_cursor
 from adapters.orm.identity.models import User
 from adapters.queries.common import Viewer
+from domain.application.queries.clients import ClientCard, ClientItem, NewPerson, UserRef
 from domain.identity.model import Role
 from domain.shared.errors import Conflict, Forbidden, InvalidInput
 from domain.shared.pagination import Page, PageRequest
-
-
-@dataclass(frozen=True, slots=True)
-class ClientItem:
-    id: UUID
-    username: str
-    first_name: str
-    last_name: str
-    email: str
-    phone: str
-    document_id: str
-    role: str
-    is_active: bool
-    date_joined: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ClientCard:
-    """What an agent sees of a person outside its portfolio: enough to open a credit for them."""
-
-    id: UUID
-    first_name: str
-    last_name: str
-    national_id_masked: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewPerson:
-    username: str
-    password: str
-    first_name: str
-    last_name: str
-    email: str
-    phone: str
-    document_id: str
-    role: str
-
-
-@dataclass(frozen=True, slots=True)
-class UserRef:
-    id: int
-    role: str
-
 
 _COLUMNS = "public_id, username, first_name, last_name, email, phone, document_id, role, is_active, date_joined"
 # The users in an agent's portfolio: clients with a credit it collects (credit_agent_keyset_idx) or
@@ -186,14 +142,11 @@ class ClientDirectory:
             row = cursor.fetchone()
         return UserRef(*row) if row else None
 
-    def onboard(self, viewer: Viewer, person: NewPerson) -> ClientItem:
-        """`viewer` onboards `person`: agents clients (who join their portfolio), admins clients or
-        agents. Nobody creates admins here."""
-        _staff_only(viewer)
-        if person.role not in (Role.CLIENT.value, Role.AGENT.value):
-            raise InvalidInput("Only clients and agents are onboarded here.", details={"field": "role"})
-        if person.role == Role.AGENT.value and not viewer.is_admin:
-            raise Forbidden("Only admins create agents.")
+
+class DjangoPeopleRegistry:
+    """domain.application.onboarding.PeopleRegistry on Django's user model and its validators."""
+
+    def validate(self, person: NewPerson) -> None:
         if person.email:
             try:
                 validate_email(person.email)
@@ -211,8 +164,11 @@ class ClientDirectory:
             raise InvalidInput(
                 "The password is not acceptable.", details={"field": "password", "problems": list(exc.messages)}
             ) from exc
-        if User.objects.filter(username__iexact=person.username).exists():
-            raise Conflict("That username is taken.", details={"field": "username"})
+
+    def username_taken(self, username: str) -> bool:
+        return User.objects.filter(username__iexact=username).exists()
+
+    def register(self, person: NewPerson, *, onboarded_by: int) -> ClientItem:
         try:
             with transaction.atomic():
                 user = User.objects.create_user(
@@ -224,7 +180,7 @@ class ClientDirectory:
                     phone=person.phone,
                     document_id=person.document_id,
                     role=person.role,
-                    onboarded_by_id=viewer.user_id,
+                    onboarded_by_id=onboarded_by,
                 )
         except IntegrityError as exc:  # a concurrent onboarding of the same username
             raise Conflict("That username is taken.", details={"field": "username"}) from exc

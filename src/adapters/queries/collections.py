@@ -8,37 +8,12 @@ predicate); the credit and the client's name are joined to the page's rows only.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from datetime import date, timedelta
-from uuid import UUID
 
 from adapters.db.routing import read_cursor
 from adapters.queries.common import OUTSTANDING_SQL, money
-from domain.shared.money import Money
+from domain.application.queries.collections import DueItem, WorkList
 from domain.shared.pagination import Page, PageRequest
-
-
-class WorkList(enum.StrEnum):
-    DUE_TODAY = "due-today"
-    DUE_TOMORROW = "due-tomorrow"
-    OVERDUE = "overdue"
-    PORTFOLIO = "portfolio"
-
-
-@dataclass(frozen=True, slots=True)
-class DueItem:
-    installment_id: UUID
-    credit_id: UUID
-    number: int
-    due_date: date
-    outstanding: Money
-    days_past_due: int
-    client_id: UUID
-    client_username: str
-    client_name: str
-    client_phone: str
-
 
 _SQL = f"""
 SELECT i.id, i.credit_id, i.number, i.due_date, i.outstanding, c.currency, u.public_id, u.username,

@@ -7,10 +7,10 @@ not see is never fetched, so a list cannot leak it and a lookup by id finds noth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from adapters.sql.currencies import currency_of
+from domain.application.queries.viewer import Viewer
 from domain.identity.model import Role
 from domain.shared.money import Money
 
@@ -23,27 +23,6 @@ PAID_SQL = "(i.paid_principal + i.paid_interest + i.paid_late_fee)"
 # Everything ever asked of the client (credits.model.Credit.total_due): schedule, adjustments, fees.
 DUE_SQL = "(i.principal + i.adjustment + i.interest + i.late_fee)"
 OPEN_STATES = ("active", "defaulted")
-
-
-@dataclass(frozen=True, slots=True)
-class Viewer:
-    """The caller as the read side needs it: internal id and role (from the access token)."""
-
-    user_id: int
-    role: Role
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role is Role.ADMIN
-
-    @property
-    def is_agent(self) -> bool:
-        return self.role is Role.AGENT
-
-    @property
-    def is_staff_side(self) -> bool:
-        """Agents and admins: they see the seller's figures (cost, earnings)."""
-        return self.role in (Role.AGENT, Role.ADMIN)
 
 
 def credit_scope(viewer: Viewer, alias: str = "c") -> tuple[str, list[object]]:

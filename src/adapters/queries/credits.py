@@ -9,140 +9,25 @@ schedule one, a page of payments two (the payments, then all their method lines 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
 from adapters.queries.common import OPEN_STATES, OUTSTANDING_SQL, Viewer, credit_scope, money
-from domain.shared.money import Money
+from domain.application.queries.credits import (
+    CreditDetail,
+    CreditFilter,
+    CreditListItem,
+    CreditPayment,
+    DelinquencySnapshot,
+    InstallmentRow,
+    PaymentAllocationRow,
+    PaymentLineRow,
+)
 from domain.shared.pagination import Page, PageRequest
 
 # --- DTOs ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CreditFilter:
-    state: str | None = None
-    in_default: bool | None = None
-    user_public_id: UUID | None = None
-    opened_from: date | None = None
-    opened_to: date | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CreditListItem:
-    id: UUID
-    client_id: UUID
-    agent_id: UUID | None
-    state: str
-    price: Money
-    pending: Money
-    installments_count: int
-    periodicity: str
-    interest_method: str
-    opened_on: date
-    is_in_default: bool
-    days_past_due: int
-    next_due_date: date | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class InstallmentRow:
-    id: UUID
-    number: int
-    due_date: date
-    principal: Money
-    interest: Money
-    adjustment: Money
-    late_fee: Money
-    late_fee_waived: Money
-    amount: Money
-    paid_principal: Money
-    paid_interest: Money
-    paid_late_fee: Money
-    paid: Money
-    outstanding: Money
-    status: str
-    days_past_due: int
-
-
-@dataclass(frozen=True, slots=True)
-class DelinquencySnapshot:
-    """What the nightly job stored (indexed for lists); `as_of` None until it first ran."""
-
-    as_of: date | None
-    days_past_due: int
-    aging_bucket: str
-    missed_installments: int
-    morosidad_level: int
-    is_in_default: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CreditDetail:
-    id: UUID
-    client_id: UUID
-    agent_id: UUID | None
-    state: str
-    currency: str
-    price: Money
-    cost: Money
-    earnings: Money
-    allow_loss: bool
-    total_due: Money
-    paid: Money
-    pending: Money
-    overdue: Money
-    next_due_date: date | None
-    next_due_amount: Money | None
-    subcategory_id: int | None
-    periodicity: str
-    interest_method: str
-    annual_rate: Decimal
-    installments_count: int
-    opened_on: date
-    refinanced_from_id: UUID | None
-    created_at: datetime
-    delinquency: DelinquencySnapshot
-    installments: tuple[InstallmentRow, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentLineRow:
-    payment_account_id: int
-    account_name: str
-    account_kind: str
-    amount: Money
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentAllocationRow:
-    """What a payment pays of one installment now (a reprocessing may have moved it)."""
-
-    installment_id: UUID
-    installment_number: int
-    late_fee: Money
-    interest: Money
-    principal: Money
-
-
-@dataclass(frozen=True, slots=True)
-class CreditPayment:
-    id: UUID
-    amount: Money
-    paid_on: date
-    received_at: datetime
-    status: str
-    prepay: bool
-    agent_id: UUID | None
-    transaction_id: UUID
-    reversed_at: datetime | None
-    reversal_reason: str
-    lines: tuple[PaymentLineRow, ...]
-    allocations: tuple[PaymentAllocationRow, ...] = ()
 
 
 # --- SQL -----------------------------------------------------------------------------------------

@@ -14,10 +14,9 @@ from datetime import date
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.queries.common import DUE_SQL, OPEN_STATES, OUTSTANDING_SQL, PAID_SQL, Viewer, money
+from adapters.queries.common import DUE_SQL, OPEN_STATES, OUTSTANDING_SQL, PAID_SQL, money
 from domain.analytics.model import CreditFigures, CreditSummary, summarize_user
 from domain.credits.delinquency import DelinquencyPolicy
-from domain.identity.model import Role
 
 # `{credits}` selects the credits (id, user_id, agent_id, state, currency) to aggregate; the
 # installment join then reads each credit's rows through its (credit_id, number) unique index.
@@ -96,23 +95,11 @@ class SummaryQueries:
     def of_user(self, user_id: int, *, as_of: date) -> CreditSummary:
         return summarize_user(user_id, self._figures.for_user(user_id, as_of))
 
-    def of_public_id(self, viewer: Viewer, public_id: UUID, *, as_of: date) -> CreditSummary | None:
-        """None when the user does not exist or `viewer` may not see it: an admin sees anyone, an
-        agent a client with at least one credit in its portfolio (then the client's whole summary),
-        a client only itself."""
+    def user_id_of(self, public_id: UUID) -> int | None:
         with read_cursor() as cursor:
             cursor.execute("SELECT id FROM identity_user WHERE public_id = %s", [public_id])
             row = cursor.fetchone()
-        if row is None:
-            return None
-        user_id = row[0]
-        if viewer.role is Role.CLIENT and user_id != viewer.user_id:
-            return None
-        rows = self._figures.for_user(user_id, as_of)
-        if (
-            viewer.role is Role.AGENT
-            and user_id != viewer.user_id
-            and not any(r.agent_id == viewer.user_id for r in rows)
-        ):
-            return None
-        return summarize_user(user_id, rows)
+        return row[0] if row is not None else None
+
+    def figures_of(self, user_id: int, *, as_of: date) -> list[CreditFigures]:
+        return self._figures.for_user(user_id, as_of)

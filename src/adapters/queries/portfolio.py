@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from adapters.db.routing import read_cursor
 from adapters.queries.common import OUTSTANDING_SQL, PAID_SQL
 from adapters.sql.currencies import currency_of
+from domain.application.queries.portfolio import AgingRow, BookFigures
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.shared.aging import AgingBucket, bucket_for
 from domain.shared.money import Money
@@ -51,26 +52,6 @@ WHERE l.paid_on BETWEEN %s AND %s AND p.status = 'posted'
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
-
-
-@dataclass(frozen=True, slots=True)
-class AgingRow:
-    bucket: AgingBucket
-    credits: int
-    outstanding: Money
-
-
-@dataclass(frozen=True, slots=True)
-class BookFigures:
-    currency: str
-    credits: int
-    open_credits: int
-    in_default: int
-    outstanding: Money
-    collected: Money
-    at_risk: Money
-    at_risk_ratio: Decimal
-    aging: tuple[AgingRow, ...]
 
 
 @dataclass(slots=True)

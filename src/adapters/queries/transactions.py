@@ -9,44 +9,14 @@ then the amounts (sum of debit postings) of all of them in one grouped query.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
 from adapters.queries.common import Viewer, money
+from domain.application.queries.transactions import TransactionFilter, TransactionItem
 from domain.identity.model import Role
 from domain.shared.money import Money
 from domain.shared.pagination import Page, PageRequest
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionFilter:
-    date_from: date
-    date_to: date
-    type: str | None = None
-    status: str | None = None
-    credit_id: UUID | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionItem:
-    id: UUID
-    occurred_on: date
-    type: str
-    status: str
-    source: str
-    user_id: UUID | None
-    agent_id: UUID | None
-    credit_id: UUID | None
-    reference_id: UUID | None
-    reverses_id: UUID | None
-    reversed_by_id: UUID | None
-    memo: str
-    recorded_at: datetime
-    # The sum of the debit postings (every booking is in one currency: its credit's).
-    amount: Money | None
-
 
 _PAGE_SQL = """
 SELECT t.id, t.occurred_on, t.type, t.status, t.source, u.public_id, a.public_id, t.credit_id, t.reference_id,

@@ -25,7 +25,8 @@ from datetime import date
 
 from django.db import connection, transaction
 
-from adapters.cache.read_cache import ReadCache, catalog
+from adapters.cache.read_cache import ReadCache
+from domain.application.queries.cache import catalog
 
 RECHECK_SECONDS = 0.05
 HOLIDAYS = catalog("holidays")

@@ -9,6 +9,7 @@ tested against `may_see`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from domain.identity.model import Principal, Role
 from domain.shared.errors import Forbidden, NotFound
@@ -22,7 +23,17 @@ class Holding:
     agent_id: int | None
 
 
-def may_see(viewer: Principal, holding: Holding) -> bool:
+class Caller(Protocol):
+    """Who asks, as the rule needs it: a Principal (use cases) or a read-side Viewer."""
+
+    @property
+    def user_id(self) -> int: ...
+
+    @property
+    def role(self) -> Role: ...
+
+
+def may_see(viewer: Caller, holding: Holding) -> bool:
     if viewer.role is Role.ADMIN:
         return True
     if viewer.role is Role.AGENT:

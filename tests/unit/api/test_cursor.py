@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.pagination import decode_cursor, encode_cursor
+from api.http.pagination import decode_cursor, encode_cursor
 from domain.shared.errors import InvalidInput
 from domain.shared.pagination import MAX_LIMIT, Page, PageRequest
 

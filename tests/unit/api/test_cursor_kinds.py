@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from api.pagination import PageQuery, encode_cursor, page_request
+from api.http.pagination import PageQuery, encode_cursor, page_request
 from domain.shared.errors import InvalidInput
 
 

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from api.redaction import REDACTED, RedactSecretsFilter, redact_text
+from api.http.redaction import REDACTED, RedactSecretsFilter, redact_text
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJleHAiOjE3OTY0MDUxNjl9"

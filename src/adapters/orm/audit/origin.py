@@ -19,6 +19,6 @@ def origin_of(request: HttpRequest) -> Origin:
     return Origin(
         ip=valid_ip(address),
         user_agent=request.headers.get("User-Agent", "")[:300],
-        # Set by api.middleware.RequestIdMiddleware on every request (admin included).
+        # Set by api.http.middleware.RequestIdMiddleware on every request (admin included).
         request_id=getattr(request, "request_id", ""),
     )

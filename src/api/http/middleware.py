@@ -1,0 +1,172 @@
+"""Request ids, metrics and the error envelope for responses that did not come from a Ninja view."""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import hashlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from django.http import HttpRequest, HttpResponse
+
+from api.http import metrics
+from api.http.errors import envelope
+from api.http.redaction import current_request
+
+access_log = logging.getLogger("api.access")
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Puts the current request id on every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Take the balancer's X-Request-ID when it is well formed, else make one; echo it back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        request_token = current_request.set(request)  # whose secrets the log filter and envelopes redact
+        request.request_id = request_id  # type: ignore[attr-defined]  # for the audit trail's origin
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        finally:
+            current_request.reset(request_token)
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+@contextmanager
+def _uncounted() -> Iterator[list[int]]:
+    yield [0]
+
+
+class MetricsMiddleware:
+    """Latency and count per route template (not per raw path: ids would explode the label set).
+
+    The SQL statements of a request are counted by `count_queries`, which config installs (the
+    database's instrumentation is an adapter: config.middleware.MetricsMiddleware)."""
+
+    count_queries: Callable[[], AbstractContextManager[list[int]]] = staticmethod(_uncounted)
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        with self.count_queries() as queries:
+            response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = match.route if match is not None else "unmatched"
+        metrics.observe_request(
+            request.method or "-", route, response.status_code, time.perf_counter() - started, queries[0]
+        )
+        return response
+
+
+class ApiErrorEnvelopeMiddleware:
+    """Wrap plain Django error pages under /api/ (unknown path 404, 405, 400...) in the envelope."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            details = {"request_id": request_id_var.get()} if response.status_code >= 500 else None
+            wrapped = envelope(response.status_code, _message(response), details=details)
+            if response.has_header("Allow"):
+                wrapped["Allow"] = response["Allow"]
+            return wrapped
+        return response
+
+
+def _message(response: HttpResponse) -> str:
+    if response.status_code == 404:
+        return "Not found."
+    if response.status_code == 405:
+        return f"Method not allowed. Allowed: {response.get('Allow', '')}."
+    return "The request could not be served."
+
+
+# Nothing in a JSON answer may load, run or frame anything.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The admin's pages: its own scripts and styles only (it sets a few style attributes inline).
+ADMIN_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+# Ninja's Swagger UI comes from our own static files (ninja is an installed app): nothing loads from
+# elsewhere, so the docs work offline. An inline script, should the template gain one, by its hash.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def docs_csp(html: bytes) -> str:
+    """The docs page's CSP: its inline scripts by their sha256, so a changed template still works."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(html)
+    )
+    return DOCS_CSP.format(hashes=hashes)
+
+
+class SecurityHeadersMiddleware:
+    """What Django's SecurityMiddleware does not set: a Content-Security-Policy on every response,
+    X-Frame-Options where Django's clickjacking middleware never runs (static files), and
+    `Cache-Control: no-store` on every API answer (tokens, balances: nothing for a shared cache).
+
+    Placed right after SecurityMiddleware, so whatever answers inside it (WhiteNoise, the error
+    envelope, Django's error pages) goes out with them too."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        path = request.path
+        if "Content-Security-Policy" not in response:
+            if path.startswith("/api/") and path.endswith("/docs") and not response.streaming:
+                response["Content-Security-Policy"] = docs_csp(response.content)
+            elif path.startswith("/admin/"):
+                response["Content-Security-Policy"] = ADMIN_CSP
+            else:
+                response["Content-Security-Policy"] = API_CSP
+        if "X-Frame-Options" not in response:
+            response["X-Frame-Options"] = "DENY"
+        if path.startswith("/api/") and "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store"
+        return response
