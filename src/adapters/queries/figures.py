@@ -14,8 +14,9 @@ from datetime import date
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.queries.common import DUE_SQL, OPEN_STATES, OUTSTANDING_SQL, PAID_SQL, Viewer, money
-from domain.analytics.model import CreditFigures, CreditSummary, summarize_user
+from adapters.queries.common import Viewer, money
+from adapters.sql.rules import due_sql, outstanding_sql, paid_sql
+from domain.analytics.model import OPEN_STATES, CreditFigures, CreditSummary, summarize_user
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.identity.model import Role
 
@@ -23,12 +24,12 @@ from domain.identity.model import Role
 # installment join then reads each credit's rows through its (credit_id, number) unique index.
 _FIGURES_SQL = f"""
 SELECT c.id, c.user_id, c.agent_id, c.state, c.currency,
-       sum({DUE_SQL}) AS total,
-       sum({PAID_SQL}) AS paid,
-       sum({OUTSTANDING_SQL}) AS outstanding,
-       sum({OUTSTANDING_SQL}) FILTER (WHERE i.due_date < %s) AS overdue,
+       sum({due_sql("i")}) AS total,
+       sum({paid_sql("i")}) AS paid,
+       sum({outstanding_sql("i")}) AS outstanding,
+       sum({outstanding_sql("i")}) FILTER (WHERE i.due_date < %s) AS overdue,
        (array_agg(i.due_date ORDER BY i.number) FILTER (WHERE NOT i.is_settled))[1] AS next_due_date,
-       (array_agg({OUTSTANDING_SQL} ORDER BY i.number) FILTER (WHERE NOT i.is_settled))[1] AS next_due_amount,
+       (array_agg({outstanding_sql("i")} ORDER BY i.number) FILTER (WHERE NOT i.is_settled))[1] AS next_due_amount,
        min(i.due_date) FILTER (WHERE NOT i.is_settled AND i.due_date < %s) AS oldest_past_due
 FROM ({{credits}}) c
 JOIN credits_installment i ON i.credit_id = c.id

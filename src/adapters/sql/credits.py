@@ -16,6 +16,7 @@ from adapters.sql.credit_mappers import (
     event_values,
     installment_values,
 )
+from adapters.sql.rules import OPEN_STATES_SQL
 from adapters.sql.session import OrmSession
 from domain.credits.model import Credit
 from domain.shared.errors import Conflict
@@ -82,13 +83,12 @@ class DjangoCreditRepository:
         with connection.cursor() as cursor:
             if after is None:
                 cursor.execute(
-                    "SELECT id FROM credits_credit WHERE state IN ('active', 'defaulted') ORDER BY id LIMIT %s",
+                    f"SELECT id FROM credits_credit WHERE state IN {OPEN_STATES_SQL} ORDER BY id LIMIT %s",
                     [limit],
                 )
             else:
                 cursor.execute(
-                    "SELECT id FROM credits_credit WHERE state IN ('active', 'defaulted') AND id > %s "
-                    "ORDER BY id LIMIT %s",
+                    f"SELECT id FROM credits_credit WHERE state IN {OPEN_STATES_SQL} AND id > %s ORDER BY id LIMIT %s",
                     [after, limit],
                 )
             return [r[0] for r in cursor.fetchall()]
