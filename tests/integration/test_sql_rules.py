@@ -1,8 +1,8 @@
 """Every SQL fragment of a domain rule (adapters.sql.rules), evaluated by the real PostgreSQL and
 compared with what the domain says on many values: open states with `CreditState`, an
-installment's money with `Installment`, aging buckets with `bucket_for`, the late fee with
-`LateFeePolicy`, half-even rounding with `Money`'s rounding. One round trip per test: the cases
-go in as a VALUES list.
+installment's money with `Installment`, days past due and aging buckets with
+`Credit.delinquency_on` and `bucket_for`, the late fee with `LateFeePolicy`, half-even rounding
+with `Money`'s rounding. One round trip per test: the cases go in as a VALUES list.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from adapters.sql.rules import (
     OPEN_STATES_SQL,
     amount_sql,
     bucket_sql,
+    days_past_due_sql,
     due_sql,
     fees_sql,
     half_even_sql,
     minor_unit_scale_sql,
+    oldest_past_due_sql,
     open_sql,
     outstanding_sql,
     paid_sql,
@@ -32,10 +34,12 @@ from adapters.sql.rules import (
 )
 from domain.analytics.model import CreditFigures
 from domain.catalog.rules import MAX_MINOR_UNITS, MIN_MINOR_UNITS
-from domain.credits.model import OPEN_STATES, CreditState, Installment
+from domain.credits.delinquency import DelinquencyPolicy
+from domain.credits.model import OPEN_STATES, Credit, CreditState, Installment
+from domain.credits.schedule import InterestMethod, Periodicity
 from domain.payments.late_fees import LateFeePolicy
 from domain.shared.aging import BUCKET_BOUNDS, bucket_for
-from domain.shared.money import Currency, Money
+from domain.shared.money import Currency, Money, total
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -165,6 +169,60 @@ def test_installment_fragments_equal_the_domain_installment() -> None:
 def test_fragments_take_any_alias() -> None:
     assert outstanding_sql("i2").count("i2.") == 8 and "i." not in outstanding_sql("i2")
     assert open_sql("w") == f"(w.state IN {OPEN_STATES_SQL})"
+
+
+# --- days past due ------------------------------------------------------------------------------
+
+
+def _random_credit(rng: random.Random, k: int) -> Credit:
+    """A credit of one to six monthly installments, some settled, some paid in part."""
+    cop = Currency.of("COP")
+    credit_id, first = uuid4(), date(2026, 1, 1) + timedelta(days=rng.randrange(0, 300))
+    installments = []
+    for n in range(rng.randrange(1, 7)):
+        inst = Installment.scheduled(
+            id=uuid4(),
+            credit_id=credit_id,
+            number=n + 1,
+            due_date=first + timedelta(days=30 * n),
+            principal=Money.from_minor(rng.randrange(1, 10**6), cop),
+            interest=Money.from_minor(rng.randrange(0, 10**4), cop),
+        )
+        if rng.random() < 0.4:  # settled
+            inst.paid_principal, inst.paid_interest = inst.principal_due, inst.interest
+        elif rng.random() < 0.3:  # paid in part
+            inst.paid_interest = inst.interest
+        installments.append(inst)
+    price = total((i.amount for i in installments), cop)
+    return Credit(
+        id=credit_id,
+        user_id=k,
+        agent_id=None,
+        price=price,
+        cost=price,
+        subcategory_id=None,
+        periodicity=Periodicity.MONTHLY,
+        interest_method=InterestMethod.FLAT_MARKUP,
+        annual_rate=Decimal("0.2"),
+        opened_on=first - timedelta(days=30),
+        state=CreditState.ACTIVE,
+        installments=installments,
+    )
+
+
+def test_days_past_due_fragments_equal_the_domain_delinquency() -> None:
+    as_of, policy = date(2026, 9, 1), DelinquencyPolicy()
+    credits = [_random_credit(random.Random(19 + k), k) for k in range(300)]
+    rows = [(k, i.due_date, i.is_settled) for k, c in enumerate(credits) for i in c.installments]
+    source = _values(rows, ("int", "date", "boolean"))
+    days = days_past_due_sql(oldest_past_due_sql("%(as_of)s"), "%(as_of)s")
+    source += " AS i (k, due_date, is_settled)"
+    got = _rows(f"SELECT i.k, {days}, {bucket_sql(days)} FROM {source} GROUP BY i.k ORDER BY i.k", {"as_of": as_of})
+    expected = [
+        (k, d.days_past_due, d.bucket.value) for k, d in enumerate(c.delinquency_on(as_of, policy) for c in credits)
+    ]
+    assert got == expected
+    assert {d for _, d, _ in got} - {0} and 0 in {d for _, d, _ in got}  # both cases are there
 
 
 # --- aging ---------------------------------------------------------------------------------------
@@ -299,6 +357,8 @@ def test_every_fragment_is_listed_in_the_module() -> None:
         "paid_sql",
         "scheduled_outstanding_sql",
         "outstanding_sql",
+        "oldest_past_due_sql",
+        "days_past_due_sql",
         "bucket_sql",
         "tie_to_even_sql",
         "half_even_sql",

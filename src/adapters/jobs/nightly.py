@@ -67,6 +67,7 @@ from adapters.sql.currencies import currency_of
 from adapters.sql.rules import (
     amount_sql,
     bucket_sql,
+    days_past_due_sql,
     due_sql,
     fees_sql,
     open_sql,
@@ -177,7 +178,7 @@ def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
                    w.days_past_due AS old_dpd, w.aging_bucket AS old_bucket, w.missed_installments AS old_missed,
                    w.morosidad_level AS old_level, w.is_in_default AS old_default
             FROM jobs_nightly_work w
-            CROSS JOIN LATERAL (SELECT COALESCE(%(as_of)s::date - w.oldest, 0) AS dpd) d
+            CROSS JOIN LATERAL (SELECT {days_past_due_sql("w.oldest", "%(as_of)s")} AS dpd) d
             LEFT JOIN (SELECT credit_id, sum(charge) AS total, count(*) AS n FROM jobs_nightly_fee GROUP BY credit_id) f
                    ON f.credit_id = w.id
             OFFSET 0

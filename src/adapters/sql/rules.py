@@ -5,6 +5,7 @@ statement of the rule where it has one, and checked against the domain by the re
 - open states: `OPEN_STATES_SQL`, `open_sql(alias)` (`CreditState.is_open`);
 - an installment's money (`domain.credits.model.Installment`): `amount_sql`, `due_sql`, `paid_sql`,
   `scheduled_outstanding_sql`, `outstanding_sql`, each on a table alias;
+- days past due: `oldest_past_due_sql`, `days_past_due_sql` (`Credit.delinquency_on`);
 - aging: `bucket_sql(days)` (`domain.shared.aging.bucket_for`, from `BUCKET_BOUNDS`);
 - late fees: `fees_sql(source)` (`LateFeePolicy.accrued`), with its exact half-even rounding
   (`half_even_sql`, `tie_to_even_sql`) since PostgreSQL's `round()` rounds ties away from zero.
@@ -68,6 +69,22 @@ def scheduled_outstanding_sql(alias: str = "i") -> str:
 def outstanding_sql(alias: str = "i") -> str:
     """`Installment.outstanding`: what it still asks for (fees net of waivers, less what was paid)."""
     return _signed_sum(alias, (*_AMOUNT, "late_fee"), ("late_fee_waived", *_PAID))
+
+
+# --- days past due ------------------------------------------------------------------------------
+
+
+def oldest_past_due_sql(as_of: str, alias: str = "i") -> str:
+    """An aggregate over a credit's installment rows `alias`: the due date of the oldest one
+    still owed and past due on `as_of` (NULL when none is), where `Credit.delinquency_on` counts
+    the days past due from."""
+    return f"(min({alias}.due_date) FILTER (WHERE NOT {alias}.is_settled AND {alias}.due_date < {as_of}))"
+
+
+def days_past_due_sql(oldest: str, as_of: str) -> str:
+    """`Delinquency.days_past_due` on `as_of` from the `oldest_past_due_sql` date: 0 when nothing
+    is past due."""
+    return f"COALESCE({as_of}::date - {oldest}, 0)"
 
 
 # --- aging -------------------------------------------------------------------------------------
