@@ -54,7 +54,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -312,18 +312,21 @@ class _ChunkOutcome:
     set_aside: list[tuple[UUID, str]] = field(default_factory=list)
 
     def add(self, other: _ChunkOutcome) -> _ChunkOutcome:
-        """This outcome with `other`'s (a chunk applied in parts) added in."""
-        self.planned += other.planned
-        self.changed += other.changed
-        self.installments += other.installments
-        self.fee_transactions += other.fee_transactions
-        for code, amount in other.charged.items():
-            self.charged[code] = self.charged.get(code, Decimal(0)) + amount
-        self.defaulted += other.defaulted
-        self.cured += other.cured
-        self.conflicts += other.conflicts
-        self.set_aside += other.set_aside
+        """This outcome with `other`'s (a chunk applied in parts) added in: counts add up, lists
+        run on, amounts add up per currency."""
+        for name in (f.name for f in fields(self)):
+            mine = getattr(self, name)
+            if isinstance(mine, dict):
+                _add_amounts(mine, getattr(other, name))
+            else:
+                setattr(self, name, mine + getattr(other, name))
         return self
+
+
+def _add_amounts(into: dict[str, Decimal], more: dict[str, Decimal]) -> None:
+    """Amounts per currency code added into `into` (never summed across currencies)."""
+    for code, amount in more.items():
+        into[code] = into.get(code, Decimal(0)) + amount
 
 
 @dataclass(slots=True)
@@ -570,8 +573,7 @@ class NightlyDelinquency:
         result.fee_transactions += totals.fee_transactions
         result.defaulted += totals.defaulted
         result.cured += totals.cured
-        for code, amount in totals.charged.items():
-            result.charged[code] = result.charged.get(code, Decimal(0)) + amount
+        _add_amounts(result.charged, totals.charged)
         return sorted(totals.conflicts)
 
     def _apply_in_thread(self, chunk: dict[str, Any]) -> _ChunkOutcome:

@@ -23,7 +23,7 @@ from domain.shared.errors import Conflict
 
 _INSERT_CREDIT = (
     "INSERT INTO credits_credit (id, user_id, agent_id, currency, price, cost, subcategory_id, periodicity, "
-    "interest_method, annual_rate, installments_count, opened_on, state, refinanced_from_id, "
+    "interest_method, annual_rate, installments_count, opened_on, refinanced_from_id, state, "
     "delinquency_as_of, days_past_due, aging_bucket, missed_installments, morosidad_level, is_in_default, "
     "allow_loss, version, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
     "%s, %s, %s, %s, 1, now())"
@@ -117,7 +117,6 @@ class DjangoCreditRepository:
     # --- internals ------------------------------------------------------------------------------
 
     def _insert(self, cursor: object, credit: Credit) -> None:
-        d = credit.delinquency
         cursor.execute(  # type: ignore[attr-defined]
             _INSERT_CREDIT,
             [
@@ -133,14 +132,8 @@ class DjangoCreditRepository:
                 credit.annual_rate,
                 len(credit.installments),
                 credit.opened_on,
-                credit.state.value,
                 credit.refinanced_from_id,
-                d.as_of,
-                d.days_past_due,
-                d.bucket.value,
-                d.missed_installments,
-                d.morosidad_level,
-                d.is_in_default,
+                *credit_values(credit),  # state and delinquency, as an UPDATE writes them
                 credit.allow_loss,
             ],
         )
