@@ -1,35 +1,25 @@
 """The nightly delinquency job in SQL against the domain's rules.
 
-The SQL pieces first (half-even rounding, the late-fee formula, aging buckets, version-7 ids), each
-checked against the Python they replace; then a varied book (currencies with 0, 2 and 3 decimals,
-every periodicity and interest method, partial payments, reversals, waivers, adjustments, earlier
-runs, defaults and cures, rounding ties) where the SQL run must leave every credit exactly as the
-domain's per-credit rules say, book the same ledger entries, keep the book balanced, and change
-nothing when run a second time.
+The version-7 ids first (the rule fragments it shares with the read side, half-even rounding, the
+late-fee formula, aging buckets, are tested in test_sql_rules.py); then a varied book (currencies
+with 0, 2 and 3 decimals, every periodicity and interest method, partial payments, reversals,
+waivers, adjustments, earlier runs, defaults and cures, rounding ties) where the SQL run must leave
+every credit exactly as the domain's per-credit rules say, book the same ledger entries, keep the
+book balanced, and change nothing when run a second time.
 """
 
 from __future__ import annotations
 
 import copy
-import random
 import uuid
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
-from fractions import Fraction
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 
 from adapters.db.partitioning import ensure_month_partitions
-from adapters.jobs.nightly import (
-    UUID7_SQL,
-    NightlyDelinquency,
-    NightlyResult,
-    bucket_sql,
-    fees_sql,
-    half_even_sql,
-    refresh_one,
-)
+from adapters.jobs.nightly import UUID7_SQL, NightlyDelinquency, NightlyResult, refresh_one
 from adapters.jobs.runners import upkeep_partitions
 from config.bootstrap import build_ports
 from domain.application import services
@@ -39,9 +29,8 @@ from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger import entries
 from domain.ledger.book import balances
 from domain.ledger.model import Source, TransactionType
-from domain.payments.late_fees import LateFeePolicy, assess_late_fees
-from domain.shared.aging import bucket_for
-from domain.shared.money import Currency, Money
+from domain.payments.late_fees import assess_late_fees
+from domain.shared.money import Money
 from tests.builders import business_today, open_credit, pay, ports_at, reload, reverse
 from tests.factories import CurrencyFactory, UserFactory
 
@@ -55,69 +44,6 @@ def _rows(sql: str, params: object = None) -> list[tuple]:
 
 
 # --- the SQL pieces ------------------------------------------------------------------------------
-
-
-def test_half_even_sql_rounds_ties_to_even_exactly() -> None:
-    rng = random.Random(7)
-    cases = [(Decimal(n) / 2, Decimal(1)) for n in range(0, 12)]  # 0, 0.5, 1, 1.5, ... every tie
-    cases += [(Decimal(2001), Decimal(2)), (Decimal(2003), Decimal(2)), (Decimal("1000.5"), Decimal(1))]
-    cases += [
-        (Decimal(rng.randrange(0, 10**9)) / 10 ** rng.randrange(0, 7), Decimal(rng.randrange(1, 100)))
-        for _ in range(500)
-    ]
-    values = ", ".join(["(%s::numeric, %s::numeric)"] * len(cases))
-    got = _rows(
-        f"SELECT {half_even_sql('v.n', 'v.d')} FROM (VALUES {values}) AS v (n, d)", [x for c in cases for x in c]
-    )
-    for (n, d), (result,) in zip(cases, got, strict=True):
-        exact = Fraction(n) / Fraction(d)
-        expected = Decimal(exact.numerator) / Decimal(exact.denominator)
-        assert result == expected.quantize(Decimal(1), ROUND_HALF_EVEN), (n, d)
-    # PostgreSQL's own round() rounds 0.5 away from zero: the reason half_even_sql exists.
-    assert _rows("SELECT round(0.5), round(2.5)") == [(Decimal(1), Decimal(3))]
-
-
-@pytest.mark.parametrize(
-    ("rate", "cap_share", "grace"), [("0.05", "0.50", 3), ("0.07", "0.35", 0), ("0.0333", "1", 5), ("0.05", "0", 3)]
-)
-def test_fee_sql_equals_late_fee_policy(rate: str, cap_share: str, grace: int) -> None:
-    policy = LateFeePolicy(grace_days=grace, monthly_rate=Decimal(rate), cap_share=Decimal(cap_share))
-    as_of = date(2026, 3, 31)
-    rng = random.Random(f"{rate}{cap_share}")
-    cases: list[tuple[Currency, int, int, int]] = []
-    for currency in (Currency.of("COP"), Currency.of("CLP"), Currency.of("KWD")):
-        # Half-unit ties at 5 %: base * 12 days / 600 = k + 1/2 (3000.5 -> 3000, 3001.5 -> 3002), and
-        # on the cap with an odd amount (1001 * 50 % = 500.5 -> 500).
-        cases += [(currency, 150025, 150025, 12), (currency, 150075, 150075, 12), (currency, 1001, 1001, 400)]
-        for _ in range(150):
-            amount = rng.randrange(1, 10**9)
-            cases.append((currency, rng.randrange(1, amount + 1), amount, rng.randrange(grace + 1, 900)))
-    values = ", ".join(["(%s::int, %s::numeric, %s::numeric, %s::date, %s::int)"] * len(cases))
-    params = {
-        "as_of": as_of,
-        "rate": policy.monthly_rate,
-        "cap_share": policy.cap_share,
-        "days_per_month": policy.days_per_month,
-    }
-    flat: list[object] = []
-    for n, (currency, base, amount, days) in enumerate(cases):
-        flat += [n, Money.from_minor(base, currency).amount, Money.from_minor(amount, currency).amount]
-        flat += [as_of - timedelta(days=days), currency.minor_units]
-    # Positional placeholders for the rows, named ones for the policy: render the rows first.
-    with connection.cursor() as cursor:
-        rendered = cursor.mogrify(f"(VALUES {values})", flat)
-    source = f"SELECT v.* FROM {rendered} AS v (n, base, amount, due_date, minor_units)"
-    got = _rows(f"SELECT f.fee FROM ({fees_sql(source)}) f ORDER BY f.n", params)
-    for (currency, base, amount, days), (fee,) in zip(cases, got, strict=True):
-        expected = policy.accrued(
-            base=Money.from_minor(base, currency), amount=Money.from_minor(amount, currency), days_late=days
-        )
-        assert Money(fee, currency) == expected, (currency.code, base, amount, days)
-
-
-def test_bucket_sql_equals_bucket_for() -> None:
-    got = _rows(f"SELECT d, {bucket_sql('d')} FROM generate_series(-2, 400) AS d")
-    assert all(bucket == bucket_for(d).value for d, bucket in got)
 
 
 def test_uuid7_sql_makes_version_7_ids() -> None:

@@ -34,9 +34,10 @@ from django.db import connection, connections
 
 from adapters.db.routing import read_cursor
 from adapters.jobs.store import Claim, JobStore
-from adapters.queries.common import OUTSTANDING_SQL, money
+from adapters.queries.common import money
 from adapters.queries.figures import SqlCreditFigures
 from adapters.sql.currencies import currency_of
+from adapters.sql.rules import days_past_due_sql, oldest_past_due_sql, open_sql, outstanding_sql, paid_sql
 from domain.analytics.model import (
     BookChunk,
     CreditFigures,
@@ -63,15 +64,14 @@ _TAIL_SQL = "SELECT count(*), (array_agg(id ORDER BY id DESC))[1] FROM credits_c
 # The range is stated on both tables so each reads only its slice of the index on credit_id.
 _GROUPED_SQL = f"""
 WITH per AS MATERIALIZED (
-    SELECT c.id, c.user_id, c.currency, c.state IN ('active', 'defaulted') AS is_open, f.paid, f.pending,
-           CASE WHEN c.state IN ('active', 'defaulted') AND f.oldest IS NOT NULL
-                THEN %(as_of)s::date - f.oldest ELSE 0 END AS dpd
+    SELECT c.id, c.user_id, c.currency, {open_sql("c")} AS is_open, f.paid, f.pending,
+           CASE WHEN {open_sql("c")} THEN {days_past_due_sql("f.oldest", "%(as_of)s")} ELSE 0 END AS dpd
     FROM credits_credit c
     JOIN (
         SELECT i.credit_id,
-               sum(i.paid_principal) + sum(i.paid_interest) + sum(i.paid_late_fee) AS paid,
-               COALESCE(sum({OUTSTANDING_SQL}) FILTER (WHERE NOT i.is_settled), 0) AS pending,
-               min(i.due_date) FILTER (WHERE NOT i.is_settled AND i.due_date < %(as_of)s) AS oldest
+               sum({paid_sql("i")}) AS paid,
+               COALESCE(sum({outstanding_sql("i")}) FILTER (WHERE NOT i.is_settled), 0) AS pending,
+               {oldest_past_due_sql("%(as_of)s")} AS oldest
         FROM credits_installment i
         WHERE {{installments}}
         GROUP BY i.credit_id

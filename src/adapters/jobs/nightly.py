@@ -38,13 +38,10 @@ statements instead of a Python loop over aggregates:
    is no credit's fault (a lost connection, a lock timeout, a broken statement) still stops the run,
    which is retried whole.
 
-Rounding: PostgreSQL's `round()` rounds half away from zero; the domain rounds half to even. The
-fee is computed exactly instead: `n / d` as integer minor units with `div` and `mod` (exact for
-numeric) and the tie broken to the even quotient (`tie_to_even_sql`). Python's Decimal divides at
-28 significant digits before quantizing, which could only differ if that division turned a
-non-tie into a tie; with a denominator of 30 * 10^k the expansion repeats 3s or 6s, never the 9s or
-0s that would need, so both give the same figure (tested against `LateFeePolicy` on random and
-tie cases, and credit by credit against the domain on a generated book).
+The rules the SQL shares with the domain (open states, what an installment still owes, the aging
+bucket, the late fee and its half-even rounding) are the fragments of `adapters.sql.rules`, each
+tested against the domain (tests/integration/test_sql_rules.py); the run as a whole is tested
+credit by credit against the domain's use cases on a generated book.
 
 `delinquency_as_of` is written on the credits the run changes; a credit it leaves alone is
 current and its snapshot is still true as of the run (the run's date is on its `jobs_job` row).
@@ -57,7 +54,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -67,6 +64,17 @@ from django.db import DatabaseError, DataError, IntegrityError, InternalError, c
 
 from adapters.db.partitioning import ensure_month_partitions
 from adapters.sql.currencies import currency_of
+from adapters.sql.rules import (
+    amount_sql,
+    bucket_sql,
+    days_past_due_sql,
+    due_sql,
+    fees_sql,
+    open_sql,
+    outstanding_sql,
+    paid_sql,
+    scheduled_outstanding_sql,
+)
 from domain.application import services
 from domain.application.audit import Figures
 from domain.application.ports import SYSTEM, Policies, Ports
@@ -97,71 +105,12 @@ class NightlyAlreadyRunning(Exception):
     """Another nightly run holds the lock (the task retries later)."""
 
 
-def tie_to_even_sql(q: str, r: str, d: str) -> str:
-    """`n / d` rounded half to even, from the truncated quotient `q` and the exact remainder
-    `r = n - q * d` (for `n >= 0`, `d > 0`): up when `2r > d`, to the even neighbour when `2r = d`."""
-    return f"({q} + CASE sign(2 * {r} - ({d})) WHEN 1 THEN 1 WHEN 0 THEN mod({q}, 2) ELSE 0 END)"
-
-
-def half_even_sql(n: str, d: str) -> str:
-    """SQL for `n / d` rounded half to even to an integer, for numeric `n >= 0` and `d > 0`.
-
-    `div` truncates and numeric multiplication and subtraction are exact, so the tie test
-    `2 * remainder = d` is exact too; PostgreSQL's `round()` would round ties away from zero.
-    """
-    q = f"div({n}, {d})"
-    return tie_to_even_sql(q, f"({n} - {q} * ({d}))", d)
-
-
-def bucket_sql(days: str) -> str:
-    """`domain.shared.aging.bucket_for` in SQL (checked against it for every day in tests)."""
-    return (
-        f"CASE WHEN {days} <= 0 THEN '{AgingBucket.CURRENT.value}' WHEN {days} <= 30 THEN '{AgingBucket.D1_30.value}' "
-        f"WHEN {days} <= 60 THEN '{AgingBucket.D31_60.value}' WHEN {days} <= 90 THEN '{AgingBucket.D61_90.value}' "
-        f"ELSE '{AgingBucket.D90_PLUS.value}' END"
-    )
-
-
-def fees_sql(source: str) -> str:
-    """`LateFeePolicy.accrued` in SQL: every column of `source` (which has `base`, `amount`,
-    `due_date` and `minor_units`) plus `fee`, what the installment carries as of `%(as_of)s`.
-
-    Only meaningful where the days late exceed the grace days and the base is positive (the
-    callers' WHERE). Each step is fenced with OFFSET 0 so its values are computed once per row: a
-    merged subquery would evaluate an expression once per reference.
-    """
-    dpm = "%(days_per_month)s"
-    accrued = tie_to_even_sql("q.qa", f"(q.accrued_n - q.qa * {dpm})", dpm)
-    cap = tie_to_even_sql("q.qc", "(q.cap_n - q.qc)", "1")
-    return f"""
-    SELECT q.*, round(least({accrued}, {cap}) / q.s, q.minor_units) AS fee
-    FROM (
-        SELECT n.*, div(n.accrued_n, {dpm}) AS qa, trunc(n.cap_n) AS qc
-        FROM (
-            SELECT src.*, k.s,
-                   src.base * %(rate)s * (%(as_of)s::date - src.due_date) * k.s AS accrued_n,
-                   src.amount * %(cap_share)s * k.s AS cap_n
-            FROM ({source}) src
-            -- 10^minor units as an exact integer (minor units are 0 to 4); power() would carry 16
-            -- decimals into every product and division after it
-            CROSS JOIN LATERAL (SELECT CASE src.minor_units WHEN 0 THEN 1 WHEN 1 THEN 10 WHEN 2 THEN 100
-                                        WHEN 3 THEN 1000 ELSE 10000 END AS s) k
-            OFFSET 0
-        ) n
-        OFFSET 0
-    ) q
-    OFFSET 0
-    """
-
-
 # A version-7 UUID (48-bit millisecond timestamp, then random bits), like domain.shared.ids.
 UUID7_SQL = (
     "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING "
     "substring(int8send((extract(epoch FROM %(now)s::timestamptz) * 1000)::bigint) FROM 3) FROM 1 FOR 6), "
     "52, 1), 53, 1), 'hex')::uuid"
 )
-
-_OPEN = f"('{CreditState.ACTIVE.value}', '{CreditState.DEFAULTED.value}')"
 
 
 def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
@@ -174,18 +123,13 @@ def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
         WHERE i.due_date < %(as_of)s::date - %(grace_days)s::int AND i.base > 0
     """
     level = " + ".join(f"(w.missed >= {int(t)})::int" for t in thresholds) or "0"
-    outstanding = (
-        "(i2.principal + i2.adjustment + i2.interest + i2.late_fee - i2.late_fee_waived"
-        " - i2.paid_principal - i2.paid_interest - i2.paid_late_fee)"
-    )
     return [
         f"DROP TABLE IF EXISTS {_TABLES}",
         # Overdue, unsettled installments of open credits (the partial index on due_date).
-        """
+        f"""
         CREATE UNLOGGED TABLE jobs_nightly_inst AS
         SELECT i.id, i.credit_id, i.due_date, i.late_fee,
-               i.principal + i.adjustment - i.paid_principal + i.interest - i.paid_interest AS base,
-               i.principal + i.adjustment + i.interest AS amount
+               {scheduled_outstanding_sql("i")} AS base, {amount_sql("i")} AS amount
         FROM credits_installment i
         WHERE NOT i.is_settled AND i.credit_open AND i.due_date < %(as_of)s
         """,
@@ -200,7 +144,7 @@ def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
         LEFT JOIN (
             SELECT credit_id, min(due_date) AS oldest, count(*) AS missed FROM jobs_nightly_inst GROUP BY credit_id
         ) o ON o.credit_id = c.id
-        WHERE c.state IN {_OPEN}
+        WHERE {open_sql("c")}
           AND (o.credit_id IS NOT NULL OR c.state = '{CreditState.DEFAULTED.value}' OR c.days_past_due <> 0
                OR c.missed_installments <> 0 OR c.morosidad_level <> 0 OR c.is_in_default
                OR c.aging_bucket <> '{AgingBucket.CURRENT.value}')
@@ -219,7 +163,7 @@ def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
         CREATE UNLOGGED TABLE jobs_nightly_plan AS
         SELECT s.*,
                CASE WHEN s.new_state = '{CreditState.DEFAULTED.value}' AND s.state = '{CreditState.ACTIVE.value}'
-                    THEN (SELECT sum({outstanding}) FROM credits_installment i2 WHERE i2.credit_id = s.id)
+                    THEN (SELECT sum({outstanding_sql("i2")}) FROM credits_installment i2 WHERE i2.credit_id = s.id)
                          + s.fee_total
                END AS default_amount
         FROM (
@@ -234,7 +178,7 @@ def _prepare_sql(thresholds: tuple[int, ...]) -> list[str]:
                    w.days_past_due AS old_dpd, w.aging_bucket AS old_bucket, w.missed_installments AS old_missed,
                    w.morosidad_level AS old_level, w.is_in_default AS old_default
             FROM jobs_nightly_work w
-            CROSS JOIN LATERAL (SELECT COALESCE(%(as_of)s::date - w.oldest, 0) AS dpd) d
+            CROSS JOIN LATERAL (SELECT {days_past_due_sql("w.oldest", "%(as_of)s")} AS dpd) d
             LEFT JOIN (SELECT credit_id, sum(charge) AS total, count(*) AS n FROM jobs_nightly_fee GROUP BY credit_id) f
                    ON f.credit_id = w.id
             OFFSET 0
@@ -324,9 +268,9 @@ FROM nj_locked l
 JOIN jobs_nightly_plan p ON p.id = l.id
 JOIN catalog_currency cur ON cur.code = p.currency
 CROSS JOIN LATERAL (
-    SELECT round(sum(i.principal + i.adjustment + i.interest + i.late_fee), cur.minor_units) AS due,
+    SELECT round(sum({due_sql("i")}), cur.minor_units) AS due,
            round(sum(i.late_fee_waived), cur.minor_units) AS waived,
-           round(sum(i.paid_principal + i.paid_interest + i.paid_late_fee), cur.minor_units) AS paid
+           round(sum({paid_sql("i")}), cur.minor_units) AS paid
     FROM credits_installment i WHERE i.credit_id = p.id
 ) f
 CROSS JOIN LATERAL (VALUES
@@ -368,18 +312,21 @@ class _ChunkOutcome:
     set_aside: list[tuple[UUID, str]] = field(default_factory=list)
 
     def add(self, other: _ChunkOutcome) -> _ChunkOutcome:
-        """This outcome with `other`'s (a chunk applied in parts) added in."""
-        self.planned += other.planned
-        self.changed += other.changed
-        self.installments += other.installments
-        self.fee_transactions += other.fee_transactions
-        for code, amount in other.charged.items():
-            self.charged[code] = self.charged.get(code, Decimal(0)) + amount
-        self.defaulted += other.defaulted
-        self.cured += other.cured
-        self.conflicts += other.conflicts
-        self.set_aside += other.set_aside
+        """This outcome with `other`'s (a chunk applied in parts) added in: counts add up, lists
+        run on, amounts add up per currency."""
+        for name in (f.name for f in fields(self)):
+            mine = getattr(self, name)
+            if isinstance(mine, dict):
+                _add_amounts(mine, getattr(other, name))
+            else:
+                setattr(self, name, mine + getattr(other, name))
         return self
+
+
+def _add_amounts(into: dict[str, Decimal], more: dict[str, Decimal]) -> None:
+    """Amounts per currency code added into `into` (never summed across currencies)."""
+    for code, amount in more.items():
+        into[code] = into.get(code, Decimal(0)) + amount
 
 
 @dataclass(slots=True)
@@ -626,8 +573,7 @@ class NightlyDelinquency:
         result.fee_transactions += totals.fee_transactions
         result.defaulted += totals.defaulted
         result.cured += totals.cured
-        for code, amount in totals.charged.items():
-            result.charged[code] = result.charged.get(code, Decimal(0)) + amount
+        _add_amounts(result.charged, totals.charged)
         return sorted(totals.conflicts)
 
     def _apply_in_thread(self, chunk: dict[str, Any]) -> _ChunkOutcome:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from adapters.db.routing import read_cursor
-from adapters.queries.common import OUTSTANDING_SQL, money
+from adapters.queries.common import money
+from adapters.sql.rules import outstanding_sql
 from domain.application.queries.collections import DueItem, WorkList
 from domain.shared.pagination import Page, PageRequest
 
@@ -19,7 +20,7 @@ _SQL = f"""
 SELECT i.id, i.credit_id, i.number, i.due_date, i.outstanding, c.currency, u.public_id, u.username,
        u.first_name, u.last_name, u.phone
 FROM (
-    SELECT i.id, i.credit_id, i.number, i.due_date, {OUTSTANDING_SQL} AS outstanding
+    SELECT i.id, i.credit_id, i.number, i.due_date, {outstanding_sql("i")} AS outstanding
     FROM credits_installment i
     WHERE NOT i.is_settled AND i.credit_open AND {{where}}
     ORDER BY i.due_date, i.id

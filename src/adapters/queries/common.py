@@ -1,5 +1,6 @@
-"""What every read query shares: who is asking (and so which rows it may see), money from
-columns, and the SQL fragment for an installment's outstanding amount.
+"""What every read query shares: who is asking (and so which rows it may see) and money from
+columns. The SQL fragments of domain rules (open states, outstanding, ...) are in
+`adapters.sql.rules`.
 
 Scoping is part of each query's WHERE clause, never a check after the fact: a row the caller may
 not see is never fetched, so a list cannot leak it and a lookup by id finds nothing (a 404).
@@ -13,16 +14,6 @@ from adapters.sql.currencies import currency_of
 from domain.application.queries.viewer import Viewer
 from domain.identity.model import Role
 from domain.shared.money import Money
-
-# What one installment still asks for (credits.model.Installment.outstanding), as SQL on alias `i`.
-OUTSTANDING_SQL = (
-    "(i.principal + i.adjustment + i.interest + i.late_fee - i.late_fee_waived"
-    " - i.paid_principal - i.paid_interest - i.paid_late_fee)"
-)
-PAID_SQL = "(i.paid_principal + i.paid_interest + i.paid_late_fee)"
-# Everything ever asked of the client (credits.model.Credit.total_due): schedule, adjustments, fees.
-DUE_SQL = "(i.principal + i.adjustment + i.interest + i.late_fee)"
-OPEN_STATES = ("active", "defaulted")
 
 
 def credit_scope(viewer: Viewer, alias: str = "c") -> tuple[str, list[object]]:

@@ -14,7 +14,9 @@ from decimal import Decimal
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.queries.common import OPEN_STATES, OUTSTANDING_SQL, Viewer, credit_scope, money
+from adapters.queries.common import Viewer, credit_scope, money
+from adapters.sql.rules import amount_sql, outstanding_sql, paid_sql
+from domain.analytics.model import OPEN_STATES
 from domain.application.queries.credits import (
     CreditDetail,
     CreditFilter,
@@ -48,7 +50,7 @@ FROM (
 JOIN identity_user u ON u.id = c.user_id
 LEFT JOIN identity_user a ON a.id = c.agent_id
 LEFT JOIN LATERAL (
-    SELECT sum({OUTSTANDING_SQL}) AS outstanding, min(i.due_date) FILTER (WHERE NOT i.is_settled) AS next_due
+    SELECT sum({outstanding_sql("i")}) AS outstanding, min(i.due_date) FILTER (WHERE NOT i.is_settled) AS next_due
     FROM credits_installment i
     WHERE i.credit_id = c.id
 ) f ON TRUE
@@ -68,7 +70,8 @@ WHERE c.id = %s AND {scope}
 
 _INSTALLMENT_COLUMNS = (
     "i.id, i.number, i.due_date, i.principal, i.interest, i.adjustment, i.late_fee, i.late_fee_waived, "
-    "i.paid_principal, i.paid_interest, i.paid_late_fee, i.is_settled"
+    f"i.paid_principal, i.paid_interest, i.paid_late_fee, i.is_settled, {amount_sql('i')}, {paid_sql('i')}, "
+    f"{outstanding_sql('i')}"
 )
 
 _DETAIL_INSTALLMENTS_SQL = (
@@ -132,10 +135,8 @@ def installment_status(*, settled: bool, due_date: date, paid: Decimal, today: d
 
 
 def _installment(row: Sequence[object], code: str, today: date) -> InstallmentRow:
-    (iid, number, due, principal, interest, adjustment, fee, waived, p_principal, p_interest, p_fee, settled) = row
-    amount = principal + adjustment + interest  # type: ignore[operator]
-    paid = p_principal + p_interest + p_fee  # type: ignore[operator]
-    outstanding = amount + fee - waived - paid  # type: ignore[operator]
+    (iid, number, due, principal, interest, adjustment, fee, waived, p_principal, p_interest, p_fee, settled) = row[:12]
+    amount, paid, outstanding = row[12:]
     return InstallmentRow(
         id=iid,  # type: ignore[arg-type]
         number=number,  # type: ignore[arg-type]
@@ -145,12 +146,12 @@ def _installment(row: Sequence[object], code: str, today: date) -> InstallmentRo
         adjustment=money(adjustment, code),  # type: ignore[arg-type]
         late_fee=money(fee, code),  # type: ignore[arg-type]
         late_fee_waived=money(waived, code),  # type: ignore[arg-type]
-        amount=money(amount, code),
+        amount=money(amount, code),  # type: ignore[arg-type]
         paid_principal=money(p_principal, code),  # type: ignore[arg-type]
         paid_interest=money(p_interest, code),  # type: ignore[arg-type]
         paid_late_fee=money(p_fee, code),  # type: ignore[arg-type]
-        paid=money(paid, code),
-        outstanding=money(outstanding, code),
+        paid=money(paid, code),  # type: ignore[arg-type]
+        outstanding=money(outstanding, code),  # type: ignore[arg-type]
         status=installment_status(settled=bool(settled), due_date=due, paid=paid, today=today),  # type: ignore[arg-type]
         days_past_due=0 if settled or today <= due else (today - due).days,  # type: ignore[operator]
     )
@@ -336,7 +337,7 @@ class CreditQueries:
         items = [
             CreditPayment(
                 id=pid,
-                amount=money(amount, code),
+                amount=money(amount, code),  # type: ignore[arg-type]
                 paid_on=paid_on,
                 received_at=received_at,
                 status=status,

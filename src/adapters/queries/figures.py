@@ -14,21 +14,22 @@ from datetime import date
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.queries.common import DUE_SQL, OPEN_STATES, OUTSTANDING_SQL, PAID_SQL, money
-from domain.analytics.model import CreditFigures, CreditSummary, summarize_user
+from adapters.queries.common import money
+from adapters.sql.rules import days_past_due_sql, due_sql, oldest_past_due_sql, outstanding_sql, paid_sql
+from domain.analytics.model import OPEN_STATES, CreditFigures, CreditSummary, summarize_user
 from domain.credits.delinquency import DelinquencyPolicy
 
 # `{credits}` selects the credits (id, user_id, agent_id, state, currency) to aggregate; the
 # installment join then reads each credit's rows through its (credit_id, number) unique index.
 _FIGURES_SQL = f"""
 SELECT c.id, c.user_id, c.agent_id, c.state, c.currency,
-       sum({DUE_SQL}) AS total,
-       sum({PAID_SQL}) AS paid,
-       sum({OUTSTANDING_SQL}) AS outstanding,
-       sum({OUTSTANDING_SQL}) FILTER (WHERE i.due_date < %s) AS overdue,
+       sum({due_sql("i")}) AS total,
+       sum({paid_sql("i")}) AS paid,
+       sum({outstanding_sql("i")}) AS outstanding,
+       sum({outstanding_sql("i")}) FILTER (WHERE i.due_date < %s) AS overdue,
        (array_agg(i.due_date ORDER BY i.number) FILTER (WHERE NOT i.is_settled))[1] AS next_due_date,
-       (array_agg({OUTSTANDING_SQL} ORDER BY i.number) FILTER (WHERE NOT i.is_settled))[1] AS next_due_amount,
-       min(i.due_date) FILTER (WHERE NOT i.is_settled AND i.due_date < %s) AS oldest_past_due
+       (array_agg({outstanding_sql("i")} ORDER BY i.number) FILTER (WHERE NOT i.is_settled))[1] AS next_due_amount,
+       {days_past_due_sql(oldest_past_due_sql("%s"), "%s")} AS days_past_due
 FROM ({{credits}}) c
 JOIN credits_installment i ON i.credit_id = c.id
 GROUP BY c.id, c.user_id, c.agent_id, c.state, c.currency
@@ -63,13 +64,13 @@ class SqlCreditFigures:
 
     def _run(self, credits_sql: str, params: list[object], as_of: date) -> list[CreditFigures]:
         with read_cursor() as cursor:
-            cursor.execute(_FIGURES_SQL.format(credits=credits_sql), [as_of, as_of, *params])
+            cursor.execute(_FIGURES_SQL.format(credits=credits_sql), [as_of, as_of, as_of, *params])
             return [self._figures(row, as_of) for row in cursor.fetchall()]
 
     def _figures(self, row: Sequence[object], as_of: date) -> CreditFigures:
-        (cid, user_id, agent_id, state, code, total, paid, outstanding, overdue, next_date, next_amount, oldest) = row
+        (cid, user_id, agent_id, state, code, total, paid, outstanding, overdue, next_date, next_amount, dpd) = row
         is_open = state in OPEN_STATES
-        days = (as_of - oldest).days if is_open and oldest is not None else 0  # type: ignore[operator]
+        days = int(dpd) if is_open else 0  # type: ignore[call-overload]
         return CreditFigures(
             credit_id=cid,  # type: ignore[arg-type]
             user_id=user_id,  # type: ignore[arg-type]

@@ -17,8 +17,8 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from adapters.db.routing import read_cursor
-from adapters.queries.common import OUTSTANDING_SQL, PAID_SQL
 from adapters.sql.currencies import currency_of
+from adapters.sql.rules import days_past_due_sql, oldest_past_due_sql, open_sql, outstanding_sql, paid_sql
 from domain.application.queries.portfolio import AgingRow, BookFigures
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.shared.aging import AgingBucket, bucket_for
@@ -29,16 +29,16 @@ RATIO_PLACES = Decimal("0.0001")
 _SQL = f"""
 WITH per_credit AS (
     SELECT c.currency,
-           c.state IN ('active', 'defaulted') AS is_open,
-           sum({PAID_SQL}) AS paid,
-           sum({OUTSTANDING_SQL}) AS outstanding,
-           min(i.due_date) FILTER (WHERE NOT i.is_settled AND i.due_date < %s) AS oldest_past_due
+           {open_sql("c")} AS is_open,
+           sum({paid_sql("i")}) AS paid,
+           sum({outstanding_sql("i")}) AS outstanding,
+           {oldest_past_due_sql("%s")} AS oldest_past_due
     FROM credits_credit c
     JOIN credits_installment i ON i.credit_id = c.id
     GROUP BY c.id
 )
 SELECT currency, is_open,
-       CASE WHEN is_open AND oldest_past_due IS NOT NULL THEN %s - oldest_past_due ELSE 0 END AS dpd,
+       CASE WHEN is_open THEN {days_past_due_sql("oldest_past_due", "%s")} ELSE 0 END AS dpd,
        count(*), sum(paid), sum(outstanding)
 FROM per_credit
 GROUP BY 1, 2, 3

@@ -16,13 +16,14 @@ from adapters.sql.credit_mappers import (
     event_values,
     installment_values,
 )
+from adapters.sql.rules import OPEN_STATES_SQL
 from adapters.sql.session import OrmSession
 from domain.credits.model import Credit
 from domain.shared.errors import Conflict
 
 _INSERT_CREDIT = (
     "INSERT INTO credits_credit (id, user_id, agent_id, currency, price, cost, subcategory_id, periodicity, "
-    "interest_method, annual_rate, installments_count, opened_on, state, refinanced_from_id, "
+    "interest_method, annual_rate, installments_count, opened_on, refinanced_from_id, state, "
     "delinquency_as_of, days_past_due, aging_bucket, missed_installments, morosidad_level, is_in_default, "
     "allow_loss, version, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
     "%s, %s, %s, %s, 1, now())"
@@ -82,13 +83,12 @@ class DjangoCreditRepository:
         with connection.cursor() as cursor:
             if after is None:
                 cursor.execute(
-                    "SELECT id FROM credits_credit WHERE state IN ('active', 'defaulted') ORDER BY id LIMIT %s",
+                    f"SELECT id FROM credits_credit WHERE state IN {OPEN_STATES_SQL} ORDER BY id LIMIT %s",
                     [limit],
                 )
             else:
                 cursor.execute(
-                    "SELECT id FROM credits_credit WHERE state IN ('active', 'defaulted') AND id > %s "
-                    "ORDER BY id LIMIT %s",
+                    f"SELECT id FROM credits_credit WHERE state IN {OPEN_STATES_SQL} AND id > %s ORDER BY id LIMIT %s",
                     [after, limit],
                 )
             return [r[0] for r in cursor.fetchall()]
@@ -117,7 +117,6 @@ class DjangoCreditRepository:
     # --- internals ------------------------------------------------------------------------------
 
     def _insert(self, cursor: object, credit: Credit) -> None:
-        d = credit.delinquency
         cursor.execute(  # type: ignore[attr-defined]
             _INSERT_CREDIT,
             [
@@ -133,14 +132,8 @@ class DjangoCreditRepository:
                 credit.annual_rate,
                 len(credit.installments),
                 credit.opened_on,
-                credit.state.value,
                 credit.refinanced_from_id,
-                d.as_of,
-                d.days_past_due,
-                d.bucket.value,
-                d.missed_installments,
-                d.morosidad_level,
-                d.is_in_default,
+                *credit_values(credit),  # state and delinquency, as an UPDATE writes them
                 credit.allow_loss,
             ],
         )

@@ -17,10 +17,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from uuid import UUID
 
 from domain.shared.aging import AgingBucket, bucket_for
+from domain.shared.credit_states import OPEN_STATE_VALUES
 from domain.shared.errors import InvalidInput
 from domain.shared.money import Currency, Money
 
-OPEN_STATES = frozenset({"active", "defaulted"})
+OPEN_STATES = frozenset(OPEN_STATE_VALUES)
 # The portfolio analysis' CSV columns (`PortfolioReport.csv_rows`).
 CSV_HEADER = ("section", "currency", "key", "value", "credit_id", "days_past_due")
 RATIO_PLACES = Decimal("0.0001")

@@ -36,6 +36,7 @@ from domain.credits.schedule import (
 )
 from domain.shared.aging import bucket_for
 from domain.shared.calendar import HolidayCalendar
+from domain.shared.credit_states import OPEN_STATE_VALUES
 from domain.shared.errors import (
     AdjustmentRefused,
     CannotActivate,
@@ -78,7 +79,9 @@ class CreditState(enum.StrEnum):
         return self in _TERMINAL
 
 
-_OPEN = frozenset({CreditState.ACTIVE, CreditState.DEFAULTED})
+# Open states: domain.shared.credit_states states them once for every context and the SQL.
+OPEN_STATES: tuple[CreditState, ...] = tuple(CreditState(value) for value in OPEN_STATE_VALUES)
+_OPEN = frozenset(OPEN_STATES)
 _TERMINAL = frozenset({CreditState.WRITTEN_OFF, CreditState.CANCELLED, CreditState.REFINANCED})
 
 # Every legal move, keyed by target state; the error names the move that was refused.

@@ -1,4 +1,8 @@
-"""Aging buckets: shared by credits (a credit's bucket) and analytics (the book's aging table)."""
+"""Aging buckets: shared by credits (a credit's bucket) and analytics (the book's aging table).
+
+`BUCKET_BOUNDS` is the one statement of where each bucket ends; `bucket_for` and the SQL fragment
+`adapters.sql.rules.bucket_sql` are both read from it.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,19 @@ class AgingBucket(enum.StrEnum):
     D90_PLUS = "90+"
 
 
+# Each bucket with the last day past due it holds (inclusive), in ascending order; beyond the last
+# bound a credit is in `OLDEST_BUCKET`.
+BUCKET_BOUNDS: tuple[tuple[int, AgingBucket], ...] = (
+    (0, AgingBucket.CURRENT),
+    (30, AgingBucket.D1_30),
+    (60, AgingBucket.D31_60),
+    (90, AgingBucket.D61_90),
+)
+OLDEST_BUCKET = AgingBucket.D90_PLUS
+
+
 def bucket_for(days_past_due: int) -> AgingBucket:
-    if days_past_due <= 0:
-        return AgingBucket.CURRENT
-    if days_past_due <= 30:
-        return AgingBucket.D1_30
-    if days_past_due <= 60:
-        return AgingBucket.D31_60
-    if days_past_due <= 90:
-        return AgingBucket.D61_90
-    return AgingBucket.D90_PLUS
+    for last_day, bucket in BUCKET_BOUNDS:
+        if days_past_due <= last_day:
+            return bucket
+    return OLDEST_BUCKET

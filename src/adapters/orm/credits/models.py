@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from adapters.orm.money_fields import amount_field
+from domain.shared.credit_states import OPEN_STATE_VALUES
 
 
 class Credit(models.Model):
@@ -71,8 +72,8 @@ class Credit(models.Model):
             models.Index(fields=["user", "-created_at", "-id"], name="credit_user_keyset_idx"),
             models.Index(fields=["agent", "-created_at", "-id"], name="credit_agent_keyset_idx"),
             models.Index(fields=["-created_at", "-id"], name="credit_keyset_idx"),
-            # Book-wide jobs walk open credits by id.
-            models.Index(fields=["id"], name="credit_open_id_idx", condition=Q(state__in=["active", "defaulted"])),
+            # Book-wide jobs walk open credits by id (adapters.sql.rules.open_sql states the same list).
+            models.Index(fields=["id"], name="credit_open_id_idx", condition=Q(state__in=list(OPEN_STATE_VALUES))),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gt=0), name="credit_price_positive"),
