@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from adapters.queries.audit import AuditQueries
     from adapters.queries.catalog import CatalogQueries
     from adapters.sql.catalog import CatalogService
-    from adapters.sql.idempotency import IdempotencyStore
+    from domain.application.idempotency import IdempotencyStore
     from domain.application.ports import Ports
     from domain.shared.money import (
         Currency,

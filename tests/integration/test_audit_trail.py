@@ -13,7 +13,7 @@ from django.db import DatabaseError, connection, transaction
 from adapters.orm.audit.models import AuditEntry
 from adapters.sql.audit import DjangoAuditLog
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.audit import AuditRecord, Origin
 from domain.application.ports import Actor, Ports
 from domain.credits.model import Credit

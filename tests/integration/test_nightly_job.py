@@ -32,7 +32,7 @@ from adapters.jobs.nightly import (
 )
 from adapters.jobs.runners import upkeep_partitions
 from config.bootstrap import build_ports
-from domain.application import services
+from domain.application import use_cases as services
 from domain.application.ports import Actor, Policies
 from domain.credits.model import Credit, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity

@@ -11,11 +11,13 @@ from decimal import Decimal
 import pytest
 
 from adapters.sql.audit import DjangoAuditLog
+from adapters.sql.catalog import SqlCatalogLookup
 from adapters.sql.credits import DjangoCreditRepository
 from adapters.sql.ledger import DjangoTransactionRepository
-from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository
+from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository, SqlPaymentAccounts
+from adapters.sql.people import SqlPeopleDirectory
 from adapters.sql.session import DjangoUnitOfWork, OrmSession
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor, Ports
 from domain.credits.model import CreditState
 from domain.credits.schedule import InterestMethod, Periodicity
@@ -60,6 +62,9 @@ def book(request: pytest.FixtureRequest) -> Book:
         clock=clock,
         ids=ids,
         audit=DjangoAuditLog(),
+        accounts=SqlPaymentAccounts(),
+        people=SqlPeopleDirectory(),
+        catalog=SqlCatalogLookup(),
         holidays=NoHolidays(),
     )
     return Book(ports, client, agent, account, clock)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Subcategory
 from adapters.queries.catalog import (
@@ -19,6 +19,7 @@ from adapters.queries.catalog import (
     SubcategoryDTO,
 )
 from domain.catalog import rules
+from domain.catalog.ports import SkipDays
 from domain.shared.errors import Conflict, InvalidInput, NotFound, RuleViolated
 
 _UNIQUE_VIOLATION = "23505"
@@ -100,3 +101,18 @@ def _insert(row: object, duplicate_message: str, *, field: str) -> None:
         if sqlstate == _FOREIGN_KEY_VIOLATION:
             raise NotFound("A referenced catalog row does not exist.") from exc
         raise InvalidInput("The row breaks a catalog rule.", details={"field": field}) from exc
+
+
+class SqlCatalogLookup:
+    """What the use cases look up in the catalog (the port: domain.catalog.ports.CatalogLookup)."""
+
+    def subcategory_exists(self, subcategory_id: int) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM catalog_subcategory WHERE id = %s", [subcategory_id])
+            return cursor.fetchone() is not None
+
+    def skip_days(self, periodicity: str) -> SkipDays | None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT skip_sundays, skip_holidays FROM catalog_periodicity WHERE code = %s", [periodicity])
+            row = cursor.fetchone()
+        return SkipDays(sundays=row[0], holidays=row[1]) if row else None

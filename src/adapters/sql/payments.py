@@ -10,7 +10,7 @@ from django.db import connection
 from adapters.sql.currencies import currency_of
 from domain.payments.allocation import AllocationLine
 from domain.payments.model import FeeWaiver, MethodLine, Payment, PaymentReversal, PaymentStatus, WaiverStatus
-from domain.shared.money import Money
+from domain.shared.money import Currency, Money
 
 _PAYMENT_COLUMNS = (
     "id, credit_id, user_id, agent_id, amount, currency, paid_on, received_at, idempotency_key, prepay, "
@@ -268,3 +268,13 @@ class DjangoFeeWaiverRepository:
                     waiver.transaction_id,
                 ],
             )
+
+
+class SqlPaymentAccounts:
+    def usable(self, account_ids: set[int], currency: Currency) -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM catalog_payment_account WHERE id = ANY(%s) AND currency_id = %s AND active",
+                [list(account_ids), currency.code],
+            )
+            return {row[0] for row in cursor.fetchall()}

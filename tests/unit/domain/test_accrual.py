@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.application import services as svc
+from domain.application import use_cases as svc
 from domain.application.ports import Actor
 from domain.credits.accrual import accrued_interest, earned_per_installment
 from domain.credits.model import CreditState

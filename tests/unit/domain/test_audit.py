@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.application import services as svc
+from domain.application import use_cases as svc
 from domain.application.audit import AuditEvent, AuditRecord, Origin
 from domain.application.ports import Actor, Policies
 from domain.credits.delinquency import DelinquencyPolicy

@@ -15,7 +15,7 @@ from uuid import uuid4
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
-from domain.application import services as svc
+from domain.application import use_cases as svc
 from domain.application.ports import Actor, Ports
 from domain.credits.model import Credit, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.analytics.ports import CollectionsQuery, CreditFiguresQuery
-from domain.application import services as svc
+from domain.application import use_cases as svc
 from domain.application.figures import credit_figures
 from domain.application.ports import SYSTEM, Actor, Policies
 from domain.credits.delinquency import DelinquencyPolicy
