@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from adapters.cache.read_cache import ReadCache
     from adapters.jobs.service import JobsService
     from adapters.queries import ReadQueries
-    from adapters.queries.access import AccessQueries
     from adapters.queries.audit import AuditQueries
     from adapters.queries.catalog import CatalogQueries
     from adapters.sql.catalog import CatalogService
@@ -30,7 +29,6 @@ class Services:
     catalog: CatalogService
     catalog_queries: CatalogQueries
     ports: Ports
-    access: AccessQueries
     idempotency: IdempotencyStore
     currency: Callable[[str], Currency]
     reads: ReadQueries

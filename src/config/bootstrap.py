@@ -23,7 +23,6 @@ from adapters.jobs.service import JobsService
 from adapters.jobs.store import JobStore
 from adapters.monitoring.health import probe_all
 from adapters.queries import ReadQueries
-from adapters.queries.access import AccessQueries
 from adapters.queries.audit import AuditQueries
 from adapters.queries.catalog import CatalogQueries
 from adapters.sql.audit import DjangoAuditLog
@@ -153,7 +152,6 @@ def bootstrap() -> Services:
         catalog=CatalogService(),
         catalog_queries=CatalogQueries(),
         ports=ports,
-        access=AccessQueries(),
         idempotency=SqlIdempotencyStore(),
         currency=currency_of,
         reads=ReadQueries.build(ports.policies.delinquency),

@@ -225,13 +225,20 @@ class SequentialIds:
 
 
 class InMemoryPaymentAccounts:
-    """Every account is usable, in every currency, unless listed as unusable."""
+    """Accounts by id as (currency code, active). Until one is added every account is usable, in
+    every currency (for tests that are not about accounts), except those listed as unusable."""
 
     def __init__(self) -> None:
+        self.rows: dict[int, tuple[str, bool]] | None = None
         self.unusable: set[int] = set()
 
+    def add(self, account_id: int, currency: str, *, active: bool = True) -> None:
+        self.rows = {**(self.rows or {}), account_id: (currency, active)}
+
     def usable(self, account_ids: set[int], currency: Currency) -> set[int]:
-        return account_ids - self.unusable
+        if self.rows is None:
+            return account_ids - self.unusable
+        return {i for i in account_ids if self.rows.get(i) == (currency.code, True)} - self.unusable
 
 
 class InMemoryPeople:
