@@ -19,8 +19,8 @@ from domain.application.ports import Actor, Ports
 from domain.credits.model import Credit
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger.model import Source
+from domain.payments.errors import OverpaymentRefused
 from domain.payments.model import MethodLine
-from domain.shared.errors import OverpaymentRefused
 from domain.shared.money import Money
 from tests.factories import PaymentAccountFactory, UserFactory
 

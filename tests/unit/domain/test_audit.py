@@ -16,7 +16,8 @@ from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger import entries
 from domain.ledger.model import Source
-from domain.shared.errors import DomainError, OverpaymentRefused
+from domain.payments.errors import OverpaymentRefused
+from domain.shared.errors import DomainError
 from domain.shared.money import Money
 
 from .builders import usd

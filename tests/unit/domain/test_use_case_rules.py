@@ -20,8 +20,9 @@ from domain.credits.schedule import InterestMethod, Periodicity
 from domain.identity.model import Principal, Role
 from domain.identity.ports import Person
 from domain.ledger.model import Source
+from domain.payments.errors import OverpaymentRefused
 from domain.payments.model import MethodLine
-from domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, OverpaymentRefused
+from domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.shared.money import Money
 
 from .builders import usd

@@ -22,12 +22,13 @@ from domain.application.use_cases.common import (
 )
 from domain.catalog.ports import SkipDays
 from domain.credits.accrual import RefinanceBalance
+from domain.credits.errors import CannotRefinance
 from domain.credits.model import Credit
 from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms
 from domain.identity.model import Role
 from domain.identity.ports import Person
 from domain.ledger import entries
-from domain.shared.errors import CannotRefinance, Forbidden, InvalidInput, NotFound
+from domain.shared.errors import Forbidden, InvalidInput, NotFound
 from domain.shared.money import Money, require_storable
 
 

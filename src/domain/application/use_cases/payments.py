@@ -19,13 +19,15 @@ from domain.application.use_cases.common import (
     require_reason,
     save_credit,
 )
+from domain.credits.errors import CreditNotOpen
 from domain.credits.model import Credit, CreditState
 from domain.identity.model import Role
 from domain.ledger import entries
 from domain.payments.allocation import allocate_payment, due_now, refuse_beyond_due_now
+from domain.payments.errors import IdempotencyKeyReused, OverpaymentRefused
 from domain.payments.model import MethodLine, Payment
 from domain.payments.replay import replay
-from domain.shared.errors import CreditNotOpen, IdempotencyKeyReused, InvalidInput, NotFound, OverpaymentRefused
+from domain.shared.errors import InvalidInput, NotFound
 from domain.shared.money import Money, total
 
 
