@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
+from api.actor import actor_of
 from api.book_schemas import (
     AdjustmentIn,
     CreditOut,
@@ -34,9 +34,6 @@ from api.errors import ErrorOut
 from api.idempotency import idempotency_key, idempotent
 from api.security import bearer, principal_of
 from domain.application import use_cases as book
-from domain.application.audit import origin_from
-from domain.application.ports import Actor
-from domain.ledger.model import Source
 from domain.payments.model import MethodLine
 
 router = Router(tags=["book"], auth=bearer)
@@ -53,19 +50,6 @@ IDEMPOTENCY_DOC = {
         }
     ]
 }
-
-
-def _actor(request: HttpRequest) -> Actor:
-    source = Source.MOBILE if request.headers.get("X-Client", "").lower() == "mobile" else Source.WEB
-    origin = origin_from(
-        request.META.get("REMOTE_ADDR", ""),
-        request.headers.get("X-Forwarded-For", ""),
-        request.headers.get("User-Agent", ""),
-        trust_forwarded=settings.TRUST_X_FORWARDED_FOR,
-        # Set by api.middleware.RequestIdMiddleware on every request.
-        request_id=getattr(request, "request_id", ""),
-    )
-    return Actor.of(principal_of(request), source, origin)
 
 
 # --- credits -------------------------------------------------------------------------------------
@@ -89,7 +73,7 @@ def open_credit(request: HttpRequest, body: OpenCreditIn) -> HttpResponse:
     )
 
     def action() -> tuple[int, dict[str, Any]]:
-        return 201, credit_body(book.open_credit_on_request(services().ports, command, _actor(request)))
+        return 201, credit_body(book.open_credit_on_request(services().ports, command, actor_of(request)))
 
     return idempotent(request, body.dict(), action)
 
@@ -100,7 +84,7 @@ def adjust_credit(request: HttpRequest, credit_id: UUID, body: AdjustmentIn) -> 
     amount = body.amount.to_money()
 
     def action() -> tuple[int, dict[str, Any]]:
-        return 200, credit_body(book.adjust_credit(services().ports, credit_id, amount, body.reason, _actor(request)))
+        return 200, credit_body(book.adjust_credit(services().ports, credit_id, amount, body.reason, actor_of(request)))
 
     return idempotent(request, body.dict(), action)
 
@@ -110,7 +94,7 @@ def write_off_credit(request: HttpRequest, credit_id: UUID, body: ReasonIn) -> H
     """Admin: give up on the outstanding balance (booked as a write-off expense)."""
 
     def action() -> tuple[int, dict[str, Any]]:
-        return 200, credit_body(book.write_off_credit(services().ports, credit_id, body.reason, _actor(request)))
+        return 200, credit_body(book.write_off_credit(services().ports, credit_id, body.reason, actor_of(request)))
 
     return idempotent(request, body.dict(), action)
 
@@ -135,7 +119,7 @@ def refinance_credit(request: HttpRequest, credit_id: UUID, body: RefinanceIn) -
     )
 
     def action() -> tuple[int, dict[str, Any]]:
-        done = book.refinance_credit(services().ports, command, _actor(request))
+        done = book.refinance_credit(services().ports, command, actor_of(request))
         return 201, refinance_body(done.credit, done.balance)
 
     return idempotent(request, body.dict(), action)
@@ -160,7 +144,7 @@ def register_payment(request: HttpRequest, credit_id: UUID, body: PaymentIn) -> 
     )
 
     def action() -> tuple[int, dict[str, Any]]:
-        booked = book.book_payment(services().ports, command, _actor(request))
+        booked = book.book_payment(services().ports, command, actor_of(request))
         return 201, payment_body(booked.payment, booked.credit_pending)
 
     return idempotent(request, body.dict(), action)
@@ -171,7 +155,7 @@ def reverse_payment(request: HttpRequest, payment_id: UUID, body: ReasonIn) -> H
     """Admin: undo a payment exactly (a compensating ledger transaction; nothing is deleted)."""
 
     def action() -> tuple[int, dict[str, Any]]:
-        undone = book.undo_payment(services().ports, payment_id, body.reason, _actor(request))
+        undone = book.undo_payment(services().ports, payment_id, body.reason, actor_of(request))
         return 200, payment_body(undone.payment, undone.credit_pending)
 
     return idempotent(request, body.dict(), action)
@@ -188,7 +172,7 @@ def waive_fee(request: HttpRequest, installment_id: UUID, body: WaiverIn) -> Htt
     command = book.RequestWaiver(installment_id=installment_id, amount=body.amount.to_money(), reason=body.reason)
 
     def action() -> tuple[int, dict[str, Any]]:
-        return 201, waiver_body(book.waive_or_request(services().ports, command, _actor(request)))
+        return 201, waiver_body(book.waive_or_request(services().ports, command, actor_of(request)))
 
     return idempotent(request, body.dict(), action)
 
@@ -199,7 +183,7 @@ def decide_waiver(request: HttpRequest, waiver_id: UUID, body: DecisionIn) -> Ht
 
     def action() -> tuple[int, dict[str, Any]]:
         waiver = book.decide_fee_waiver(
-            services().ports, waiver_id, approve=body.approve, note=body.note, actor=_actor(request)
+            services().ports, waiver_id, approve=body.approve, note=body.note, actor=actor_of(request)
         )
         return 200, waiver_body(waiver)
 

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from adapters.queries import ReadQueries
     from adapters.queries.audit import AuditQueries
     from adapters.queries.catalog import CatalogQueries
-    from adapters.sql.catalog import CatalogService
     from domain.application.idempotency import IdempotencyStore
     from domain.application.ports import Ports
     from domain.shared.money import (
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 class Services:
     auth: AuthService
     health: Callable[[], list[Any]]
-    catalog: CatalogService
     catalog_queries: CatalogQueries
     ports: Ports
     idempotency: IdempotencyStore

@@ -26,7 +26,7 @@ from adapters.queries import ReadQueries
 from adapters.queries.audit import AuditQueries
 from adapters.queries.catalog import CatalogQueries
 from adapters.sql.audit import DjangoAuditLog
-from adapters.sql.catalog import CatalogService, SqlCatalogLookup
+from adapters.sql.catalog import SqlCatalogEntries, SqlCatalogLookup
 from adapters.sql.credits import DjangoCreditRepository
 from adapters.sql.currencies import currency_of
 from adapters.sql.holidays import CatalogHolidayCalendar
@@ -118,6 +118,7 @@ def build_ports() -> Ports:
         accounts=SqlPaymentAccounts(),
         people=SqlPeopleDirectory(),
         catalog=SqlCatalogLookup(),
+        catalog_entries=SqlCatalogEntries(),
         holidays=CatalogHolidayCalendar(),
         policies=Policies(
             late_fees=LateFeePolicy(
@@ -149,7 +150,6 @@ def bootstrap() -> Services:
     return Services(
         auth=build_auth_service(),
         health=probe_all,
-        catalog=CatalogService(),
         catalog_queries=CatalogQueries(),
         ports=ports,
         idempotency=SqlIdempotencyStore(),

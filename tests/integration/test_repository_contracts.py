@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from adapters.sql.audit import DjangoAuditLog
-from adapters.sql.catalog import SqlCatalogLookup
+from adapters.sql.catalog import SqlCatalogEntries, SqlCatalogLookup
 from adapters.sql.credits import DjangoCreditRepository
 from adapters.sql.ledger import DjangoTransactionRepository
 from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository, SqlPaymentAccounts
@@ -65,6 +65,7 @@ def book(request: pytest.FixtureRequest) -> Book:
         accounts=SqlPaymentAccounts(),
         people=SqlPeopleDirectory(),
         catalog=SqlCatalogLookup(),
+        catalog_entries=SqlCatalogEntries(),
         holidays=NoHolidays(),
     )
     return Book(ports, client, agent, account, clock)

@@ -1,10 +1,12 @@
-"""The ports the use cases gained (payment accounts, people, catalog look-ups, the idempotency
-store), one contract suite against the in-memory fakes and PostgreSQL, so the fakes cannot drift."""
+"""The ports the use cases gained (payment accounts, people, catalog look-ups and entries, the
+idempotency store), one contract suite against the in-memory fakes and PostgreSQL, so the fakes
+cannot drift."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 import pytest
@@ -12,6 +14,8 @@ import pytest
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.session import DjangoUnitOfWork, OrmSession
 from domain.application.idempotency import Answer, Stored, run_once
+from domain.application.queries.catalog import CurrencyDTO, HolidayDTO, PaymentAccountDTO
+from domain.catalog.errors import Duplicate
 from domain.catalog.ports import SkipDays
 from domain.identity.model import Role
 from domain.identity.ports import Person
@@ -131,3 +135,28 @@ def test_run_once_replays_refuses_another_request_and_forgets_a_rollback(seeded:
     with pytest.raises(Conflict, match="different request"):
         run_once(uow, store, owner=owner, key="r", fingerprint="other", action=action)
     assert calls == ["ran"]
+
+
+def test_catalog_entries_refuse_clashes_and_keep_the_unit_of_work_usable(seeded: Seeded) -> None:
+    entries, uow = seeded.ports.catalog_entries, seeded.uow
+    with uow:
+        entries.add_currency(CurrencyDTO("QPN", "Test sol", 2, False))
+        with pytest.raises(Duplicate):
+            entries.add_currency(CurrencyDTO("QPN", "Again", 2, True))
+        assert entries.currency_active("QPN") is False
+        assert entries.currency_active("QQQ") is None
+        category = entries.add_category("Contract phones")
+        with pytest.raises(Duplicate):
+            entries.add_category("CONTRACT PHONES")
+        assert entries.category_name(category) == "Contract phones"
+        assert entries.category_name(10**9) is None
+        entries.add_subcategory(category, "Android")
+        with pytest.raises(Duplicate):
+            entries.add_subcategory(category, "android")
+        account = PaymentAccountDTO(0, "Contract box", "cash", "COP", True, "", "")
+        assert entries.add_payment_account(account) != entries.add_payment_account(replace(account, currency="USD"))
+        with pytest.raises(Duplicate):
+            entries.add_payment_account(account)
+        entries.add_holiday(HolidayDTO(date(2037, 1, 1), "New year"))
+        with pytest.raises(Duplicate):
+            entries.add_holiday(HolidayDTO(date(2037, 1, 1), "Again"))

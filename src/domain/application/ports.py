@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 from uuid import UUID
 
 from domain.application.audit import AuditLog, Origin
+from domain.application.queries.catalog import CurrencyDTO, HolidayDTO, PaymentAccountDTO
 from domain.catalog.ports import CatalogLookup
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.ports import CreditRepository
@@ -20,6 +22,28 @@ from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
 from domain.shared.ids import IdGenerator
 from domain.shared.unit_of_work import UnitOfWork
+
+
+class CatalogEntries(Protocol):
+    """The catalog's rows an admin may add. An `add_*` raises domain.catalog.errors.Duplicate when
+    the row clashes with one already there (the database's unique constraints decide, so two
+    concurrent requests cannot both win) and leaves the unit of work usable."""
+
+    def add_currency(self, currency: CurrencyDTO) -> None: ...
+
+    def add_category(self, name: str) -> int: ...
+
+    def category_name(self, category_id: int) -> str | None: ...
+
+    def add_subcategory(self, category_id: int, name: str) -> int: ...
+
+    def currency_active(self, code: str) -> bool | None:
+        """Whether the currency is active; None when the catalog has no such currency."""
+
+    def add_payment_account(self, account: PaymentAccountDTO) -> int:
+        """The new account's id (the given one is ignored)."""
+
+    def add_holiday(self, holiday: HolidayDTO) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +74,7 @@ class Ports:
     # Who a credit is opened for and by, and what the catalog says of its terms.
     people: PeopleDirectory
     catalog: CatalogLookup
+    catalog_entries: CatalogEntries
     holidays: HolidayCalendar = field(default_factory=NoHolidays)
     policies: Policies = field(default_factory=Policies)
 

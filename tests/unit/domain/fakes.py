@@ -19,6 +19,8 @@ from domain.application.audit import AuditRecord
 from domain.application.figures import credit_figures, due_installments
 from domain.application.idempotency import Answer, Stored
 from domain.application.ports import Policies, Ports
+from domain.application.queries.catalog import CurrencyDTO, HolidayDTO, PaymentAccountDTO
+from domain.catalog.errors import Duplicate
 from domain.catalog.ports import SkipDays
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.model import Credit
@@ -266,6 +268,41 @@ class InMemoryCatalog:
         return self.periodicities.get(periodicity)
 
 
+class InMemoryCatalogEntries(_Store):
+    """Catalog rows under their unique key, so a clash is refused as the database refuses it
+    (names regardless of case); ids drawn in sequence."""
+
+    def _add(self, key: tuple[str, object], row: object, *, field: str) -> int:
+        if key in self.rows:
+            raise Duplicate("The row clashes with one already there.", details={"field": field})
+        self.rows[key] = row  # type: ignore[index]
+        return len(self.rows)
+
+    def add_currency(self, currency: CurrencyDTO) -> None:
+        self._add(("currency", currency.code), currency, field="code")
+
+    def add_category(self, name: str) -> int:
+        category_id = self._add(("category", name.casefold()), name, field="name")
+        self.rows[("category-id", category_id)] = name  # type: ignore[index]
+        return category_id
+
+    def category_name(self, category_id: int) -> str | None:
+        return self.rows.get(("category-id", category_id))  # type: ignore[call-overload, no-any-return]
+
+    def add_subcategory(self, category_id: int, name: str) -> int:
+        return self._add(("subcategory", (category_id, name.casefold())), name, field="name")
+
+    def currency_active(self, code: str) -> bool | None:
+        found = self.rows.get(("currency", code))  # type: ignore[call-overload]
+        return found.active if found is not None else None
+
+    def add_payment_account(self, account: PaymentAccountDTO) -> int:
+        return self._add(("account", (account.currency, account.name.casefold())), account, field="name")
+
+    def add_holiday(self, holiday: HolidayDTO) -> None:
+        self._add(("holiday", holiday.date), holiday, field="date")
+
+
 class InMemoryIdempotency(_Store):
     """Claims keyed by (owner, key), rolled back with the unit of work like every store."""
 
@@ -329,12 +366,19 @@ class World:
     people: InMemoryPeople = field(default_factory=InMemoryPeople)
     catalog: InMemoryCatalog = field(default_factory=InMemoryCatalog)
     idempotency: InMemoryIdempotency = field(default_factory=InMemoryIdempotency)
+    catalog_entries: InMemoryCatalogEntries = field(default_factory=InMemoryCatalogEntries)
     uow: FakeUnitOfWork = field(init=False)
     ports: Ports = field(init=False)
 
     def __post_init__(self) -> None:
         self.uow = FakeUnitOfWork(
-            self.credits, self.payments, self.waivers, self.transactions, self.audit, self.idempotency
+            self.credits,
+            self.payments,
+            self.waivers,
+            self.transactions,
+            self.audit,
+            self.idempotency,
+            self.catalog_entries,
         )
         self.ports = Ports(
             uow=self.uow,
@@ -348,6 +392,7 @@ class World:
             accounts=self.accounts,
             people=self.people,
             catalog=self.catalog,
+            catalog_entries=self.catalog_entries,
             holidays=self.holidays,
             policies=self.policies,
         )

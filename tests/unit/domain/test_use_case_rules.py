@@ -15,6 +15,7 @@ import pytest
 from domain.application import use_cases as uc
 from domain.application.idempotency import Answer, run_once
 from domain.application.ports import Actor, CreditChanged
+from domain.application.use_cases import catalog
 from domain.credits.model import Credit
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.identity.model import Principal, Role
@@ -22,7 +23,7 @@ from domain.identity.ports import Person
 from domain.ledger.model import Source
 from domain.payments.errors import OverpaymentRefused
 from domain.payments.model import MethodLine
-from domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolated
 from domain.shared.money import Money
 
 from .builders import usd
@@ -224,3 +225,23 @@ class TestEffects:
         with pytest.raises(NotFound):
             uc.register_payment(world.ports, payment(credit, account=9), actor(OTHER_AGENT_ID, Role.AGENT))
         assert not world.uow.published
+
+
+class TestCatalog:
+    def test_only_an_admin_adds_to_the_catalog(self, world: World) -> None:
+        with pytest.raises(Forbidden):
+            catalog.create_category(world.ports, AGENT, name="Phones")
+        assert catalog.create_category(world.ports, ADMIN, name="  Phones ").name == "Phones"
+
+    def test_a_clash_is_a_conflict_worded_by_the_use_case(self, world: World) -> None:
+        catalog.create_currency(world.ports, ADMIN, code="PEN", name="Sol", minor_units=2)
+        with pytest.raises(Conflict, match="Currency PEN already exists") as clash:
+            catalog.create_currency(world.ports, ADMIN, code="PEN", name="Sol", minor_units=2)
+        assert clash.value.code == "conflict" and clash.value.details == {"field": "code"}
+
+    def test_a_payment_account_needs_an_active_currency(self, world: World) -> None:
+        with pytest.raises(NotFound):
+            catalog.create_payment_account(world.ports, ADMIN, name="Box", kind="cash", currency="PEN")
+        catalog.create_currency(world.ports, ADMIN, code="PEN", name="Sol", minor_units=2, active=False)
+        with pytest.raises(RuleViolated):
+            catalog.create_payment_account(world.ports, ADMIN, name="Box", kind="cash", currency="PEN")
