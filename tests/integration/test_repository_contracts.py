@@ -211,3 +211,22 @@ def test_delinquency_snapshot_and_state_persist(book: Book) -> None:
     assert loaded.state is CreditState.DEFAULTED
     assert loaded.delinquency.is_in_default and loaded.delinquency.days_past_due == 170
     assert loaded.events[-1].kind.value == "defaulted"
+
+
+def test_a_unit_of_work_inside_another_joins_it(book: Book) -> None:
+    with book.ports.uow:
+        credit = _open(book)  # its own unit of work commits into the outer one, which does not
+    assert book.ports.credits.get(credit.id) is None
+    with book.ports.uow:
+        kept = _open(book)
+        book.ports.uow.commit()
+    assert book.ports.credits.get(kept.id) is not None
+
+
+def test_an_exception_leaving_a_joined_block_dooms_the_whole(book: Book) -> None:
+    with book.ports.uow:
+        credit = _open(book)
+        with pytest.raises(Conflict), book.ports.uow:
+            raise Conflict("refused inside")
+        book.ports.uow.commit()
+    assert book.ports.credits.get(credit.id) is None

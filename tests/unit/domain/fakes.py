@@ -76,6 +76,7 @@ class FakeUnitOfWork:
         self._snapshots: list[dict[UUID, Any]] | None = None
         self._committed = False
         self._depth = 0
+        self._doomed = False
         self._pending: list[object] = []
 
     def __enter__(self) -> Self:
@@ -83,12 +84,15 @@ class FakeUnitOfWork:
         if self._depth == 1:
             self._snapshots = [s.snapshot() for s in self.stores]
             self._committed = False
+            self._doomed = False
             self._pending = []
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._depth -= 1
         if self._depth:
+            # An exception leaving a joined block dooms the whole, as Django's atomic(savepoint=False).
+            self._doomed = self._doomed or exc_type is not None
             return
         if not self._committed:
             self.rollback()
@@ -96,7 +100,7 @@ class FakeUnitOfWork:
         self._pending = []
 
     def commit(self) -> None:
-        if self._depth > 1:
+        if self._depth > 1 or self._doomed:
             return
         self._committed = True
         self.commits += 1
