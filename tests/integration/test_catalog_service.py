@@ -48,7 +48,7 @@ def test_names_are_trimmed_and_collapsed() -> None:
 
 
 @pytest.mark.django_db
-class TestCatalogService:
+class TestCatalogUseCases:
     def test_create_currency_returns_a_dto(self) -> None:
         assert catalog.create_currency(build_ports(), SYSTEM, code="PEN", name="Sol", minor_units=2) == CurrencyDTO(
             "PEN", "Sol", 2, True

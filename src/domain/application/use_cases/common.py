@@ -102,6 +102,7 @@ def audit(
     its figures (a waiver requested or rejected): the record carries the id either way, so the
     trail of a credit lists every money event about it."""
     figures = credit if isinstance(credit, Credit) else None
+    credit_id = credit.id if isinstance(credit, Credit) else credit
     ports.audit.append(
         AuditRecord(
             event=event,
@@ -110,7 +111,7 @@ def audit(
             actor_role=actor.role or ("system" if actor.user_id is None else ""),
             source=actor.source.value,
             origin=actor.origin,
-            credit_id=figures.id if figures is not None else credit,
+            credit_id=credit_id,
             reference_id=reference_id,
             amount=amount,
             before=before,

@@ -23,7 +23,7 @@ from domain.credits.errors import CreditNotOpen
 from domain.credits.model import Credit, CreditState
 from domain.identity.model import Role
 from domain.ledger import entries
-from domain.payments.allocation import allocate_payment, due_now, refuse_beyond_due_now
+from domain.payments.allocation import AllocationLine, allocate_payment, due_now, refuse_beyond_due_now
 from domain.payments.errors import IdempotencyKeyReused, OverpaymentRefused
 from domain.payments.model import MethodLine, Payment
 from domain.payments.replay import replay
@@ -298,7 +298,7 @@ def reprocess(
 
 
 def _reallocate(
-    ports: Ports, credit: Credit, standing: Sequence[Payment], allocations: dict[UUID, tuple]
+    ports: Ports, credit: Credit, standing: Sequence[Payment], allocations: dict[UUID, tuple[AllocationLine, ...]]
 ) -> tuple[list[tuple[int, str, Money]], list[str]]:
     """Give each standing payment whose allocation moved its new one (saved); return the moves per
     (installment number, component), and the ids of the payments moved."""
