@@ -22,7 +22,7 @@ from django.conf import settings
 
 from adapters.orm.catalog.models import PaymentAccount
 from config.bootstrap import build_ports
-from domain.application import services
+from domain.application import use_cases as services
 from domain.application.ports import Actor, Ports
 from domain.credits.model import Credit
 from domain.credits.schedule import InterestMethod, Periodicity

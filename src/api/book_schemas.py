@@ -15,6 +15,7 @@ from domain.credits.accrual import RefinanceBalance
 from domain.credits.model import Credit
 from domain.credits.schedule import MAX_ANNUAL_RATE, InterestMethod, Periodicity
 from domain.payments.model import FeeWaiver, Payment
+from domain.shared.money import Money
 
 # 0 to MAX_ANNUAL_RATE (10, i.e. 1000 % a year) with at most 6 decimals, as the domain checks it.
 assert MAX_ANNUAL_RATE == 10, "RATE_PATTERN spells the maximum out"
@@ -215,7 +216,7 @@ def refinance_body(credit: Credit, balance: RefinanceBalance) -> dict[str, Any]:
     return body
 
 
-def payment_body(payment: Payment, credit: Credit | None = None) -> dict[str, Any]:
+def payment_body(payment: Payment, credit_pending: Money | None = None) -> dict[str, Any]:
     return {
         "id": str(payment.id),
         "credit_id": str(payment.credit_id),
@@ -236,7 +237,7 @@ def payment_body(payment: Payment, credit: Credit | None = None) -> dict[str, An
         ],
         "transaction_id": str(payment.transaction_id),
         "reversal_transaction_id": str(payment.reversal.transaction_id) if payment.reversal else None,
-        "credit_pending": money_dict(credit.pending) if credit is not None else None,
+        "credit_pending": money_dict(credit_pending) if credit_pending is not None else None,
     }
 
 

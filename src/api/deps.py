@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from domain.application.idempotency import IdempotencyStore
 from domain.application.onboarding import PeopleRegistry
 from domain.application.ports import Ports
 from domain.application.queries.audit import AuditReads
@@ -24,16 +25,13 @@ class Services:
     health: Callable[[], list[Any]]
     catalog_queries: CatalogReads
     ports: Ports
+    idempotency: IdempotencyStore
     currency: Callable[[str], Currency]
     reads: Reads
     people: PeopleRegistry
     read_cache: ReadCache
     jobs: Jobs
     audit: AuditReads
-    # The write side's services, typed by the use cases that replace them (helper "writes").
-    catalog: Any
-    access: Any
-    idempotency: Any
 
 
 _services: Services | None = None

@@ -21,25 +21,24 @@ from adapters.jobs.service import JobsService
 from adapters.jobs.store import JobStore
 from adapters.monitoring.health import probe_all
 from adapters.queries import ReadQueries
-from adapters.queries.access import AccessQueries
 from adapters.queries.audit import AuditQueries
 from adapters.queries.catalog import CatalogQueries
 from adapters.queries.clients import DjangoPeopleRegistry
 from adapters.sql.audit import DjangoAuditLog
-from adapters.sql.catalog import CatalogService
+from adapters.sql.catalog import SqlCatalogEntries, SqlCatalogLookup
 from adapters.sql.credits import DjangoCreditRepository
 from adapters.sql.currencies import currency_of
 from adapters.sql.holidays import CatalogHolidayCalendar
-from adapters.sql.idempotency import IdempotencyStore
+from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.ledger import DjangoTransactionRepository
-from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository
+from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository, SqlPaymentAccounts
+from adapters.sql.people import SqlPeopleDirectory
 from adapters.sql.session import DjangoUnitOfWork, OrmSession
 from api.deps import Services
-from domain.application.ports import Policies, Ports
+from domain.application.ports import CreditChanged, Policies, Ports
 from domain.application.queries.cache import credit as credit_subject
 from domain.application.queries.cache import user as user_subject
 from domain.credits.delinquency import DelinquencyPolicy
-from domain.credits.model import Credit
 from domain.identity.model import TokenPolicy
 from domain.identity.services import AuthService, ThrottlePolicy
 from domain.payments.late_fees import LateFeePolicy
@@ -84,31 +83,43 @@ def shared_read_cache() -> ReadCache:
     return ReadCache(ttl_seconds=settings.READ_CACHE_TTL_SECONDS)
 
 
-def _invalidate_on_commit(credit: Credit) -> None:
-    """Every saved credit makes its own and its owner's cached reads unreachable.
+class ReadCacheEffects:
+    """Routes the unit of work's effects: a changed credit makes its own and its owner's cached
+    reads unreachable.
 
-    Bumped twice: now, so the old value stops being served as soon as the write starts, and on
-    commit, so whatever a concurrent reader built from the not-yet-committed state is never used.
-    (The second is what correctness rests on; the first also keeps tests that never commit honest.)
+    Bumped twice: when the change is staged, so the old value stops being served as soon as the
+    write starts, and on commit, so whatever a concurrent reader built from the not-yet-committed
+    state is never used. (The second is what correctness rests on; the first also keeps tests that
+    never commit honest.)
     """
-    subjects = [credit_subject(credit.id), user_subject(credit.user_id)]
-    cache = shared_read_cache()
-    cache.bump(subjects)
-    transaction.on_commit(lambda: cache.bump(subjects))
+
+    def __init__(self, cache: ReadCache) -> None:
+        self._cache = cache
+
+    def staged(self, effect: object) -> None:
+        self.committed(effect)
+
+    def committed(self, effect: object) -> None:
+        if isinstance(effect, CreditChanged):
+            self._cache.bump([credit_subject(effect.credit_id), user_subject(effect.user_id)])
 
 
 def build_ports() -> Ports:
     """The domain's ports on PostgreSQL: one unit of work and the repositories sharing its session."""
     session = OrmSession()
     return Ports(
-        uow=DjangoUnitOfWork(session),
-        credits=DjangoCreditRepository(session, on_saved=_invalidate_on_commit),
+        uow=DjangoUnitOfWork(session, effects=ReadCacheEffects(shared_read_cache())),
+        credits=DjangoCreditRepository(session),
         payments=DjangoPaymentRepository(),
         waivers=DjangoFeeWaiverRepository(),
         transactions=DjangoTransactionRepository(),
         clock=SystemClock(ZoneInfo(settings.BUSINESS_TIME_ZONE)),
         ids=Uuid7Generator(),
         audit=DjangoAuditLog(),
+        accounts=SqlPaymentAccounts(),
+        people=SqlPeopleDirectory(),
+        catalog=SqlCatalogLookup(),
+        catalog_entries=SqlCatalogEntries(),
         holidays=CatalogHolidayCalendar(),
         policies=Policies(
             late_fees=LateFeePolicy(
@@ -140,11 +151,9 @@ def bootstrap() -> Services:
     return Services(
         auth=build_auth_service(),
         health=probe_all,
-        catalog=CatalogService(),
         catalog_queries=CatalogQueries(),
         ports=ports,
-        access=AccessQueries(),
-        idempotency=IdempotencyStore(),
+        idempotency=SqlIdempotencyStore(),
         currency=currency_of,
         reads=ReadQueries.build(ports.policies.delinquency),
         people=DjangoPeopleRegistry(),

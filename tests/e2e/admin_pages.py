@@ -11,7 +11,7 @@ from django.test import Client
 
 from adapters.orm.credits.models import Installment
 from adapters.orm.identity.models import User
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.credits.schedule import InterestMethod
 from domain.ledger.model import Source

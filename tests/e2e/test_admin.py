@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger.model import Source

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from tests.e2e.test_book_commands import _open, book, cop  # noqa: F401  (book is a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]

@@ -19,7 +19,7 @@ from stress.scenarios.attacks import OPERATIONS, PATH_PARAM, Refs, Tally
 
 from adapters.jobs.store import JobStore
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.ledger.model import Source
 from domain.shared.money import Money

@@ -176,7 +176,7 @@ def test_reversal_restores_the_credit_exactly(book: dict) -> None:
     again = book["admin"].post(f"/api/v1/payments/{payment['id']}/reversal", {"reason": "bounced transfer"})
     assert again.status_code == 409
     assert build_ports().transactions is not None
-    from domain.application.services import verify_book
+    from domain.application.use_cases import verify_book
 
     assert verify_book(build_ports()).problems == []
 
@@ -211,7 +211,7 @@ def test_adjustment_write_off_and_refinance(book: dict) -> None:
 
 
 def test_fee_waiver_requested_by_agent_decided_by_admin(book: dict) -> None:
-    from domain.application import services as use_cases
+    from domain.application import use_cases
 
     ports = build_ports()
     credit = _open(book, first_due_date=ports.clock.today().isoformat(), installments=3)
@@ -390,7 +390,7 @@ WRITE_ENDPOINTS = {
 @pytest.mark.parametrize("endpoint", sorted(WRITE_ENDPOINTS))
 def test_write_authorization_matrix(book: dict, endpoint: str, caller: str) -> None:
     """Every write endpoint x every kind of caller: invisible is 404, visible but not allowed is 403."""
-    from domain.application import services as use_cases
+    from domain.application import use_cases
     from domain.application.ports import Actor
     from domain.ledger.model import Source
 

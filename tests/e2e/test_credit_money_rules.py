@@ -12,7 +12,7 @@ from django.test import Client
 
 from adapters.orm.credits.models import Credit as CreditRow
 from adapters.orm.seeding.checks import BookChecker
-from domain.application import services
+from domain.application import use_cases as services
 from domain.ledger import accounts
 from domain.ledger.book import balance_of
 from domain.shared.money import Money

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.ledger.model import Source
 from domain.shared.money import Money

@@ -18,7 +18,7 @@ from django.test import Client
 from adapters.queries import ReadQueries
 from config.bootstrap import build_ports
 from domain.analytics.model import portfolio_kpis, summarize_user
-from domain.application import services
+from domain.application import use_cases as services
 from domain.application.figures import credit_figures, due_installments
 from domain.application.ports import Actor
 from domain.credits.model import Credit

@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger.model import Source

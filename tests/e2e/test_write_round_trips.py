@@ -52,8 +52,11 @@ def test_a_payment_takes_the_same_round_trips_whatever_the_credit(
             HTTP_IDEMPOTENCY_KEY=f"rt-{installments}",
         )
     assert response.status_code == 201, response.content
-    # access check, accounts, idempotency record, payment by key, the credit (one), ledger
-    # transaction, postings, payment, lines, allocations, credit update, installments update, audit,
-    # the credit again for the answer, idempotency result: 15, plus the idempotency transaction's
-    # and the use case's savepoints and releases (the outer pair is BEGIN/COMMIT outside a test).
-    assert len(queries) == 19, [q["sql"][:60] for q in queries]
+    # The idempotency claim, the credit (one, locked), the accounts, the ledger transaction with its
+    # postings (one), the payment with its lines and allocation (one), credit update, installments
+    # update, audit, the idempotency answer: 9, plus the unit of work's savepoint and release
+    # (BEGIN/COMMIT outside a test). Was 19: the claim and the use case share one unit of work (no
+    # inner savepoint); authorization runs on the locked credit (no look-up of its own); the answer's
+    # figures come from the use case (no reload); the claim is the only idempotency look-up (no
+    # search of the payments by key); new rows go in with their children in one statement.
+    assert len(queries) == 11, [q["sql"][:60] for q in queries]

@@ -19,7 +19,7 @@ from adapters.jobs.analysis import CreditFiguresOfCurrency, PortfolioAnalysisJob
 from adapters.jobs.store import JobStore
 from config.bootstrap import build_ports
 from domain.analytics.model import BookChunk, GroupedChunk, PortfolioAnalysis, PortfolioReport
-from domain.application import services
+from domain.application import use_cases as services
 from domain.application.ports import Actor
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger.model import Source

@@ -13,14 +13,14 @@ from django.db import DatabaseError, connection, transaction
 from adapters.orm.audit.models import AuditEntry
 from adapters.sql.audit import DjangoAuditLog
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.audit import AuditRecord, Origin
 from domain.application.ports import Actor, Ports
 from domain.credits.model import Credit
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger.model import Source
+from domain.payments.errors import OverpaymentRefused
 from domain.payments.model import MethodLine
-from domain.shared.errors import OverpaymentRefused
 from domain.shared.money import Money
 from tests.factories import PaymentAccountFactory, UserFactory
 

@@ -1,5 +1,5 @@
-"""The catalog's write service and pure rules, called directly (the API's schemas catch most bad
-input first, so this is where the service's own guards are proven)."""
+"""The catalog's write use cases and pure rules, called directly (the API's schemas catch most bad
+input first, so this is where the use cases' own guards are proven)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from datetime import date
 import pytest
 
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Subcategory
-from adapters.queries.catalog import CatalogQueries, CurrencyDTO, HolidayDTO
-from adapters.sql.catalog import CatalogService
+from adapters.queries.catalog import CatalogQueries
+from config.bootstrap import build_ports
+from domain.application.ports import SYSTEM
+from domain.application.queries.catalog import CurrencyDTO, HolidayDTO
+from domain.application.use_cases import catalog
 from domain.catalog import rules
 from domain.shared.errors import Conflict, InvalidInput, NotFound, RuleViolated
 from tests.factories import CategoryFactory, CurrencyFactory, HolidayFactory
@@ -45,11 +48,11 @@ def test_names_are_trimmed_and_collapsed() -> None:
 
 
 @pytest.mark.django_db
-class TestCatalogService:
-    service = CatalogService()
-
+class TestCatalogUseCases:
     def test_create_currency_returns_a_dto(self) -> None:
-        assert self.service.create_currency(code="PEN", name="Sol", minor_units=2) == CurrencyDTO("PEN", "Sol", 2, True)
+        assert catalog.create_currency(build_ports(), SYSTEM, code="PEN", name="Sol", minor_units=2) == CurrencyDTO(
+            "PEN", "Sol", 2, True
+        )
 
     @pytest.mark.parametrize(
         ("kwargs", "error"),
@@ -65,39 +68,39 @@ class TestCatalogService:
     def test_bad_currencies_write_nothing(self, kwargs: dict[str, object], error: type[Exception]) -> None:
         before = list(Currency.objects.order_by("code").values_list("code", "name", "minor_units"))
         with pytest.raises(error):
-            self.service.create_currency(**kwargs)  # type: ignore[arg-type]
+            catalog.create_currency(build_ports(), SYSTEM, **kwargs)  # type: ignore[arg-type]
         assert list(Currency.objects.order_by("code").values_list("code", "name", "minor_units")) == before
 
     def test_a_refused_insert_leaves_the_transaction_usable(self) -> None:
         CategoryFactory(name="Phones")
         with pytest.raises(Conflict):
-            self.service.create_category(name="PHONES")
+            catalog.create_category(build_ports(), SYSTEM, name="PHONES")
         # The savepoint rolled back only the refused insert.
-        assert self.service.create_category(name="Bikes").name == "Bikes"
+        assert catalog.create_category(build_ports(), SYSTEM, name="Bikes").name == "Bikes"
         assert Category.objects.count() == 2
 
     def test_subcategory_needs_a_known_category(self) -> None:
         with pytest.raises(NotFound):
-            self.service.create_subcategory(category_id=999_999, name="Android")
+            catalog.create_subcategory(build_ports(), SYSTEM, category_id=999_999, name="Android")
         assert not Subcategory.objects.exists()
 
     def test_payment_account_currency_must_exist_and_be_active(self) -> None:
         CurrencyFactory(code="QZZ", active=False)
         with pytest.raises(NotFound):
-            self.service.create_payment_account(name="Box", kind="cash", currency="ZZZ")
+            catalog.create_payment_account(build_ports(), SYSTEM, name="Box", kind="cash", currency="ZZZ")
         with pytest.raises(RuleViolated):
-            self.service.create_payment_account(name="Box", kind="cash", currency="QZZ")
+            catalog.create_payment_account(build_ports(), SYSTEM, name="Box", kind="cash", currency="QZZ")
         with pytest.raises(InvalidInput):
-            self.service.create_payment_account(name="Box", kind="cash", currency="cop")
+            catalog.create_payment_account(build_ports(), SYSTEM, name="Box", kind="cash", currency="cop")
         with pytest.raises(InvalidInput):
-            self.service.create_payment_account(name="Box", kind="safe", currency="COP")
+            catalog.create_payment_account(build_ports(), SYSTEM, name="Box", kind="safe", currency="COP")
         assert not PaymentAccount.objects.exists()
 
     def test_holidays_are_unique_per_date_and_queryable(self) -> None:
         HolidayFactory(date=date(2031, 1, 1), name="New year")
         with pytest.raises(Conflict):
-            self.service.create_holiday(day=date(2031, 1, 1), name="Again")
-        assert self.service.create_holiday(day=date(2031, 5, 1), name="Labour day") == HolidayDTO(
+            catalog.create_holiday(build_ports(), SYSTEM, day=date(2031, 1, 1), name="Again")
+        assert catalog.create_holiday(build_ports(), SYSTEM, day=date(2031, 5, 1), name="Labour day") == HolidayDTO(
             date(2031, 5, 1), "Labour day"
         )
         assert Holiday.objects.count() == 2

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, connections
 
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger.model import Source

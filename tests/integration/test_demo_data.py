@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from config.bootstrap import build_ports
-from domain.application.services import verify_book
+from domain.application.use_cases import verify_book
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 

@@ -80,8 +80,10 @@ ADD_IN_ANOTHER_PROCESS = """
 import django, sys
 from datetime import date
 django.setup()
-from adapters.sql.catalog import CatalogService
-CatalogService().create_holiday(day=date.fromisoformat(sys.argv[1]), name="From another process")
+from config.bootstrap import build_ports
+from domain.application.ports import SYSTEM
+from domain.application.use_cases import catalog
+catalog.create_holiday(build_ports(), SYSTEM, day=date.fromisoformat(sys.argv[1]), name="From another process")
 """
 
 

@@ -22,7 +22,7 @@ from adapters.db.partitioning import ensure_month_partitions
 from adapters.jobs.nightly import UUID7_SQL, NightlyDelinquency, NightlyResult, refresh_one
 from adapters.jobs.runners import upkeep_partitions
 from config.bootstrap import build_ports
-from domain.application import services
+from domain.application import use_cases as services
 from domain.application.ports import Actor, Policies
 from domain.credits.model import Credit, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity

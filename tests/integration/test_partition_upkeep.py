@@ -18,7 +18,7 @@ from django.test import Client
 from adapters.db.partitioning import add_months, month_start, next_month, partition_name
 from adapters.jobs.runners import upkeep_partitions
 from config.bootstrap import build_ports
-from domain.application import services
+from domain.application import use_cases as services
 from tests.builders import business_today, open_credit, pay
 from tests.factories import UserFactory
 

@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 
 from adapters.cache.read_cache import ReadCache
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.application.queries.cache import user
 from domain.ledger.model import Source

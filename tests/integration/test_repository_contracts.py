@@ -11,11 +11,13 @@ from decimal import Decimal
 import pytest
 
 from adapters.sql.audit import DjangoAuditLog
+from adapters.sql.catalog import SqlCatalogEntries, SqlCatalogLookup
 from adapters.sql.credits import DjangoCreditRepository
 from adapters.sql.ledger import DjangoTransactionRepository
-from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository
+from adapters.sql.payments import DjangoFeeWaiverRepository, DjangoPaymentRepository, SqlPaymentAccounts
+from adapters.sql.people import SqlPeopleDirectory
 from adapters.sql.session import DjangoUnitOfWork, OrmSession
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor, Ports
 from domain.credits.model import CreditState
 from domain.credits.schedule import InterestMethod, Periodicity
@@ -60,6 +62,10 @@ def book(request: pytest.FixtureRequest) -> Book:
         clock=clock,
         ids=ids,
         audit=DjangoAuditLog(),
+        accounts=SqlPaymentAccounts(),
+        people=SqlPeopleDirectory(),
+        catalog=SqlCatalogLookup(),
+        catalog_entries=SqlCatalogEntries(),
         holidays=NoHolidays(),
     )
     return Book(ports, client, agent, account, clock)
@@ -205,3 +211,22 @@ def test_delinquency_snapshot_and_state_persist(book: Book) -> None:
     assert loaded.state is CreditState.DEFAULTED
     assert loaded.delinquency.is_in_default and loaded.delinquency.days_past_due == 170
     assert loaded.events[-1].kind.value == "defaulted"
+
+
+def test_a_unit_of_work_inside_another_joins_it(book: Book) -> None:
+    with book.ports.uow:
+        credit = _open(book)  # its own unit of work commits into the outer one, which does not
+    assert book.ports.credits.get(credit.id) is None
+    with book.ports.uow:
+        kept = _open(book)
+        book.ports.uow.commit()
+    assert book.ports.credits.get(kept.id) is not None
+
+
+def test_an_exception_leaving_a_joined_block_dooms_the_whole(book: Book) -> None:
+    with book.ports.uow:
+        credit = _open(book)
+        with pytest.raises(Conflict), book.ports.uow:
+            raise Conflict("refused inside")
+        book.ports.uow.commit()
+    assert book.ports.credits.get(credit.id) is None

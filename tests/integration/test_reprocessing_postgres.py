@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from config.bootstrap import build_ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.credits.schedule import InterestMethod
 from domain.ledger.model import Source

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import jwt
 
-from domain.shared.errors import Unauthorized
+from domain.identity.errors import Unauthorized
 
 
 class JwtCodec:

@@ -2,7 +2,7 @@
 bookings, the delinquency snapshot, and active <-> defaulted with their credit events.
 
 It does for every open credit what the domain's per-credit reference does
-(`domain.application.services.apply_late_fees`, then `recompute_delinquency`), in a handful of
+(`domain.application.use_cases.apply_late_fees`, then `recompute_delinquency`), in a handful of
 statements instead of a Python loop over aggregates:
 
 1. **Prepare** (one REPEATABLE READ snapshot, read-only on the book, into work tables):
@@ -75,9 +75,10 @@ from adapters.sql.rules import (
     paid_sql,
     scheduled_outstanding_sql,
 )
-from domain.application import services
+from domain.application import use_cases as services
 from domain.application.audit import Figures
 from domain.application.ports import SYSTEM, Policies, Ports
+from domain.application.use_cases.common import save_credit
 from domain.credits.delinquency import Delinquency
 from domain.credits.model import CreditEventKind, CreditState
 from domain.ledger import accounts
@@ -428,7 +429,7 @@ def refresh_one(ports: Ports, credit_id: UUID, as_of: date) -> bool:
                 as_of, ports.policies.delinquency, event_id=ports.ids.new_id(), at=ports.clock.now()
             )
             if (credit.state, _clear_of(credit.delinquency)) != before:
-                ports.credits.save(credit)
+                save_credit(ports, credit)
                 changed = True
             if credit.state is not before[0]:
                 services.record_delinquency_change(ports, credit, figures, as_of)

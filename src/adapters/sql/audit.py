@@ -3,28 +3,17 @@ rolls back with the money change of the same unit of work."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 
 from django.db import connections
 
-from domain.application.audit import AuditRecord, Figures
+from domain.application.audit import AuditRecord, Figures, valid_ip
 
 _INSERT = """
 INSERT INTO audit_entry (at, event, actor_id, actor_role, source, ip, user_agent, request_id, credit_id,
                          reference_id, amount, currency, before, after, details)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb)
 """
-
-
-def valid_ip(value: str | None) -> str | None:
-    """An address PostgreSQL's inet takes, else None (a forwarded header may carry anything)."""
-    if not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
 
 
 def _figures(figures: Figures | None) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from uuid import UUID
 
 from django.db import connection
@@ -44,11 +43,8 @@ _INSERT_EVENT = (
 
 
 class DjangoCreditRepository:
-    def __init__(self, session: OrmSession, on_saved: Callable[[Credit], None] | None = None) -> None:
+    def __init__(self, session: OrmSession) -> None:
         self._session = session
-        # Told about every saved credit inside its transaction (config hooks cache invalidation
-        # on commit here, so every write path - API, admin, jobs - invalidates alike).
-        self._on_saved = on_saved
 
     def get(self, credit_id: UUID, *, for_update: bool = False) -> Credit | None:
         # One round trip for the three statements (client-side binding allows several; nextset()
@@ -111,8 +107,6 @@ class DjangoCreditRepository:
             if new_events:
                 cursor.executemany(_INSERT_EVENT, [event_values(e) for e in new_events])
         self._remember(credit)
-        if self._on_saved is not None:
-            self._on_saved(credit)
 
     # --- internals ------------------------------------------------------------------------------
 

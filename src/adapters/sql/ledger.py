@@ -83,11 +83,19 @@ class DjangoTransactionRepository:
             return [(on, at, Money(amount, currency_of(code))) for on, at, amount, code in cursor.fetchall()]
 
     def save(self, tx: Transaction) -> None:
+        """A new transaction and its postings in one round trip (the postings are inserted only if
+        the transaction was); an existing one: only its status and reversal link ever change."""
+        rows = ", ".join(["(%s::date, %s::uuid, %s, %s, %s::numeric, %s)"] * len(tx.postings))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO ledger_transaction ({_TX_COLUMNS}) VALUES "
+                f"WITH tx AS (INSERT INTO ledger_transaction ({_TX_COLUMNS}) VALUES "
                 "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id, occurred_on) DO NOTHING RETURNING id",
+                "ON CONFLICT (id, occurred_on) DO NOTHING RETURNING id) "
+                "INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount, currency) "
+                "SELECT v.* FROM (VALUES "
+                + rows
+                + ") AS v(occurred_on, transaction_id, account, side, amount, currency) "
+                "WHERE EXISTS (SELECT 1 FROM tx) RETURNING 1",
                 [
                     tx.id,
                     tx.occurred_on,
@@ -102,32 +110,25 @@ class DjangoTransactionRepository:
                     tx.reversed_by_id,
                     tx.memo,
                     tx.recorded_at,
+                    *(
+                        value
+                        for p in tx.postings
+                        for value in (
+                            tx.occurred_on,
+                            tx.id,
+                            p.account,
+                            p.side.value,
+                            p.amount.amount,
+                            p.amount.currency.code,
+                        )
+                    ),
                 ],
             )
             if cursor.fetchone() is None:
-                # An existing transaction: only its status and reversal link ever change.
                 cursor.execute(
                     "UPDATE ledger_transaction SET status = %s, reversed_by_id = %s WHERE id = %s AND occurred_on = %s",
                     [tx.status.value, tx.reversed_by_id, tx.id, tx.occurred_on],
                 )
-                return
-            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(tx.postings))
-            cursor.execute(
-                "INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount, currency) "
-                f"VALUES {placeholders}",
-                [
-                    value
-                    for p in tx.postings
-                    for value in (
-                        tx.occurred_on,
-                        tx.id,
-                        p.account,
-                        p.side.value,
-                        p.amount.amount,
-                        p.amount.currency.code,
-                    )
-                ],
-            )
 
     def stream(self) -> Iterator[Transaction]:
         """Every transaction, in (occurred_on, id) keyset chunks: memory stays flat at any size."""

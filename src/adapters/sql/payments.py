@@ -10,13 +10,25 @@ from django.db import connection
 from adapters.sql.currencies import currency_of
 from domain.payments.allocation import AllocationLine
 from domain.payments.model import FeeWaiver, MethodLine, Payment, PaymentReversal, PaymentStatus, WaiverStatus
-from domain.shared.money import Money
+from domain.shared.money import Currency, Money
 
 _PAYMENT_COLUMNS = (
     "id, credit_id, user_id, agent_id, amount, currency, paid_on, received_at, idempotency_key, prepay, "
     "credit_state_before, transaction_id, status, reversal_transaction_id, reversed_at, reversal_reason, "
     "reversed_by_id"
 )
+
+
+_LINE_ROW = "(%s::date, %s::uuid, %s::uuid, %s::uuid, %s::bigint, %s::numeric, %s)"
+_ALLOCATION_ROW = "(%s::uuid, %s::uuid, %s::int, %s::numeric, %s::numeric, %s::numeric)"
+
+
+def _allocation_values(payment: Payment) -> list[object]:
+    return [
+        v
+        for position, a in enumerate(payment.allocations)
+        for v in (payment.id, a.installment_id, position, a.late_fee.amount, a.interest.amount, a.principal.amount)
+    ]
 
 
 class DjangoPaymentRepository:
@@ -27,61 +39,69 @@ class DjangoPaymentRepository:
         return self._one("idempotency_key = %s", key, False)
 
     def save(self, payment: Payment) -> None:
+        """One round trip: the payment upserted and, when it is new, its method lines and allocation
+        inserted with it. Method lines never change; the allocation of a standing payment changes
+        when a reprocessing moved it (the moves themselves are booked in the ledger)."""
+        reversal = payment.reversal
+        code = payment.amount.currency.code
+        sql = (
+            f"WITH p AS (INSERT INTO payments_payment ({_PAYMENT_COLUMNS}) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, "
+            "reversal_transaction_id = EXCLUDED.reversal_transaction_id, reversed_at = EXCLUDED.reversed_at, "
+            "reversal_reason = EXCLUDED.reversal_reason, reversed_by_id = EXCLUDED.reversed_by_id "
+            # True when inserted: payments is not partitioned, so xmax is there.
+            "RETURNING (xmax = 0) AS inserted), "
+            "lines AS (INSERT INTO payments_line (paid_on, payment_id, credit_id, transaction_id, "
+            "payment_account_id, amount, currency) SELECT v.* FROM (VALUES "
+            + ", ".join([_LINE_ROW] * len(payment.method_lines))
+            + ") AS v(paid_on, payment_id, credit_id, transaction_id, payment_account_id, amount, currency) "
+            "WHERE (SELECT inserted FROM p))"
+        )
+        params: list[object] = [
+            payment.id,
+            payment.credit_id,
+            payment.user_id,
+            payment.agent_id,
+            payment.amount.amount,
+            code,
+            payment.paid_on,
+            payment.received_at,
+            payment.idempotency_key,
+            payment.prepay,
+            payment.credit_state_before,
+            payment.transaction_id,
+            payment.status.value,
+            reversal.transaction_id if reversal else None,
+            reversal.reversed_at if reversal else None,
+            reversal.reason if reversal else "",
+            reversal.reversed_by if reversal else None,
+        ]
+        for line in payment.method_lines:
+            params += [
+                payment.paid_on,
+                payment.id,
+                payment.credit_id,
+                payment.transaction_id,
+                line.account_id,
+                line.amount.amount,
+                code,
+            ]
+        if payment.allocations:
+            sql += (
+                ", allocations AS (INSERT INTO payments_allocation (payment_id, installment_id, position, "
+                "late_fee, interest, principal) SELECT v.* FROM (VALUES "
+                + ", ".join([_ALLOCATION_ROW] * len(payment.allocations))
+                + ") AS v(payment_id, installment_id, position, late_fee, interest, principal) "
+                "WHERE (SELECT inserted FROM p))"
+            )
+            params += _allocation_values(payment)
         with connection.cursor() as cursor:
-            reversal = payment.reversal
-            cursor.execute(
-                f"INSERT INTO payments_payment ({_PAYMENT_COLUMNS}) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, "
-                "reversal_transaction_id = EXCLUDED.reversal_transaction_id, reversed_at = EXCLUDED.reversed_at, "
-                "reversal_reason = EXCLUDED.reversal_reason, reversed_by_id = EXCLUDED.reversed_by_id "
-                "RETURNING (xmax = 0)",  # true when inserted: payments is not partitioned, so xmax is there
-                [
-                    payment.id,
-                    payment.credit_id,
-                    payment.user_id,
-                    payment.agent_id,
-                    payment.amount.amount,
-                    payment.amount.currency.code,
-                    payment.paid_on,
-                    payment.received_at,
-                    payment.idempotency_key,
-                    payment.prepay,
-                    payment.credit_state_before,
-                    payment.transaction_id,
-                    payment.status.value,
-                    reversal.transaction_id if reversal else None,
-                    reversal.reversed_at if reversal else None,
-                    reversal.reason if reversal else "",
-                    reversal.reversed_by if reversal else None,
-                ],
-            )
-            if not cursor.fetchone()[0]:
-                # Method lines never change; the allocation of a standing payment changes when a
-                # reprocessing moved it (the moves themselves are booked in the ledger).
-                if payment.status is PaymentStatus.POSTED:
-                    cursor.execute("DELETE FROM payments_allocation WHERE payment_id = %s", [payment.id])
-                    self._insert_allocations(cursor, payment)
-                return
-            code = payment.amount.currency.code
-            cursor.execute(
-                "INSERT INTO payments_line (paid_on, payment_id, credit_id, transaction_id, payment_account_id, "
-                "amount, currency) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(payment.method_lines)),
-                [
-                    v
-                    for line in payment.method_lines
-                    for v in (
-                        payment.paid_on,
-                        payment.id,
-                        payment.credit_id,
-                        payment.transaction_id,
-                        line.account_id,
-                        line.amount.amount,
-                        code,
-                    )
-                ],
-            )
-            self._insert_allocations(cursor, payment)
+            cursor.execute(sql + " SELECT inserted FROM p", params)
+            inserted = cursor.fetchone()[0]
+            if not inserted and payment.status is PaymentStatus.POSTED:
+                cursor.execute("DELETE FROM payments_allocation WHERE payment_id = %s", [payment.id])
+                self._insert_allocations(cursor, payment)
 
     @staticmethod
     def _insert_allocations(cursor: Any, payment: Payment) -> None:
@@ -90,18 +110,7 @@ class DjangoPaymentRepository:
         cursor.execute(
             "INSERT INTO payments_allocation (payment_id, installment_id, position, late_fee, interest, "
             "principal) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(payment.allocations)),
-            [
-                v
-                for position, a in enumerate(payment.allocations)
-                for v in (
-                    payment.id,
-                    a.installment_id,
-                    position,
-                    a.late_fee.amount,
-                    a.interest.amount,
-                    a.principal.amount,
-                )
-            ],
+            _allocation_values(payment),
         )
 
     def posted_for_credit(self, credit_id: UUID) -> list[Payment]:
@@ -268,3 +277,13 @@ class DjangoFeeWaiverRepository:
                     waiver.transaction_id,
                 ],
             )
+
+
+class SqlPaymentAccounts:
+    def usable(self, account_ids: set[int], currency: Currency) -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM catalog_payment_account WHERE id = ANY(%s) AND currency_id = %s AND active",
+                [list(account_ids), currency.code],
+            )
+            return {row[0] for row in cursor.fetchall()}

@@ -1,47 +1,63 @@
 """The Django unit of work and the per-thread state repositories share inside it.
 
 The unit of work wraps `transaction.atomic()`. It is built once and used by every request, so its
-state (the atomic blocks entered, the rows as loaded) lives in a thread-local: each app-server
-thread runs its own use cases. Repositories compare what they save with what they loaded and
-write only the rows that changed.
+state (the blocks entered, the rows as loaded) lives in a thread-local: each app-server thread runs
+its own use cases. Repositories compare what they save with what they loaded and write only the
+rows that changed.
+
+Reentrant: a block entered inside another joins its transaction (`atomic(savepoint=False)`: no
+savepoint round trips; an exception leaving the inner block dooms the whole transaction).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from django.db import transaction
 
 
+class EffectHandler(Protocol):
+    """Where the unit of work sends its effects (config routes them, e.g. to the read cache)."""
+
+    def staged(self, effect: object) -> None:
+        """Told at once, inside the transaction (e.g. stop serving a value about to change)."""
+
+    def committed(self, effect: object) -> None:
+        """Told after the outermost commit only."""
+
+
 class OrmSession(threading.local):
     def __init__(self) -> None:
+        # (the atomic block, [committed?]) per block entered; joined blocks have their own flag.
         self.blocks: list[tuple[Any, list[bool]]] = []
         # (table, key) -> the row's values as loaded, to write only what changed.
         self.snapshots: dict[tuple[str, object], tuple[object, ...]] = {}
 
 
 class DjangoUnitOfWork:
-    def __init__(self, session: OrmSession, using: str = "default") -> None:
+    def __init__(self, session: OrmSession, using: str = "default", effects: EffectHandler | None = None) -> None:
         self._session = session
         self._using = using
+        self._effects = effects
 
     def __enter__(self) -> Self:
-        block = transaction.atomic(using=self._using)
+        joining = bool(self._session.blocks)
+        block = transaction.atomic(using=self._using, savepoint=not joining)
         block.__enter__()
         self._session.blocks.append((block, [False]))
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         block, committed = self._session.blocks.pop()
-        if exc_type is None and not committed[0]:
-            # Left without commit(): undo this block's writes (a savepoint when nested).
+        outermost = not self._session.blocks
+        if exc_type is None and not committed[0] and outermost:
+            # Left without commit(): undo the work. A joined block leaves that to the outer one.
             transaction.set_rollback(True, using=self._using)
         try:
             block.__exit__(exc_type, exc, tb)
         finally:
-            if not self._session.blocks:
+            if outermost:
                 self._session.snapshots.clear()
 
     def commit(self) -> None:
@@ -50,7 +66,10 @@ class DjangoUnitOfWork:
     def rollback(self) -> None:
         self._session.blocks[-1][1][0] = False
 
-    @staticmethod
-    def on_commit(callback: Callable[[], None]) -> None:
+    def on_commit(self, effect: object) -> None:
         """Side effects (cache invalidation, tasks) run only after the outermost commit."""
-        transaction.on_commit(callback)
+        if self._effects is None:
+            return
+        effects = self._effects
+        effects.staged(effect)
+        transaction.on_commit(lambda: effects.committed(effect), using=self._using)

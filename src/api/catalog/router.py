@@ -14,10 +14,11 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
 from api.deps import services
+from api.http.actor import actor_of
 from api.http.errors import ErrorOut
-from api.http.security import bearer, require_role
+from api.http.security import bearer
+from domain.application.use_cases import catalog
 from domain.catalog import rules
-from domain.identity.model import Role
 
 # One router per catalog resource, each mounted under its own prefix by api.app.
 currencies_router = Router(tags=["catalog"], auth=bearer)
@@ -66,9 +67,13 @@ def list_currencies(request: HttpRequest) -> dict[str, object]:
 @currencies_router.post("", response={201: CurrencyOut, **CREATE_ERRORS})
 def create_currency(request: HttpRequest, body: CurrencyIn) -> Status:
     """Admin only. A duplicate code is 409."""
-    require_role(request, Role.ADMIN)
-    created = services().catalog.create_currency(
-        code=body.code, name=body.name, minor_units=body.minor_units, active=body.active
+    created = catalog.create_currency(
+        services().ports,
+        actor_of(request),
+        code=body.code,
+        name=body.name,
+        minor_units=body.minor_units,
+        active=body.active,
     )
     return Status(201, created)
 
@@ -117,8 +122,7 @@ def list_categories(request: HttpRequest) -> dict[str, object]:
 @categories_router.post("", response={201: CategoryOut, **CREATE_ERRORS})
 def create_category(request: HttpRequest, body: CategoryIn) -> Status:
     """Admin only. Names are unique regardless of case (409)."""
-    require_role(request, Role.ADMIN)
-    return Status(201, services().catalog.create_category(name=body.name))
+    return Status(201, catalog.create_category(services().ports, actor_of(request), name=body.name))
 
 
 @subcategories_router.get("", response={200: SubcategoryList, **LIST_ERRORS})
@@ -129,8 +133,10 @@ def list_subcategories(request: HttpRequest, filters: Query[SubcategoryFilter]) 
 @subcategories_router.post("", response={201: SubcategoryOut, 404: ErrorOut, **CREATE_ERRORS})
 def create_subcategory(request: HttpRequest, body: SubcategoryIn) -> Status:
     """Admin only. An unknown category is 404; a name already in the category is 409."""
-    require_role(request, Role.ADMIN)
-    return Status(201, services().catalog.create_subcategory(category_id=body.category_id, name=body.name))
+    created = catalog.create_subcategory(
+        services().ports, actor_of(request), category_id=body.category_id, name=body.name
+    )
+    return Status(201, created)
 
 
 # --- periodicities -----------------------------------------------------------------------------
@@ -195,8 +201,9 @@ def list_payment_accounts(request: HttpRequest, filters: Query[PaymentAccountFil
 def create_payment_account(request: HttpRequest, body: PaymentAccountIn) -> Status:
     """Admin only. An unknown currency is 404; an inactive one 422; a name already used in the
     currency 409. A cash box takes no bank details; a bank account needs its bank's name."""
-    require_role(request, Role.ADMIN)
-    created = services().catalog.create_payment_account(
+    created = catalog.create_payment_account(
+        services().ports,
+        actor_of(request),
         name=body.name,
         kind=body.kind,
         currency=body.currency,
@@ -236,5 +243,4 @@ def list_holidays(request: HttpRequest, filters: Query[HolidayFilter]) -> dict[s
 @holidays_router.post("", response={201: HolidayOut, **CREATE_ERRORS})
 def create_holiday(request: HttpRequest, body: HolidayIn) -> Status:
     """Admin only. One holiday per date (409)."""
-    require_role(request, Role.ADMIN)
-    return Status(201, services().catalog.create_holiday(day=body.date, name=body.name))
+    return Status(201, catalog.create_holiday(services().ports, actor_of(request), day=body.date, name=body.name))

@@ -14,17 +14,9 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError, ValidationErrorContext
 
 from api.http.redaction import current_secrets, redact_text, redact_value
-from domain.shared.errors import (
-    Conflict,
-    CreditNotOpen,
-    DomainError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    RuleViolated,
-    Throttled,
-    Unauthorized,
-)
+from domain.credits.errors import CreditNotOpen
+from domain.identity.errors import Throttled, Unauthorized
+from domain.shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolated
 
 log = logging.getLogger("api.errors")  # the name log consumers know
 

@@ -6,8 +6,9 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from api.deps import services
+from domain.identity.errors import Unauthorized
 from domain.identity.model import Principal, Role
-from domain.shared.errors import Forbidden, Unauthorized
+from domain.shared.errors import Forbidden
 
 
 class JWTBearer(HttpBearer):

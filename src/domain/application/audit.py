@@ -13,6 +13,7 @@ ids from `ports.ids` for them (keeping the ids of everything else as they were).
 from __future__ import annotations
 
 import enum
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -49,6 +50,27 @@ class Origin:
     ip: str | None = None
     user_agent: str = ""
     request_id: str = ""
+
+
+def valid_ip(value: str | None) -> str | None:
+    """An address PostgreSQL's inet takes, else None (a forwarded header may carry anything)."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def origin_from(
+    remote_addr: str, forwarded_for: str, user_agent: str, *, trust_forwarded: bool, request_id: str = ""
+) -> Origin:
+    """Where a request came from, for the audit trail: the same client address the login throttle
+    uses (X-Forwarded-For's first hop only when a trusted balancer sets it)."""
+    address = remote_addr
+    if trust_forwarded and forwarded_for:
+        address = forwarded_for.split(",")[0].strip()
+    return Origin(ip=valid_ip(address), user_agent=user_agent[:300], request_id=request_id)
 
 
 @dataclass(frozen=True, slots=True)

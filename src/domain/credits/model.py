@@ -26,18 +26,7 @@ from uuid import UUID
 
 from domain.credits.accrual import RefinanceBalance, refinance_balance
 from domain.credits.delinquency import CLEAR, Delinquency, DelinquencyPolicy
-from domain.credits.schedule import (
-    InterestMethod,
-    Periodicity,
-    ScheduleTerms,
-    generate_schedule,
-    require_no_empty_installments,
-    require_rate_fits_method,
-)
-from domain.shared.aging import bucket_for
-from domain.shared.calendar import HolidayCalendar
-from domain.shared.credit_states import OPEN_STATE_VALUES
-from domain.shared.errors import (
+from domain.credits.errors import (
     AdjustmentRefused,
     CannotActivate,
     CannotCancel,
@@ -51,11 +40,19 @@ from domain.shared.errors import (
     CreditNotOpen,
     DatedBeforeOpening,
     IllegalTransition,
-    InvalidInput,
-    NotFound,
-    RuleViolated,
-    WaiverRefused,
 )
+from domain.credits.schedule import (
+    InterestMethod,
+    Periodicity,
+    ScheduleTerms,
+    generate_schedule,
+    require_no_empty_installments,
+    require_rate_fits_method,
+)
+from domain.shared.aging import bucket_for
+from domain.shared.calendar import HolidayCalendar
+from domain.shared.credit_states import OPEN_STATE_VALUES
+from domain.shared.errors import InvalidInput, NotFound, RuleViolated, WaiverRefused
 from domain.shared.ids import IdGenerator
 from domain.shared.money import Currency, Money, require_storable, total
 

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 
+from domain.credits.errors import EmptyInstallment, RateContradictsMethod
 from domain.shared.calendar import HolidayCalendar, NoHolidays
-from domain.shared.errors import EmptyInstallment, FloatRefused, InvalidInput, RateContradictsMethod
+from domain.shared.errors import FloatRefused, InvalidInput
 from domain.shared.money import Money, floor_div
 
 MAX_INSTALLMENTS = 1200

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from domain.identity.model import Principal, RefreshToken
+from domain.identity.model import Principal, RefreshToken, Role
 
 
 class CredentialChecker(Protocol):
@@ -56,3 +57,17 @@ class Transactional(Protocol):
     def __enter__(self) -> object: ...
 
     def __exit__(self, *exc: object) -> bool | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A user as a use case needs to know them: internal id, role, whether they may still act."""
+
+    id: int
+    role: Role
+    is_active: bool
+
+
+class PeopleDirectory(Protocol):
+    def person(self, public_id: UUID) -> Person | None:
+        """The user with this public id, active or not; None when there is none."""

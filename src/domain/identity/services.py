@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.identity.errors import Throttled, Unauthorized
 from domain.identity.model import (
     Principal,
     RefreshOutcome,
@@ -26,7 +27,6 @@ from domain.identity.ports import (
     RefreshTokenStore,
     Transactional,
 )
-from domain.shared.errors import Throttled, Unauthorized
 
 # One message for unknown user and wrong password: the API must not reveal which usernames exist.
 BAD_CREDENTIALS = "Invalid username or password."

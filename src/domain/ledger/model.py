@@ -21,7 +21,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from domain.shared.errors import InvalidInput, TransactionStateError, UnbalancedTransaction
+from domain.ledger.errors import TransactionStateError, UnbalancedTransaction
+from domain.shared.errors import InvalidInput
 from domain.shared.money import Money
 
 

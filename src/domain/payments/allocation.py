@@ -23,7 +23,8 @@ from datetime import date
 from typing import Protocol
 from uuid import UUID
 
-from domain.shared.errors import InvalidInput, OverpaymentRefused
+from domain.payments.errors import OverpaymentRefused
+from domain.shared.errors import InvalidInput
 from domain.shared.money import Currency, Money, total
 
 

@@ -21,7 +21,8 @@ from decimal import Decimal
 from uuid import UUID
 
 from domain.payments.allocation import AllocationLine
-from domain.shared.errors import InvalidInput, PaymentAlreadyReversed, WaiverRefused
+from domain.payments.errors import PaymentAlreadyReversed
+from domain.shared.errors import InvalidInput, WaiverRefused
 from domain.shared.money import Money
 
 MAX_IDEMPOTENCY_KEY = 255

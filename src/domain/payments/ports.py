@@ -6,6 +6,7 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.payments.model import FeeWaiver, Payment
+from domain.shared.money import Currency
 
 
 class PaymentRepository(Protocol):
@@ -26,3 +27,10 @@ class FeeWaiverRepository(Protocol):
     def get(self, waiver_id: UUID, *, for_update: bool = False) -> FeeWaiver | None: ...
 
     def save(self, waiver: FeeWaiver) -> None: ...
+
+
+class PaymentAccounts(Protocol):
+    """The payment accounts (cash drawers, bank accounts) money may be taken into."""
+
+    def usable(self, account_ids: set[int], currency: Currency) -> set[int]:
+        """Of these ids, the accounts that exist, are active and hold `currency`."""

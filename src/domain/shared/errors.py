@@ -1,4 +1,7 @@
-"""The domain's error tree. The API maps each class to one HTTP status in one table."""
+"""The base of the domain's error tree, and the errors every context shares (money's).
+
+Each context's own errors live beside it (`domain/<context>/errors.py`) and derive from these; the
+API maps the base classes to HTTP statuses in one table."""
 
 from __future__ import annotations
 
@@ -40,26 +43,10 @@ class Conflict(DomainError):
     code = "conflict"
 
 
-class Unauthorized(DomainError):
-    """Credentials are missing, wrong, expired or revoked."""
-
-    code = "unauthorized"
-
-
 class Forbidden(DomainError):
     """The caller is known but its role does not allow the operation."""
 
     code = "forbidden"
-
-
-class Throttled(DomainError):
-    """Too many attempts; retry after `retry_after` seconds."""
-
-    code = "throttled"
-
-    def __init__(self, message: str, *, retry_after: int, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message, details=details)
-        self.retry_after = retry_after
 
 
 # --- Money -------------------------------------------------------------------------------------
@@ -96,118 +83,11 @@ class AmountTooLarge(InvalidInput):
     code = "amount_too_large"
 
 
-# --- Credit states -----------------------------------------------------------------------------
-
-
-class IllegalTransition(RuleViolated):
-    """A credit cannot move from its current state to the one asked for."""
-
-    code = "illegal_transition"
-
-
-class CannotActivate(IllegalTransition):
-    code = "cannot_activate"
-
-
-class CannotMarkPaid(IllegalTransition):
-    code = "cannot_mark_paid"
-
-
-class CannotReopen(IllegalTransition):
-    code = "cannot_reopen"
-
-
-class CannotDefault(IllegalTransition):
-    code = "cannot_default"
-
-
-class CannotCure(IllegalTransition):
-    code = "cannot_cure"
-
-
-class CannotWriteOff(IllegalTransition):
-    code = "cannot_write_off"
-
-
-class CannotCancel(IllegalTransition):
-    code = "cannot_cancel"
-
-
-class CannotRefinance(IllegalTransition):
-    code = "cannot_refinance"
-
-
-class CreditNotOpen(RuleViolated):
-    """Money cannot move on a credit that is not active or defaulted (pending, closed...)."""
-
-    code = "credit_not_open"
-
-
-class AdjustmentRefused(RuleViolated):
-    """A negative adjustment larger than what is still owed, or a zero adjustment."""
-
-    code = "adjustment_refused"
-
-
-class DatedBeforeOpening(InvalidInput):
-    """Money booked on a credit with a date before the credit was opened (details: earliest_allowed)."""
-
-    code = "dated_before_opening"
-
-
-class CostAbovePrice(InvalidInput):
-    """A cost above the price (negative earnings) without the request saying it is a loss-leader."""
-
-    code = "cost_above_price"
-
-
-class RateContradictsMethod(InvalidInput):
-    """An annual rate the interest method cannot mean (a rate on zero interest, none on French...)."""
-
-    code = "rate_contradicts_method"
-
-
-class EmptyInstallment(InvalidInput):
-    """A schedule whose rounding leaves installments of 0.00: nothing would fall due on those dates."""
-
-    code = "empty_installment"
-
-
-# --- Payments ----------------------------------------------------------------------------------
-
-
-class OverpaymentRefused(RuleViolated):
-    """The payment is more than what is due now (and prepayment was not asked) or than the balance."""
-
-    code = "overpayment_refused"
-
-
-class PaymentAlreadyReversed(Conflict):
-    code = "payment_already_reversed"
-
-
-class IdempotencyKeyReused(Conflict):
-    """The same idempotency key was used before with a different payment."""
-
-    code = "idempotency_key_reused"
+# --- Shared by contexts ------------------------------------------------------------------------
 
 
 class WaiverRefused(RuleViolated):
-    """A waiver larger than the late fee still owed, or decided twice."""
+    """A waiver larger than the late fee still owed (the credit refuses), or decided twice (the
+    waiver refuses): raised by two contexts, so it lives here."""
 
     code = "waiver_refused"
-
-
-# --- Ledger ------------------------------------------------------------------------------------
-
-
-class UnbalancedTransaction(InvalidInput):
-    """Debits and credits of a transaction differ in some currency."""
-
-    code = "unbalanced_transaction"
-
-
-class TransactionStateError(RuleViolated):
-    """A ledger transaction cannot change from its current status to the one asked for."""
-
-    code = "transaction_state"

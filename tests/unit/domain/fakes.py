@@ -17,14 +17,19 @@ from uuid import UUID
 from domain.analytics.model import CreditFigures, DueInstallment
 from domain.application.audit import AuditRecord
 from domain.application.figures import credit_figures, due_installments
+from domain.application.idempotency import Answer, Stored
 from domain.application.ports import Policies, Ports
+from domain.application.queries.catalog import CurrencyDTO, HolidayDTO, PaymentAccountDTO
+from domain.catalog.errors import Duplicate
+from domain.catalog.ports import SkipDays
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.model import Credit
+from domain.identity.ports import Person
 from domain.ledger.model import Transaction, TransactionType
 from domain.payments.model import FeeWaiver, Payment
 from domain.shared.calendar import FixedHolidays
 from domain.shared.errors import Conflict
-from domain.shared.money import Money
+from domain.shared.money import Currency, Money
 
 
 def clone(obj: Any) -> Any:
@@ -59,34 +64,60 @@ class _Store:
 
 
 class FakeUnitOfWork:
+    """Reentrant like the real one: a block entered inside another joins it (its commit leaves the
+    decision to the outer block; an exception leaving it rolls the whole back when it reaches the
+    outer). Effects are published once the outermost block commits."""
+
     def __init__(self, *stores: _Store) -> None:
         self.stores = list(stores)
         self.commits = 0
         self.rollbacks = 0
+        self.published: list[object] = []
         self._snapshots: list[dict[UUID, Any]] | None = None
         self._committed = False
+        self._depth = 0
+        self._doomed = False
+        self._pending: list[object] = []
 
     def __enter__(self) -> Self:
-        self._snapshots = [s.snapshot() for s in self.stores]
-        self._committed = False
+        self._depth += 1
+        if self._depth == 1:
+            self._snapshots = [s.snapshot() for s in self.stores]
+            self._committed = False
+            self._doomed = False
+            self._pending = []
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._depth -= 1
+        if self._depth:
+            # An exception leaving a joined block dooms the whole, as Django's atomic(savepoint=False).
+            self._doomed = self._doomed or exc_type is not None
+            return
         if not self._committed:
             self.rollback()
         self._snapshots = None
+        self._pending = []
 
     def commit(self) -> None:
+        if self._depth > 1 or self._doomed:
+            return
         self._committed = True
         self.commits += 1
         # What was committed is the new baseline (a later rollback in the same block keeps it).
         self._snapshots = [s.snapshot() for s in self.stores]
+        self.published.extend(self._pending)
+        self._pending = []
 
     def rollback(self) -> None:
         self.rollbacks += 1
+        self._pending = []
         if self._snapshots is not None:
             for store, rows in zip(self.stores, self._snapshots, strict=True):
                 store.restore(rows)
+
+    def on_commit(self, effect: object) -> None:
+        self._pending.append(effect)
 
 
 class InMemoryCredits(_Store):
@@ -199,6 +230,98 @@ class SequentialIds:
         return value
 
 
+class InMemoryPaymentAccounts:
+    """Accounts by id as (currency code, active). Until one is added every account is usable, in
+    every currency (for tests that are not about accounts), except those listed as unusable."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple[str, bool]] | None = None
+        self.unusable: set[int] = set()
+
+    def add(self, account_id: int, currency: str, *, active: bool = True) -> None:
+        self.rows = {**(self.rows or {}), account_id: (currency, active)}
+
+    def usable(self, account_ids: set[int], currency: Currency) -> set[int]:
+        if self.rows is None:
+            return account_ids - self.unusable
+        return {i for i in account_ids if self.rows.get(i) == (currency.code, True)} - self.unusable
+
+
+class InMemoryPeople:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Person] = {}
+
+    def add(self, public_id: UUID, person: Person) -> None:
+        self.rows[public_id] = person
+
+    def person(self, public_id: UUID) -> Person | None:
+        return self.rows.get(public_id)
+
+
+class InMemoryCatalog:
+    def __init__(self) -> None:
+        self.subcategories: set[int] = set()
+        self.periodicities: dict[str, SkipDays] = {
+            code: SkipDays() for code in ("daily", "weekly", "biweekly", "monthly")
+        }
+
+    def subcategory_exists(self, subcategory_id: int) -> bool:
+        return subcategory_id in self.subcategories
+
+    def skip_days(self, periodicity: str) -> SkipDays | None:
+        return self.periodicities.get(periodicity)
+
+
+class InMemoryCatalogEntries(_Store):
+    """Catalog rows under their unique key, so a clash is refused as the database refuses it
+    (names regardless of case); ids drawn in sequence."""
+
+    def _add(self, key: tuple[str, object], row: object, *, field: str) -> int:
+        if key in self.rows:
+            raise Duplicate("The row clashes with one already there.", details={"field": field})
+        self.rows[key] = row  # type: ignore[index]
+        return len(self.rows)
+
+    def add_currency(self, currency: CurrencyDTO) -> None:
+        self._add(("currency", currency.code), currency, field="code")
+
+    def add_category(self, name: str) -> int:
+        category_id = self._add(("category", name.casefold()), name, field="name")
+        self.rows[("category-id", category_id)] = name  # type: ignore[index]
+        return category_id
+
+    def category_name(self, category_id: int) -> str | None:
+        return self.rows.get(("category-id", category_id))  # type: ignore[call-overload, no-any-return]
+
+    def add_subcategory(self, category_id: int, name: str) -> int:
+        return self._add(("subcategory", (category_id, name.casefold())), name, field="name")
+
+    def currency_active(self, code: str) -> bool | None:
+        found = self.rows.get(("currency", code))  # type: ignore[call-overload]
+        return found.active if found is not None else None
+
+    def add_payment_account(self, account: PaymentAccountDTO) -> int:
+        return self._add(("account", (account.currency, account.name.casefold())), account, field="name")
+
+    def add_holiday(self, holiday: HolidayDTO) -> None:
+        self._add(("holiday", holiday.date), holiday, field="date")
+
+
+class InMemoryIdempotency(_Store):
+    """Claims keyed by (owner, key), rolled back with the unit of work like every store."""
+
+    def claim(self, owner: int, key: str, fingerprint: str) -> Stored | None:
+        found = self.rows.get((owner, key))  # type: ignore[call-overload]
+        if found is not None:
+            return found
+        self.rows[(owner, key)] = Stored(fingerprint, Answer(0, b""))  # type: ignore[index]
+        return None
+
+    def answer(self, owner: int, key: str, answer: Answer) -> None:
+        stored = self.rows[(owner, key)]  # type: ignore[index]
+        self.rows[(owner, key)] = Stored(stored.fingerprint, answer)  # type: ignore[index]
+
+
 class InMemoryCreditFigures:
     """The analytics query ports answered from the fake credit repository."""
 
@@ -243,11 +366,24 @@ class World:
     ids: SequentialIds = field(default_factory=SequentialIds)
     holidays: FixedHolidays = field(default_factory=lambda: FixedHolidays([]))
     policies: Policies = field(default_factory=Policies)
+    accounts: InMemoryPaymentAccounts = field(default_factory=InMemoryPaymentAccounts)
+    people: InMemoryPeople = field(default_factory=InMemoryPeople)
+    catalog: InMemoryCatalog = field(default_factory=InMemoryCatalog)
+    idempotency: InMemoryIdempotency = field(default_factory=InMemoryIdempotency)
+    catalog_entries: InMemoryCatalogEntries = field(default_factory=InMemoryCatalogEntries)
     uow: FakeUnitOfWork = field(init=False)
     ports: Ports = field(init=False)
 
     def __post_init__(self) -> None:
-        self.uow = FakeUnitOfWork(self.credits, self.payments, self.waivers, self.transactions, self.audit)
+        self.uow = FakeUnitOfWork(
+            self.credits,
+            self.payments,
+            self.waivers,
+            self.transactions,
+            self.audit,
+            self.idempotency,
+            self.catalog_entries,
+        )
         self.ports = Ports(
             uow=self.uow,
             credits=self.credits,
@@ -257,6 +393,10 @@ class World:
             clock=self.clock,
             ids=self.ids,
             audit=self.audit,
+            accounts=self.accounts,
+            people=self.people,
+            catalog=self.catalog,
+            catalog_entries=self.catalog_entries,
             holidays=self.holidays,
             policies=self.policies,
         )

@@ -10,16 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.application import services as svc
+from domain.application import use_cases as svc
 from domain.application.ports import Actor
 from domain.credits.accrual import accrued_interest, earned_per_installment
+from domain.credits.errors import CannotRefinance, DatedBeforeOpening
 from domain.credits.model import CreditState
 from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms, generate_schedule
 from domain.ledger import accounts
 from domain.ledger.book import balance_of
 from domain.ledger.model import Source
+from domain.payments.errors import OverpaymentRefused
 from domain.payments.model import MethodLine
-from domain.shared.errors import CannotRefinance, DatedBeforeOpening, OverpaymentRefused
 from domain.shared.money import USD, Money, total
 
 from .builders import usd

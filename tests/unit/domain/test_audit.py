@@ -9,14 +9,15 @@ from decimal import Decimal
 
 import pytest
 
-from domain.application import services as svc
+from domain.application import use_cases as svc
 from domain.application.audit import AuditEvent, AuditRecord, Origin
 from domain.application.ports import Actor, Policies
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger import entries
 from domain.ledger.model import Source
-from domain.shared.errors import DomainError, OverpaymentRefused
+from domain.payments.errors import OverpaymentRefused
+from domain.shared.errors import DomainError
 from domain.shared.money import Money
 
 from .builders import usd

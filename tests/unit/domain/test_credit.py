@@ -8,12 +8,8 @@ from uuid import UUID
 import pytest
 
 from domain.credits.delinquency import CLEAR, DelinquencyPolicy
-from domain.credits.model import Credit, CreditEventKind, CreditState
-from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms
-from domain.shared.aging import AgingBucket
-from domain.shared.errors import (
+from domain.credits.errors import (
     AdjustmentRefused,
-    AmountTooLarge,
     CannotActivate,
     CannotCancel,
     CannotCure,
@@ -27,12 +23,12 @@ from domain.shared.errors import (
     DatedBeforeOpening,
     EmptyInstallment,
     IllegalTransition,
-    InvalidInput,
-    NotFound,
     RateContradictsMethod,
-    RuleViolated,
-    WaiverRefused,
 )
+from domain.credits.model import Credit, CreditEventKind, CreditState
+from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms
+from domain.shared.aging import AgingBucket
+from domain.shared.errors import AmountTooLarge, InvalidInput, NotFound, RuleViolated, WaiverRefused
 from domain.shared.money import COP, USD, Money
 
 from .builders import AT, FIRST_DUE, OPENED, eid, new_credit, usd

@@ -7,6 +7,7 @@ import pytest
 
 from domain.ledger import accounts, entries
 from domain.ledger.book import balance_of, balances, verify_book
+from domain.ledger.errors import TransactionStateError, UnbalancedTransaction
 from domain.ledger.model import (
     Posting,
     Side,
@@ -16,7 +17,7 @@ from domain.ledger.model import (
     TransactionType,
     imbalances,
 )
-from domain.shared.errors import InvalidInput, TransactionStateError, UnbalancedTransaction
+from domain.shared.errors import InvalidInput
 from domain.shared.money import COP, USD, Money
 
 from .builders import usd

@@ -10,15 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.payments.allocation import AllocationLine, allocate_payment, due_now
+from domain.payments.errors import OverpaymentRefused, PaymentAlreadyReversed
 from domain.payments.late_fees import FeeCharge, LateFeePolicy, assess_late_fees
 from domain.payments.model import FeeWaiver, MethodLine, Payment, PaymentStatus, WaiverStatus
-from domain.shared.errors import (
-    FloatRefused,
-    InvalidInput,
-    OverpaymentRefused,
-    PaymentAlreadyReversed,
-    WaiverRefused,
-)
+from domain.shared.errors import FloatRefused, InvalidInput, WaiverRefused
 from domain.shared.money import COP, USD, Money
 
 from .builders import usd

@@ -15,17 +15,18 @@ from uuid import uuid4
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
-from domain.application import services as svc
+from domain.application import use_cases as svc
 from domain.application.ports import Actor, Ports
+from domain.credits.errors import CreditNotOpen
 from domain.credits.model import Credit, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity, ScheduleTerms
 from domain.ledger import accounts
 from domain.ledger.book import balance_of
 from domain.ledger.model import Source, TransactionType
 from domain.payments.allocation import AllocationLine, allocate_payment
+from domain.payments.errors import OverpaymentRefused
 from domain.payments.model import MethodLine, Payment
 from domain.payments.replay import replay
-from domain.shared.errors import CreditNotOpen, OverpaymentRefused
 from domain.shared.money import USD, Money
 
 from .builders import usd

@@ -12,29 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.analytics.ports import CollectionsQuery, CreditFiguresQuery
-from domain.application import services as svc
+from domain.application import use_cases as svc
 from domain.application.figures import credit_figures
 from domain.application.ports import SYSTEM, Actor, Policies
 from domain.credits.delinquency import DelinquencyPolicy
+from domain.credits.errors import CannotActivate, CannotRefinance, CreditNotOpen
 from domain.credits.model import Credit, CreditEventKind, CreditState
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.ledger import accounts, entries
 from domain.ledger.book import balance_of
 from domain.ledger.model import Source, TransactionStatus, TransactionType
+from domain.payments.errors import IdempotencyKeyReused, OverpaymentRefused, PaymentAlreadyReversed
 from domain.payments.model import MethodLine, PaymentStatus, WaiverStatus
-from domain.shared.errors import (
-    CannotActivate,
-    CannotRefinance,
-    Conflict,
-    CreditNotOpen,
-    DomainError,
-    IdempotencyKeyReused,
-    InvalidInput,
-    NotFound,
-    OverpaymentRefused,
-    PaymentAlreadyReversed,
-    WaiverRefused,
-)
+from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound, WaiverRefused
 from domain.shared.money import COP, USD, Money
 
 from .builders import usd

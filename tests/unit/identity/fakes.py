@@ -9,8 +9,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from domain.identity.errors import Unauthorized
 from domain.identity.model import Principal, RefreshToken
-from domain.shared.errors import Unauthorized
 
 
 class FakeClock:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from domain.identity.errors import Throttled, Unauthorized
 from domain.identity.model import (
     Principal,
     RefreshOutcome,
@@ -19,7 +20,6 @@ from domain.identity.model import (
     principal_from_claims,
 )
 from domain.identity.services import BAD_CREDENTIALS, AuthService, ThrottlePolicy
-from domain.shared.errors import Throttled, Unauthorized
 from tests.unit.identity.fakes import FakeAttempts, FakeClock, FakeCodec, FakeRefreshStore, FakeUsers
 
 POLICY = TokenPolicy(audience="aud", issuer="iss", access_ttl=timedelta(minutes=5), refresh_ttl=timedelta(days=1))

@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from adapters.auth.jwt_codec import JwtCodec
-from domain.shared.errors import Unauthorized
+from domain.identity.errors import Unauthorized
 
 KEY = "k" * 48
 

@@ -12,8 +12,9 @@ from adapters.orm.audit.origin import origin_of
 from adapters.orm.credits.models import Credit, CreditEvent, Installment
 from adapters.orm.readonly_admin import MoneyColumns, ReadOnlyAdmin, html_table, reason_action
 from adapters.orm.wiring import ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
+from domain.application.use_cases.common import save_credit
 from domain.ledger.model import Source
 
 
@@ -106,7 +107,7 @@ class CreditAdmin(ReadOnlyAdmin):
                     loaded.refresh_delinquency(
                         p.clock.today(), p.policies.delinquency, event_id=p.ids.new_id(), at=p.clock.now()
                     )
-                    p.credits.save(loaded)
+                    save_credit(p, loaded)
                 p.uow.commit()
         self.message_user(request, "Delinquency recomputed.", messages.SUCCESS)
 

@@ -12,7 +12,7 @@ from adapters.orm.audit.origin import origin_of
 from adapters.orm.payments.models import FeeWaiver, Payment, PaymentAllocation
 from adapters.orm.readonly_admin import MoneyColumns, ReadOnlyAdmin, html_table, reason_action
 from adapters.orm.wiring import ports
-from domain.application import services as use_cases
+from domain.application import use_cases
 from domain.application.ports import Actor
 from domain.ledger.model import Source
 from domain.shared.errors import DomainError

@@ -375,7 +375,7 @@ class Replay:
         *,
         reopen_as: CreditState,
     ) -> None:
-        """What `services._reprocess` does: the standing payments replayed in date order."""
+        """What `use_cases.payments.reprocess` does: the standing payments replayed in date order."""
         result = replay(
             credit.installments, list(standing.values()), currency=credit.currency, fee_nights=nights,
             policy=self.late_fees,
