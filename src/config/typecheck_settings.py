@@ -11,4 +11,4 @@ os.environ["DATABASE_URL"] = "postgres://typecheck@127.0.0.1:1/typecheck"  # nev
 os.environ["REDIS_URL"] = "none"
 os.environ["DATABASE_REPLICA_URLS"] = ""
 
-from config.settings import *  # noqa: E402, F403 - the same apps and models as the real settings
+from config.settings import *  # noqa: F403 - the same apps and models as the real settings
