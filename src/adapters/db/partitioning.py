@@ -306,7 +306,7 @@ def _manager(count: int = MONTHS_AHEAD + 1) -> UpkeepManager:
 class _LazyManager:
     """psqlextra imports the manager from settings before apps are ready; build it on first use."""
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:  # UpkeepManager's attributes
         return getattr(_manager(), name)
 
 
