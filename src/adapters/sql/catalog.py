@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Subcategory
 from adapters.queries.catalog import (
@@ -86,11 +87,11 @@ class CatalogService:
         return HolidayDTO(row.date, row.name)
 
 
-def _insert(row: object, duplicate_message: str, *, field: str) -> None:
+def _insert(row: Model, duplicate_message: str, *, field: str) -> None:
     # A savepoint, so a refused insert leaves the caller's transaction usable.
     try:
         with transaction.atomic():
-            row.save(force_insert=True)  # type: ignore[attr-defined]
+            row.save(force_insert=True)
     except IntegrityError as exc:
         # Django's foreign keys are deferred to commit, so here it is mostly a unique violation; the
         # rules above already enforce the check constraints.

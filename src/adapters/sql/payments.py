@@ -133,7 +133,7 @@ class DjangoPaymentRepository:
                 allocations[pid].append(tuple(allocation))
         return [_payment(row, lines[row[0]], allocations[row[0]]) for row in rows]
 
-    def _one(self, where: str, value: object, for_update: bool) -> Payment | None:
+    def _one(self, where: str, value: UUID | str, for_update: bool) -> Payment | None:
         lock = " FOR UPDATE" if for_update else ""
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments_payment WHERE {where}{lock}", [value])

@@ -19,7 +19,7 @@ class OrmSession(threading.local):
     def __init__(self) -> None:
         self.blocks: list[tuple[Any, list[bool]]] = []
         # (table, key) -> the row's values as loaded, to write only what changed.
-        self.snapshots: dict[tuple[str, object], tuple[object, ...]] = {}
+        self.snapshots: dict[tuple[str, object], tuple[Any, ...]] = {}
 
 
 class DjangoUnitOfWork:
