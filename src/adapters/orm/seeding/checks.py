@@ -195,6 +195,7 @@ class BookChecker:
         ):
             result = CheckResult(f"{name} ({len(ids)} sampled)")
             for cid, credit in loaded:
+                problem: str | None
                 if credit is None:
                     problem = f"credit {cid}: not found by the repository"
                 else:
@@ -355,9 +356,9 @@ class Replay:
                 amount = credit.write_off(event_id=data["id"], reason=data["reason"], at=at, on=_business_date(at))
                 if amount.amount != data["amount"]:
                     return f"credit {cid}: written off {data['amount']}, the credit owed {amount}"
-        for pid, lines in computed.items():
-            if lines != stored_allocations[pid]:
-                return f"credit {cid}: payment {pid} allocated {stored_allocations[pid]}, the replay gives {lines}"
+        for pid, replayed in computed.items():
+            if replayed != stored_allocations[pid]:
+                return f"credit {cid}: payment {pid} allocated {stored_allocations[pid]}, the replay gives {replayed}"
         figures = _figures(credit)
         if figures != _figures(stored):
             diff = next((a, b) for a, b in zip(_figures(stored), figures, strict=True) if a != b)

@@ -64,10 +64,11 @@ def definitions() -> list[Ddl]:
             for index in model._meta.indexes:
                 found.append(Ddl("index", table, index.name, str(index.create_sql(model, editor))))
             for field in model._meta.local_concrete_fields:
-                for statement in editor._field_indexes_sql(model, field):
+                # Django's private helpers (what migrate itself runs), absent from django-stubs.
+                for statement in editor._field_indexes_sql(model, field):  # type: ignore[attr-defined]
                     found.append(Ddl("index", table, _name(statement), str(statement)))
                 if field.remote_field and field.db_constraint:
-                    statement = editor._create_fk_sql(model, field, _FK_SUFFIX)
+                    statement = editor._create_fk_sql(model, field, _FK_SUFFIX)  # type: ignore[attr-defined]
                     target = field.target_field.model._meta.db_table
                     found.append(Ddl("foreign key", table, _name(statement), str(statement), target))
     return found

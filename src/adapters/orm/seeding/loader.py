@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from io import TextIOBase
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -169,7 +170,7 @@ class Loader:
         workers: int,
         progress: bool | None,
         vacuum: bool = False,
-        out: TextIO | None = None,
+        out: TextIO | TextIOBase | None = None,  # TextIOBase: a management command's stdout
         today: date | None = None,
     ) -> None:
         self.level, self.scale, self.seed = level, scale, seed
@@ -285,9 +286,9 @@ class Loader:
         for year in range(start.year, self.today.year + 4):
             for month, day, name in _HOLIDAYS:
                 Holiday.objects.get_or_create(date=date(year, month, day), defaults={"name": name})
-        skip = {p.code: (p.skip_sundays, p.skip_holidays) for p in Periodicity.objects.all()}
+        skip_days = {p.code: (p.skip_sundays, p.skip_holidays) for p in Periodicity.objects.all()}
         holidays = frozenset(Holiday.objects.values_list("date", flat=True))
-        return Catalog(subcategories=subcategories, accounts=accounts, skip=skip, holidays=holidays)
+        return Catalog(subcategories=subcategories, accounts=accounts, skip=skip_days, holidays=holidays)
 
     def _max_user_id(self) -> int:
         with connection.cursor() as cursor:
@@ -318,7 +319,7 @@ class Loader:
         rng = random.Random(f"seed-data:{plan.seed}:users")  # noqa: S311 - reproducible data, not secrets
         joined = datetime.combine(plan.history_start - timedelta(days=30), datetime.min.time(), tzinfo=UTC)
         connection.ensure_connection()
-        conn: psycopg.Connection = connection.connection  # type: ignore[assignment]
+        conn: psycopg.Connection = connection.connection
         started = time.perf_counter()
         with (
             conn.transaction(),

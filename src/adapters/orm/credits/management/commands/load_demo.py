@@ -238,7 +238,9 @@ class Command(BaseCommand):
         use_cases.apply_late_fees(base, today, SYSTEM)
         use_cases.recompute_delinquency(base, today)
         # An agent asks to waive part of the fridge's late fee; an admin will decide.
-        overdue = next(i for i in base.credits.get(fridge.id).installments if i.late_fee_outstanding.is_positive)
+        saved_fridge = base.credits.get(fridge.id)
+        assert saved_fridge is not None  # just opened above
+        overdue = next(i for i in saved_fridge.installments if i.late_fee_outstanding.is_positive)
         use_cases.request_fee_waiver(
             base,
             use_cases.RequestWaiver(overdue.id, overdue.late_fee_outstanding.times(Decimal("0.5")), "Client was ill"),
