@@ -32,6 +32,7 @@ import psycopg
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection, connections
+from django.db.backends.utils import CursorWrapper
 from tqdm import tqdm
 
 from adapters.db.partitioning import ensure_month_partitions
@@ -434,18 +435,18 @@ def _seed_like() -> str:
     return shapes.USERNAME_PREFIX.replace("_", "\\_") + "%"
 
 
-def _delete_generated_users(cursor: object) -> None:
+def _delete_generated_users(cursor: CursorWrapper) -> None:
     """Delete the generated users and the rows (outside the book) that point at them."""
-    cursor.execute(  # type: ignore[attr-defined]
+    cursor.execute(
         "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c "
         "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
         "WHERE c.contype = 'f' AND c.confrelid = 'identity_user'::regclass AND c.conrelid <> c.confrelid"
     )
     seeded = "SELECT id FROM identity_user WHERE username LIKE %s"
-    for table, column in cursor.fetchall():  # type: ignore[attr-defined]
+    for table, column in cursor.fetchall():
         if table not in BOOK_TABLES:
-            cursor.execute(f'DELETE FROM {table} WHERE "{column}" IN ({seeded})', [_seed_like()])  # type: ignore[attr-defined]
-    cursor.execute("DELETE FROM identity_user WHERE username LIKE %s", [_seed_like()])  # type: ignore[attr-defined]
+            cursor.execute(f'DELETE FROM {table} WHERE "{column}" IN ({seeded})', [_seed_like()])
+    cursor.execute("DELETE FROM identity_user WHERE username LIKE %s", [_seed_like()])
 
 
 def _user_row(plan: Plan, index: int, rng: random.Random, password: str, joined: datetime) -> str:
