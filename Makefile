@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
-	@echo "make test   - ruff, import-linter and the whole pytest suite"
+	@echo "make test   - ruff, import-linter, mypy and the whole pytest suite"
 	@echo "make unit   - the domain's unit tests only (no database)"
 	@echo "make stop   - stop the embedded PostgreSQL and the test Redis started by the tests"
 	@echo "make stress - concurrency, faults, hostile input and attacks on a stack of its own (RELIABILITY.md)"
@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest

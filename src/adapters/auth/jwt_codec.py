@@ -49,8 +49,9 @@ class JwtCodec:
     def decode(self, token: str) -> dict[str, object]:
         claims = self._verified.get(token)
         if claims is not None:
-            # pyjwt's own rule: expired when exp <= now - leeway.
-            if claims["exp"] <= self._clock() - self._leeway:  # type: ignore[operator]
+            # pyjwt's own rule: expired when exp <= now - leeway (a cached token's exp is a number: pyjwt checked it).
+            expires = claims["exp"]
+            if not isinstance(expires, int | float) or expires <= self._clock() - self._leeway:
                 self._verified.pop(token, None)
                 raise Unauthorized("Access token expired.")
             return dict(claims)

@@ -62,7 +62,7 @@ class ReadCache:
         self._ttl = ttl_seconds
 
     @property
-    def _cache(self):  # type: ignore[no-untyped-def]
+    def _cache(self) -> Any:  # django-redis's (untyped): its set() answers True/False, or None failing open
         return caches[self._alias]
 
     def get_or_build(self, name: str, subjects: Iterable[Subject], variant: str, build: Callable[[], bytes]) -> bytes:

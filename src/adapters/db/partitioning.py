@@ -30,9 +30,11 @@ from django.conf import settings
 from django.db import connections, migrations, transaction
 from psqlextra.partitioning import (
     PostgresCurrentTimePartitioningStrategy,
+    PostgresPartition,
     PostgresPartitioningConfig,
     PostgresPartitioningManager,
     PostgresPartitioningPlan,
+    PostgresRangePartition,
     PostgresTimePartition,
     PostgresTimePartitionSize,
 )
@@ -281,10 +283,16 @@ class UpkeepManager(PostgresPartitioningManager):
                 partition = PostgresTimePartition(size=PostgresTimePartitionSize(months=1), start_datetime=start)
                 if partition.name() not in planned:
                     model_plan.creations.append(partition)
-            model_plan.creations.sort(key=lambda p: p.from_values)  # "YYYY-MM-DD HH:00:00"
+            model_plan.creations.sort(key=_range_start)
             if model_plan.creations or model_plan.deletions:
                 model_plans.append(model_plan)
         return UpkeepPlan(model_plans)
+
+
+def _range_start(partition: PostgresPartition) -> str:
+    """A planned partition's first value, "YYYY-MM-DD HH:00:00" (every partition planned here is a time range)."""
+    assert isinstance(partition, PostgresRangePartition)
+    return str(partition.from_values)
 
 
 def _manager(count: int = MONTHS_AHEAD + 1) -> UpkeepManager:
@@ -298,7 +306,7 @@ def _manager(count: int = MONTHS_AHEAD + 1) -> UpkeepManager:
 class _LazyManager:
     """psqlextra imports the manager from settings before apps are ready; build it on first use."""
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:  # UpkeepManager's attributes
         return getattr(_manager(), name)
 
 

@@ -197,13 +197,15 @@ class ReplicaMonitor:
         started = time.monotonic()
         try:
             row = self._probe(alias).execute(_REPLICA_SQL).fetchone()
+            if row is None:  # one row of functions: never empty from a server that answers
+                raise RuntimeError("the replica probe returned no row")
         except Exception as exc:
             self._drop_probe(alias)
             now = time.monotonic()
             return ReplicaState(alias, "down", None, None, _describe(exc), _ms(now - started), now)
         now = time.monotonic()
         latency = _ms(now - started)
-        in_recovery, replay_text, receive_text, replay_age, paused = row  # type: ignore[misc]
+        in_recovery, replay_text, receive_text, replay_age, paused = row
         if not in_recovery:
             return ReplicaState(alias, "down", None, None, "not a standby: pg_is_in_recovery() is false", latency, now)
         replayed = parse_lsn(replay_text) or 0

@@ -38,7 +38,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,7 +213,7 @@ class FailoverCursor:
                 self._cursor = connections[PRIMARY].cursor()
         return self._cursor
 
-    def execute(self, sql: str, params: Sequence[object] | None = None) -> Any:
+    def execute(self, sql: str, params: Sequence[object] | Mapping[str, object] | None = None) -> Any:
         cursor = self._open()
         try:
             return cursor.execute(sql, params)

@@ -4,6 +4,7 @@ nightly run's verdict (credits it set aside degrade the service)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,7 +25,7 @@ class Probe:
     lag_seconds: float | None = None  # replicas only
 
 
-def _timed(name: str, check: callable) -> Probe:  # type: ignore[valid-type]
+def _timed(name: str, check: Callable[[], str | None]) -> Probe:
     started = time.perf_counter()
     try:
         detail = check() or ""

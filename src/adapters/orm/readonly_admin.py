@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -157,7 +158,7 @@ def reason_action(
                 "form": form,
                 "objects": queryset,
                 "action": request.POST.get("action"),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
                 "opts": modeladmin.model._meta,
             },
         )
@@ -167,7 +168,7 @@ def reason_action(
     return action
 
 
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, money_at: int | None = None) -> str:
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, money_at: int | None = None) -> str:
     """A small read-only table for the change page (partitioned rows have no admin of their own).
 
     `money_at`: the index of an amount column followed by its currency code column; the two are

@@ -6,6 +6,7 @@ Read on the primary, not a replica: an admin checking what just happened must se
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
@@ -32,10 +33,50 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _item(row: Sequence[Any]) -> AuditItem:
+    (
+        event_id,
+        at,
+        event,
+        actor_id,
+        actor_username,
+        actor_role,
+        source,
+        ip,
+        user_agent,
+        request_id,
+        credit_id,
+        reference_id,
+        amount,
+        currency,
+        before,
+        after,
+        details,
+    ) = row
+    return AuditItem(
+        id=event_id,
+        at=at,
+        event=event,
+        actor_id=actor_id,
+        actor_username=actor_username,
+        actor_role=actor_role,
+        source=source,
+        ip=ip,
+        user_agent=user_agent,
+        request_id=request_id,
+        credit_id=credit_id,
+        reference_id=reference_id,
+        amount=money(amount, currency) if currency else None,
+        before=_json(before),
+        after=_json(after),
+        details=_json(details) or {},
+    )
+
+
 class AuditQueries:
     def list(self, filters: AuditFilter, page: PageRequest) -> Page[AuditItem]:
         where: list[str] = ["TRUE"]
-        params: list[object] = []
+        params: list[Any] = []
         if filters.credit_id is not None:
             where.append("e.credit_id = %s")
             params.append(filters.credit_id)
@@ -61,14 +102,5 @@ class AuditQueries:
         params.append(page.limit + 1)
         with connection.cursor() as cursor:
             cursor.execute(_SQL.format(where=" AND ".join(where)), params)
-            rows = [
-                AuditItem(
-                    *row[:12],
-                    amount=money(row[12], row[13]) if row[13] else None,
-                    before=_json(row[14]),
-                    after=_json(row[15]),
-                    details=_json(row[16]) or {},
-                )
-                for row in cursor.fetchall()
-            ]
+            rows = [_item(row) for row in cursor.fetchall()]
         return Page.from_rows(rows, page, lambda item: (item.at, item.id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
@@ -134,26 +135,26 @@ def installment_status(*, settled: bool, due_date: date, paid: Decimal, today: d
     return "partial" if paid > 0 else "upcoming"
 
 
-def _installment(row: Sequence[object], code: str, today: date) -> InstallmentRow:
+def _installment(row: Sequence[Any], code: str, today: date) -> InstallmentRow:
     (iid, number, due, principal, interest, adjustment, fee, waived, p_principal, p_interest, p_fee, settled) = row[:12]
     amount, paid, outstanding = row[12:]
     return InstallmentRow(
-        id=iid,  # type: ignore[arg-type]
-        number=number,  # type: ignore[arg-type]
-        due_date=due,  # type: ignore[arg-type]
-        principal=money(principal, code),  # type: ignore[arg-type]
-        interest=money(interest, code),  # type: ignore[arg-type]
-        adjustment=money(adjustment, code),  # type: ignore[arg-type]
-        late_fee=money(fee, code),  # type: ignore[arg-type]
-        late_fee_waived=money(waived, code),  # type: ignore[arg-type]
-        amount=money(amount, code),  # type: ignore[arg-type]
-        paid_principal=money(p_principal, code),  # type: ignore[arg-type]
-        paid_interest=money(p_interest, code),  # type: ignore[arg-type]
-        paid_late_fee=money(p_fee, code),  # type: ignore[arg-type]
-        paid=money(paid, code),  # type: ignore[arg-type]
-        outstanding=money(outstanding, code),  # type: ignore[arg-type]
-        status=installment_status(settled=bool(settled), due_date=due, paid=paid, today=today),  # type: ignore[arg-type]
-        days_past_due=0 if settled or today <= due else (today - due).days,  # type: ignore[operator]
+        id=iid,
+        number=number,
+        due_date=due,
+        principal=money(principal, code),
+        interest=money(interest, code),
+        adjustment=money(adjustment, code),
+        late_fee=money(fee, code),
+        late_fee_waived=money(waived, code),
+        amount=money(amount, code),
+        paid_principal=money(p_principal, code),
+        paid_interest=money(p_interest, code),
+        paid_late_fee=money(p_fee, code),
+        paid=money(paid, code),
+        outstanding=money(outstanding, code),
+        status=installment_status(settled=bool(settled), due_date=due, paid=paid, today=today),
+        days_past_due=0 if settled or today <= due else (today - due).days,
     )
 
 
@@ -189,7 +190,7 @@ class CreditQueries:
         return Page.from_rows(items, page, lambda item: (item.created_at, item.id))
 
     @staticmethod
-    def _item(row: Sequence[object]) -> CreditListItem:
+    def _item(row: Sequence[Any]) -> CreditListItem:
         (
             cid,
             client,
@@ -209,20 +210,20 @@ class CreditQueries:
         ) = row
         is_open = state in OPEN_STATES
         return CreditListItem(
-            id=cid,  # type: ignore[arg-type]
-            client_id=client,  # type: ignore[arg-type]
-            agent_id=agent,  # type: ignore[arg-type]
-            state=state,  # type: ignore[arg-type]
-            price=money(price, code),  # type: ignore[arg-type]
-            pending=money(out if is_open else None, code),  # type: ignore[arg-type]
-            installments_count=count,  # type: ignore[arg-type]
-            periodicity=periodicity,  # type: ignore[arg-type]
-            interest_method=method,  # type: ignore[arg-type]
-            opened_on=opened_on,  # type: ignore[arg-type]
-            is_in_default=in_default,  # type: ignore[arg-type]
-            days_past_due=dpd,  # type: ignore[arg-type]
-            next_due_date=nxt if is_open else None,  # type: ignore[arg-type]
-            created_at=created,  # type: ignore[arg-type]
+            id=cid,
+            client_id=client,
+            agent_id=agent,
+            state=state,
+            price=money(price, code),
+            pending=money(out if is_open else None, code),
+            installments_count=count,
+            periodicity=periodicity,
+            interest_method=method,
+            opened_on=opened_on,
+            is_in_default=in_default,
+            days_past_due=dpd,
+            next_due_date=nxt if is_open else None,
+            created_at=created,
         )
 
     def detail(self, viewer: Viewer, credit_id: UUID, *, today: date) -> CreditDetail | None:
@@ -337,7 +338,7 @@ class CreditQueries:
         items = [
             CreditPayment(
                 id=pid,
-                amount=money(amount, code),  # type: ignore[arg-type]
+                amount=money(amount, code),
                 paid_on=paid_on,
                 received_at=received_at,
                 status=status,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
@@ -67,21 +68,21 @@ class SqlCreditFigures:
             cursor.execute(_FIGURES_SQL.format(credits=credits_sql), [as_of, as_of, as_of, *params])
             return [self._figures(row, as_of) for row in cursor.fetchall()]
 
-    def _figures(self, row: Sequence[object], as_of: date) -> CreditFigures:
+    def _figures(self, row: Sequence[Any], as_of: date) -> CreditFigures:
         (cid, user_id, agent_id, state, code, total, paid, outstanding, overdue, next_date, next_amount, dpd) = row
         is_open = state in OPEN_STATES
-        days = int(dpd) if is_open else 0  # type: ignore[call-overload]
+        days = int(dpd) if is_open else 0
         return CreditFigures(
-            credit_id=cid,  # type: ignore[arg-type]
-            user_id=user_id,  # type: ignore[arg-type]
-            agent_id=agent_id,  # type: ignore[arg-type]
-            state=state,  # type: ignore[arg-type]
-            total=money(total, code),  # type: ignore[arg-type]
-            paid=money(paid, code),  # type: ignore[arg-type]
-            pending=money(outstanding if is_open else None, code),  # type: ignore[arg-type]
-            overdue=money(overdue if is_open else None, code),  # type: ignore[arg-type]
-            next_due_date=next_date if is_open else None,  # type: ignore[arg-type]
-            next_due_amount=money(next_amount, code) if is_open and next_date is not None else None,  # type: ignore[arg-type]
+            credit_id=cid,
+            user_id=user_id,
+            agent_id=agent_id,
+            state=state,
+            total=money(total, code),
+            paid=money(paid, code),
+            pending=money(outstanding if is_open else None, code),
+            overdue=money(overdue if is_open else None, code),
+            next_due_date=next_date if is_open else None,
+            next_due_amount=money(next_amount, code) if is_open and next_date is not None else None,
             days_past_due=days,
             is_in_default=is_open and self._policy.is_in_default(days),
         )

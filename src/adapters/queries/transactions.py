@@ -9,6 +9,7 @@ then the amounts (sum of debit postings) of all of them in one grouped query.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
@@ -80,25 +81,25 @@ class TransactionQueries:
                 cursor.execute(AMOUNTS_SQL, [min(dates), max(dates), [r[0] for r in rows]])
                 for tid, code, total in cursor.fetchall():
                     amounts.setdefault(tid, money(total, code))  # first currency; bookings have one
-        items = [_item(row, amounts.get(row[0])) for row in rows]  # type: ignore[arg-type]
+        items = [_item(row, amounts.get(row[0])) for row in rows]
         return Page.from_rows(items, page, lambda t: (t.occurred_on, t.id))
 
 
-def _item(row: Sequence[object], amount: Money | None) -> TransactionItem:
+def _item(row: Sequence[Any], amount: Money | None) -> TransactionItem:
     (tid, occurred_on, kind, status, source, user, agent, credit, ref, reverses, reversed_by, memo, recorded) = row
     return TransactionItem(
-        id=tid,  # type: ignore[arg-type]
-        occurred_on=occurred_on,  # type: ignore[arg-type]
-        type=kind,  # type: ignore[arg-type]
-        status=status,  # type: ignore[arg-type]
-        source=source,  # type: ignore[arg-type]
-        user_id=user,  # type: ignore[arg-type]
-        agent_id=agent,  # type: ignore[arg-type]
-        credit_id=credit,  # type: ignore[arg-type]
-        reference_id=ref,  # type: ignore[arg-type]
-        reverses_id=reverses,  # type: ignore[arg-type]
-        reversed_by_id=reversed_by,  # type: ignore[arg-type]
-        memo=memo,  # type: ignore[arg-type]
-        recorded_at=recorded,  # type: ignore[arg-type]
+        id=tid,
+        occurred_on=occurred_on,
+        type=kind,
+        status=status,
+        source=source,
+        user_id=user,
+        agent_id=agent,
+        credit_id=credit,
+        reference_id=ref,
+        reverses_id=reverses,
+        reversed_by_id=reversed_by,
+        memo=memo,
+        recorded_at=recorded,
         amount=amount,
     )

@@ -8,6 +8,7 @@ use_cases.catalog) apply the catalog's rules and word the errors.
 from __future__ import annotations
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Subcategory
 from domain.application.queries.catalog import CurrencyDTO, HolidayDTO, PaymentAccountDTO
@@ -59,11 +60,11 @@ class SqlCatalogEntries:
         _insert(Holiday(date=holiday.date, name=holiday.name), field="date")
 
 
-def _insert(row: object, *, field: str) -> None:
+def _insert(row: Model, *, field: str) -> None:
     # A savepoint, so a refused insert leaves the caller's transaction usable.
     try:
         with transaction.atomic():
-            row.save(force_insert=True)  # type: ignore[attr-defined]
+            row.save(force_insert=True)
     except IntegrityError as exc:
         # Django's foreign keys are deferred to commit, so here it is mostly a unique violation; the
         # rules already enforce the check constraints.

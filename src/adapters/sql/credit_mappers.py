@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from adapters.sql.currencies import currency_of
@@ -23,17 +25,17 @@ INSTALLMENT_COLUMNS = (
 )
 
 
-def installment_from_row(row: Sequence[object], credit_id: UUID, currency: Currency) -> Installment:
+def installment_from_row(row: Sequence[Any], credit_id: UUID, currency: Currency) -> Installment:
     (iid, number, due, principal, interest, adjustment, fee, waived, p_principal, p_interest, p_fee) = row
 
-    def m(value: object) -> Money:
-        return Money(value, currency)  # type: ignore[arg-type]
+    def m(value: Decimal) -> Money:
+        return Money(value, currency)
 
     return Installment(
-        id=iid,  # type: ignore[arg-type]
+        id=iid,
         credit_id=credit_id,
-        number=number,  # type: ignore[arg-type]
-        due_date=due,  # type: ignore[arg-type]
+        number=number,
+        due_date=due,
         principal=m(principal),
         interest=m(interest),
         adjustment=m(adjustment),
@@ -48,22 +50,22 @@ def installment_from_row(row: Sequence[object], credit_id: UUID, currency: Curre
 EVENT_COLUMNS = "id, credit_id, kind, occurred_at, reason, amount, actor_id, related_credit_id"
 
 
-def event_from_row(row: Sequence[object], currency: Currency) -> CreditEvent:
+def event_from_row(row: Sequence[Any], currency: Currency) -> CreditEvent:
     eid, credit_id, kind, occurred_at, reason, amount, actor_id, related = row
     return CreditEvent(
-        id=eid,  # type: ignore[arg-type]
-        credit_id=credit_id,  # type: ignore[arg-type]
+        id=eid,
+        credit_id=credit_id,
         kind=CreditEventKind(kind),
-        occurred_at=occurred_at,  # type: ignore[arg-type]
-        reason=reason,  # type: ignore[arg-type]
-        amount=Money(amount, currency) if amount is not None else None,  # type: ignore[arg-type]
-        actor_id=actor_id,  # type: ignore[arg-type]
-        related_credit_id=related,  # type: ignore[arg-type]
+        occurred_at=occurred_at,
+        reason=reason,
+        amount=Money(amount, currency) if amount is not None else None,
+        actor_id=actor_id,
+        related_credit_id=related,
     )
 
 
 def credit_from_rows(
-    row: Sequence[object], installment_rows: Sequence[Sequence[object]], event_rows: Sequence[Sequence[object]] = ()
+    row: Sequence[Any], installment_rows: Sequence[Sequence[Any]], event_rows: Sequence[Sequence[Any]] = ()
 ) -> Credit:
     (
         cid,
@@ -88,36 +90,36 @@ def credit_from_rows(
         version,
         allow_loss,
     ) = row
-    currency = currency_of(code)  # type: ignore[arg-type]
+    currency = currency_of(code)
     return Credit(
-        id=cid,  # type: ignore[arg-type]
-        user_id=user_id,  # type: ignore[arg-type]
-        agent_id=agent_id,  # type: ignore[arg-type]
-        price=Money(price, currency),  # type: ignore[arg-type]
-        cost=Money(cost, currency),  # type: ignore[arg-type]
-        subcategory_id=subcategory_id,  # type: ignore[arg-type]
+        id=cid,
+        user_id=user_id,
+        agent_id=agent_id,
+        price=Money(price, currency),
+        cost=Money(cost, currency),
+        subcategory_id=subcategory_id,
         periodicity=Periodicity(periodicity),
         interest_method=InterestMethod(method),
-        annual_rate=rate,  # type: ignore[arg-type]
-        opened_on=opened_on,  # type: ignore[arg-type]
+        annual_rate=rate,
+        opened_on=opened_on,
         state=CreditState(state),
-        installments=[installment_from_row(r, cid, currency) for r in installment_rows],  # type: ignore[arg-type]
+        installments=[installment_from_row(r, cid, currency) for r in installment_rows],
         events=[event_from_row(r, currency) for r in event_rows],
-        refinanced_from_id=refinanced_from,  # type: ignore[arg-type]
+        refinanced_from_id=refinanced_from,
         delinquency=Delinquency(
-            as_of=dlq_as_of,  # type: ignore[arg-type]
-            days_past_due=dpd,  # type: ignore[arg-type]
+            as_of=dlq_as_of,
+            days_past_due=dpd,
             bucket=AgingBucket(bucket),
-            missed_installments=missed,  # type: ignore[arg-type]
-            morosidad_level=morosidad,  # type: ignore[arg-type]
-            is_in_default=in_default,  # type: ignore[arg-type]
+            missed_installments=missed,
+            morosidad_level=morosidad,
+            is_in_default=in_default,
         ),
-        version=version,  # type: ignore[arg-type]
-        allow_loss=allow_loss,  # type: ignore[arg-type]
+        version=version,
+        allow_loss=allow_loss,
     )
 
 
-def credit_values(credit: Credit) -> tuple[object, ...]:
+def credit_values(credit: Credit) -> tuple[Any, ...]:
     """The mutable columns of a credit row, in UPDATE order."""
     d = credit.delinquency
     return (
@@ -131,7 +133,7 @@ def credit_values(credit: Credit) -> tuple[object, ...]:
     )
 
 
-def installment_values(inst: Installment, *, agent_id: int | None, credit_open: bool) -> tuple[object, ...]:
+def installment_values(inst: Installment, *, agent_id: int | None, credit_open: bool) -> tuple[Any, ...]:
     """An installment row's values after its id, matching the INSERT column order."""
     return (
         inst.credit_id,
@@ -151,7 +153,7 @@ def installment_values(inst: Installment, *, agent_id: int | None, credit_open: 
     )
 
 
-def event_values(event: CreditEvent) -> tuple[object, ...]:
+def event_values(event: CreditEvent) -> tuple[Any, ...]:
     return (
         event.id,
         event.credit_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 from adapters.sql.credit_mappers import (
     CREDIT_COLUMNS,
@@ -103,15 +104,15 @@ class DjangoCreditRepository:
                 credit.version += 1
                 self._update_installments(cursor, credit)
             known = self._session.snapshots.get(("events", credit.id), (0,))[0]
-            new_events = credit.events[known:]  # type: ignore[index]
+            new_events = credit.events[known:]
             if new_events:
                 cursor.executemany(_INSERT_EVENT, [event_values(e) for e in new_events])
         self._remember(credit)
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _insert(self, cursor: object, credit: Credit) -> None:
-        cursor.execute(  # type: ignore[attr-defined]
+    def _insert(self, cursor: CursorWrapper, credit: Credit) -> None:
+        cursor.execute(
             _INSERT_CREDIT,
             [
                 credit.id,
@@ -138,13 +139,13 @@ class DjangoCreditRepository:
             for inst in credit.installments
         ]
         placeholders = "(" + ", ".join(["%s"] * 15) + ")"
-        cursor.execute(  # type: ignore[attr-defined]
+        cursor.execute(
             f"INSERT INTO credits_installment ({_INSTALLMENT_INSERT_COLUMNS}) VALUES "
             + ", ".join([placeholders] * len(rows)),
             [value for row in rows for value in row],
         )
 
-    def _update_installments(self, cursor: object, credit: Credit) -> None:
+    def _update_installments(self, cursor: CursorWrapper, credit: Credit) -> None:
         is_open = credit.state.is_open
         changed = []
         for inst in credit.installments:
@@ -158,7 +159,7 @@ class DjangoCreditRepository:
             "(%s::uuid, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s::numeric, "
             "%s::numeric, %s::boolean, %s::boolean)"
         )
-        cursor.execute(  # type: ignore[attr-defined]
+        cursor.execute(
             "UPDATE credits_installment AS i SET adjustment = v.adjustment, late_fee = v.late_fee, "
             "late_fee_waived = v.late_fee_waived, paid_principal = v.paid_principal, "
             "paid_interest = v.paid_interest, paid_late_fee = v.paid_late_fee, is_settled = v.is_settled, "

@@ -58,7 +58,7 @@ class DjangoPaymentRepository:
             + ") AS v(paid_on, payment_id, credit_id, transaction_id, payment_account_id, amount, currency) "
             "WHERE (SELECT inserted FROM p))"
         )
-        params: list[object] = [
+        params: list[Any] = [
             payment.id,
             payment.credit_id,
             payment.user_id,
@@ -142,7 +142,7 @@ class DjangoPaymentRepository:
                 allocations[pid].append(tuple(allocation))
         return [_payment(row, lines[row[0]], allocations[row[0]]) for row in rows]
 
-    def _one(self, where: str, value: object, for_update: bool) -> Payment | None:
+    def _one(self, where: str, value: UUID | str, for_update: bool) -> Payment | None:
         lock = " FOR UPDATE" if for_update else ""
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments_payment WHERE {where}{lock}", [value])

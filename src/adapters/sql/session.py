@@ -32,7 +32,7 @@ class OrmSession(threading.local):
         # (the atomic block, [committed?]) per block entered; joined blocks have their own flag.
         self.blocks: list[tuple[Any, list[bool]]] = []
         # (table, key) -> the row's values as loaded, to write only what changed.
-        self.snapshots: dict[tuple[str, object], tuple[object, ...]] = {}
+        self.snapshots: dict[tuple[str, object], tuple[Any, ...]] = {}
 
 
 class DjangoUnitOfWork:

@@ -12,24 +12,23 @@ api.http.middleware is imported while logging is configured, before it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable
 
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.middleware import csrf
+from django.utils.deprecation import MiddlewareMixin
 
 API_PREFIX = "/api/"
 
 
-class _NotForTheApi:
-    get_response: Callable[[HttpRequest], HttpResponse]
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+class _NotForTheApi(MiddlewareMixin):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
-        return super().__call__(request)  # type: ignore[misc]
+        return super().__call__(request)
 
 
 class SessionMiddleware(_NotForTheApi, sessions_middleware.SessionMiddleware):

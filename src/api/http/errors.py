@@ -108,7 +108,7 @@ def envelope(status: int, message: str, *, code: str | None = None, details: Any
 def _status_for(exc: DomainError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+            return STATUS_OF[cls]
     return 400
 
 

@@ -16,7 +16,7 @@ all), never the parser's own words (Ninja put those in the message with DEBUG on
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -43,7 +43,7 @@ def _nul_paths(value: Any, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
             yield from _nul_paths(item, (*path, str(index)))
 
 
-def _refuse_nul(locations: list[tuple[str, ...]]) -> HttpResponse:
+def _refuse_nul(locations: Sequence[tuple[str, ...]]) -> HttpResponse:
     fields = [
         {"loc": list(loc), "msg": "NUL characters are not allowed.", "type": "nul_character"} for loc in locations
     ]

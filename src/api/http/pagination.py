@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
@@ -22,7 +23,13 @@ from domain.shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 
 T = TypeVar("T")
 
-_TAGS = {"d": date.fromisoformat, "t": datetime.fromisoformat, "u": UUID, "n": Decimal}
+# A cursor's tagged values back to their types: date, datetime, UUID, Decimal.
+_TAGS: dict[str, Callable[[str], object]] = {
+    "d": date.fromisoformat,
+    "t": datetime.fromisoformat,
+    "u": UUID,
+    "n": Decimal,
+}
 
 
 class PageQuery(Schema):

@@ -195,7 +195,7 @@ def secrets_of(request: HttpRequest) -> tuple[str, ...]:
     body = request.__dict__.get("_body")
     cached = request.__dict__.get("_redaction_secrets")
     if cached is not None and (cached[0] or body is None):
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     found: set[str] = set()
     meta = request.META
     for name in SECRET_HEADERS:

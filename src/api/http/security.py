@@ -35,7 +35,7 @@ bearer = JWTBearer()
 
 
 def principal_of(request: HttpRequest) -> Principal:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
+    return request.auth  # type: ignore[attr-defined]
 
 
 def require_role(request: HttpRequest, *roles: Role) -> Principal:

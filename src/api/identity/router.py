@@ -12,6 +12,7 @@ from pydantic import Field
 from api.deps import services
 from api.http.errors import ErrorOut
 from api.http.security import bearer, client_address, principal_of
+from domain.identity.services import TokenPair
 
 router = Router(tags=["auth"])  # /auth
 me_router = Router(tags=["auth"])  # /me: who am I
@@ -39,11 +40,11 @@ class MeOut(Schema):
     role: str
 
 
-def _pair_out(pair: object) -> TokenOut:
+def _pair_out(pair: TokenPair) -> TokenOut:
     return TokenOut(
-        access_token=pair.access_token,  # type: ignore[attr-defined]
-        refresh_token=pair.refresh_token,  # type: ignore[attr-defined]
-        expires_in=pair.expires_in,  # type: ignore[attr-defined]
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
     )
 
 

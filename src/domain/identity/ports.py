@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Protocol
 from uuid import UUID
 
@@ -56,7 +57,9 @@ class AttemptCounter(Protocol):
 class Transactional(Protocol):
     def __enter__(self) -> object: ...
 
-    def __exit__(self, *exc: object) -> bool | None: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None, /
+    ) -> bool | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,23 +161,25 @@ def replay(
     the fees charged are owed from the start (a credit with no late fees needs nothing else).
     """
     zero = Money.zero(currency)
-    with_fees = policy is not None and fee_nights is not None
+    # Fees accrue night by night only with both a policy and the nights it was applied on.
+    fee_policy = policy if fee_nights is not None else None
+    with_fees = fee_policy is not None
     slots = [_Slot(i, zero, not with_fees) for i in sorted(installments, key=lambda i: (i.due_date, i.number))]
     nights = sorted(fee_nights or (), key=lambda n: n[:2]) if with_fees else []
     night_at = 0
     allocations: dict[UUID, tuple[AllocationLine, ...]] = {}
     unallocated = zero
 
-    def accrue_before(day: date, at: datetime | None) -> None:
+    def accrue_before(day: date, at: datetime | None, policy: LateFeePolicy) -> None:
         nonlocal night_at
         while night_at < len(nights) and (at is None or nights[night_at][:2] <= (day, at)):
             on, _, charged = nights[night_at]
-            _accrue_night(slots, on, charged, policy)  # type: ignore[arg-type]
+            _accrue_night(slots, on, charged, policy)
             night_at += 1
 
     for payment in in_payment_order(payments):
-        if with_fees:
-            accrue_before(payment.paid_on, payment.received_at)
+        if fee_policy is not None:
+            accrue_before(payment.paid_on, payment.received_at, fee_policy)
         left = payment.amount
         lines: list[AllocationLine] = []
         for slot in slots:
@@ -197,8 +199,8 @@ def replay(
             lines.append(AllocationLine(slot.item.id, fee, interest, principal))
         allocations[payment.id] = tuple(lines)
         unallocated += left
-    if with_fees:
-        accrue_before(date.max, None)
+    if fee_policy is not None:
+        accrue_before(date.max, None, fee_policy)
     outcome = {
         s.item.id: InstallmentOutcome(
             late_fee=s.fee.max(s.item.late_fee_waived + s.paid_fee),

@@ -3,7 +3,7 @@ so `has_more` needs no COUNT and a deep page costs what the first one does."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -31,7 +31,7 @@ class Page(Generic[T]):
     has_more: bool
 
     @staticmethod
-    def from_rows(rows: Sequence[T], request: PageRequest, key_of: callable) -> Page[T]:  # type: ignore[valid-type]
+    def from_rows(rows: Sequence[T], request: PageRequest, key_of: Callable[[T], tuple[object, ...]]) -> Page[T]:
         """`rows` fetched with LIMIT limit+1; `key_of(row)` gives a row's sort key."""
         has_more = len(rows) > request.limit
         items = rows[: request.limit]

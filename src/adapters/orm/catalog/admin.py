@@ -77,7 +77,8 @@ class PaymentAccountForm(forms.ModelForm):
         fields = ("name", "kind", "currency", "active", "bank_name", "account_number_masked")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             masked = rules.mask_account_number(data.get("account_number_masked") or "")
             bank_name, masked = rules.bank_details(data.get("kind", ""), data.get("bank_name") or "", masked)

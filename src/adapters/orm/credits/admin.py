@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 from adapters.orm.audit.origin import origin_of
 from adapters.orm.credits.models import Credit, CreditEvent, Installment
+from adapters.orm.identity.models import User
 from adapters.orm.readonly_admin import MoneyColumns, ReadOnlyAdmin, html_table, reason_action
 from adapters.orm.wiring import ports
 from domain.application import use_cases
@@ -19,11 +20,13 @@ from domain.ledger.model import Source
 
 
 def _admin_actor(request: HttpRequest) -> Actor:
-    return Actor(user_id=request.user.pk, source=Source.ADMIN, origin=origin_of(request), role=request.user.role)
+    user = request.user
+    role = user.role if isinstance(user, User) else ""  # the admin lets staff in only: always a User
+    return Actor(user_id=user.pk, source=Source.ADMIN, origin=origin_of(request), role=role)
 
 
 # What an installment asks for, then what was paid: its money columns.
-INSTALLMENT_AMOUNTS = ("principal", "interest", "adjustment", "late_fee", "late_fee_waived")
+INSTALLMENT_AMOUNTS: tuple[str, ...] = ("principal", "interest", "adjustment", "late_fee", "late_fee_waived")
 INSTALLMENT_AMOUNTS += ("paid_principal", "paid_interest", "paid_late_fee")
 
 

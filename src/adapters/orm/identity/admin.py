@@ -12,7 +12,7 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ("public_id",)
     raw_id_fields = ("onboarded_by",)
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Role and identity", {"fields": ("role", "public_id", "phone", "document_id", "onboarded_by")}),
     )
     add_fieldsets = (

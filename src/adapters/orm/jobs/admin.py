@@ -34,10 +34,11 @@ def _ratio(value: object) -> str:
 def result_html(value: Any) -> SafeString:
     """A job's JSON result as nested tables and lists, its amounts formatted as money."""
     if isinstance(value, dict):
-        if set(value) == {"amount", "currency"} and _amount(value["amount"]) is not None:
-            return conditional_escape(format_money(_amount(value["amount"]), value["currency"]))
-        if value and all(_CODE.match(str(k)) and _amount(v) is not None for k, v in value.items()):
-            return format_html_join(", ", "{}", ((format_money(_amount(v), k),) for k, v in value.items()))
+        if set(value) == {"amount", "currency"} and (amount := _amount(value["amount"])) is not None:
+            return conditional_escape(format_money(amount, value["currency"]))
+        amounts = {k: a for k, v in value.items() if _CODE.match(str(k)) and (a := _amount(v)) is not None}
+        if value and len(amounts) == len(value):
+            return format_html_join(", ", "{}", ((format_money(a, k),) for k, a in amounts.items()))
         rows = ((key, _ratio(item) if key.endswith("_ratio") else result_html(item)) for key, item in value.items())
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
     if isinstance(value, list):

@@ -22,7 +22,8 @@ class LedgerTransaction(PostgresPartitionedModel):
         key = ["occurred_on"]
 
     pk = models.CompositePrimaryKey("id", "occurred_on")
-    id = models.UUIDField()
+    # Part of the composite key; django-stubs types an inherited `id` as the default int key.
+    id = models.UUIDField()  # type: ignore[assignment]
     occurred_on = models.DateField()
     type = models.CharField(max_length=16)
     status = models.CharField(max_length=10)

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from adapters.orm.audit.origin import origin_of
+from adapters.orm.identity.models import User
 from adapters.orm.payments.models import FeeWaiver, Payment, PaymentAllocation
 from adapters.orm.readonly_admin import MoneyColumns, ReadOnlyAdmin, html_table, reason_action
 from adapters.orm.wiring import ports
@@ -19,7 +20,9 @@ from domain.shared.errors import DomainError
 
 
 def _actor(request: HttpRequest) -> Actor:
-    return Actor(user_id=request.user.pk, source=Source.ADMIN, origin=origin_of(request), role=request.user.role)
+    user = request.user
+    role = user.role if isinstance(user, User) else ""  # the admin lets staff in only: always a User
+    return Actor(user_id=user.pk, source=Source.ADMIN, origin=origin_of(request), role=role)
 
 
 class AllocationInline(MoneyColumns, admin.TabularInline):

@@ -287,6 +287,7 @@ class Batch:
         PF = [0] * n
         version = 1
         snapshot = (N, 0, "current", 0, 0, "f")
+        state: str  # set below, before the jobs that read it run; declared here for their `nonlocal`
         balance = 0  # what the installments owe in all (kept in step with every movement)
 
         def owed(i: int) -> int:
