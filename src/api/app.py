@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from ninja import NinjaAPI, Router
 
-from api import book_commands
 from api.audit import router as audit
 from api.catalog import router as catalog
 from api.clients import router as clients
@@ -16,11 +15,12 @@ from api.health import router as health
 from api.http.errors import install_error_handlers
 from api.http.input_guard import JsonBodyParser
 from api.http.openapi_docs import DocumentedAPI
-from api.http.routing import move_paths
 from api.identity import router as identity
 from api.jobs import router as jobs
+from api.payments import router as payments
 from api.portfolio import router as portfolio
 from api.transactions import router as transactions
+from api.waivers import router as waivers
 
 # Where each router is served, in the order Django tries them.
 MOUNTS: tuple[tuple[str, Router], ...] = (
@@ -36,6 +36,9 @@ MOUNTS: tuple[tuple[str, Router], ...] = (
     ("/payment-accounts", catalog.payment_accounts_router),
     ("/holidays", catalog.holidays_router),
     ("/credits", credits.router),
+    ("/payments", payments.router),
+    ("/installments", waivers.installments_router),
+    ("/fee-waivers", waivers.router),
     ("/transactions", transactions.router),
     ("/collections", collections.router),
     ("/clients", clients.router),
@@ -43,8 +46,6 @@ MOUNTS: tuple[tuple[str, Router], ...] = (
     ("/portfolio", portfolio.router),
     ("/jobs", jobs.router),
     ("/audit", audit.router),
-    # The remaining writes (payment reversal, fee waivers) until they move into their packages.
-    ("", book_commands.router),
 )
 
 
@@ -58,8 +59,6 @@ def build_api(services: Services) -> NinjaAPI:
         parser=JsonBodyParser(),
     )
     install_error_handlers(api)
-    if "/credits" in book_commands.router.path_operations:  # a second build finds them moved
-        move_paths(book_commands.router, "/credits", credits.router)
     for prefix, router in MOUNTS:
         api.add_router(prefix, router)
     return api

@@ -18,7 +18,7 @@ from tests.e2e.test_book_commands import WRITE_ENDPOINTS, _open, _open_body, boo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
-# Every POST answered through api.idempotency.idempotent: opening a credit, and the money writes.
+# Every POST answered through api.http.idempotency.idempotent: opening a credit, and the money writes.
 ENDPOINTS = {
     "open_credit": ("/api/v1/credits", lambda b: _open_body(b)),
     **{k: v[:2] for k, v in WRITE_ENDPOINTS.items()},

@@ -1,8 +1,8 @@
 """Reading credits: the keyset list, a credit's detail, its schedule and its payments.
 
 Mounted at /credits. Ninja serves one path from one router, so `GET /credits` and `POST /credits`
-(and the payments pair) must share it or the second method answers 405: api.app moves the credit
-writes of `api.book_commands` onto this router until they live in this package.
+(and the payments pair) must share it or the second method answers 405: the credit writes, in
+`api.credits.commands`, are registered on this router at the end of this module.
 
 Scope: a client sees its own credits, an agent its portfolio (credits.agent_id), an admin all.
 A credit outside the caller's scope is a 404 exactly like an unknown id (existence never leaks).
@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from api.credits import commands
 from api.deps import services
 from api.http.cached import encode, json_response
 from api.http.errors import ErrorOut
@@ -377,3 +378,7 @@ def credit_payments(request: HttpRequest, credit_id: UUID, page: Query[PageQuery
     if result is None:
         raise _not_found()
     return page_body(result, _payment)
+
+
+# The writes of the same paths (open, adjust, write off, refinance, pay) live in commands.py.
+commands.register(router)

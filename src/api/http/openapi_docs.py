@@ -44,7 +44,12 @@ def _document_generic_answers(schema: OpenAPISchema) -> OpenAPISchema:
 # Operation ids are published (generated clients name their methods after them), so they keep the
 # module names the API was first published under: "api.<package>.router" answers as "api.<package>",
 # and the packages listed here under their older module name.
-_PUBLISHED_MODULE = {"api.credits": "api.credits_read"}
+_PUBLISHED_MODULE = {
+    "api.credits": "api.credits_read",
+    "api.credits.commands": "api.book_commands",
+    "api.payments": "api.book_commands",
+    "api.waivers": "api.book_commands",
+}
 
 
 def published_operation_id(module: str, view_name: str) -> str:

@@ -1,4 +1,4 @@
-"""Schemas and serializers for the write side: credits opened or changed, payments, fee waivers."""
+"""The credit writes' bodies and answers: a credit opened, adjusted, written off or refinanced."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from api.http.money import MoneyIn, MoneyOut, money_dict
 from domain.credits.accrual import RefinanceBalance
 from domain.credits.model import Credit
 from domain.credits.schedule import MAX_ANNUAL_RATE, InterestMethod, Periodicity
-from domain.payments.model import FeeWaiver, Payment
-from domain.shared.money import Money
 
 # 0 to MAX_ANNUAL_RATE (10, i.e. 1000 % a year) with at most 6 decimals, as the domain checks it.
 assert MAX_ANNUAL_RATE == 10, "RATE_PATTERN spells the maximum out"
@@ -48,10 +46,6 @@ class AdjustmentIn(Schema):
     reason: str = Field(min_length=3, max_length=500)
 
 
-class ReasonIn(Schema):
-    reason: str = Field(min_length=3, max_length=500)
-
-
 class RefinanceIn(Schema):
     installments: int = Field(ge=1, le=1000)
     periodicity: Periodicity
@@ -59,28 +53,6 @@ class RefinanceIn(Schema):
     interest_method: InterestMethod
     annual_rate: str = Field("0", pattern=RATE_PATTERN, description=RATE_DOC)
     reason: str = Field(min_length=3, max_length=500)
-
-
-class MethodLineIn(Schema):
-    payment_account_id: int = Field(ge=1)
-    amount: MoneyIn
-
-
-class PaymentIn(Schema):
-    amount: MoneyIn
-    lines: list[MethodLineIn] = Field(min_length=1, max_length=10, description="Split over payment methods.")
-    paid_on: date | None = Field(None, description="Defaults to today (business date); never in the future.")
-    prepay: bool = Field(False, description="Allow paying beyond what is due now (covers the next installments).")
-
-
-class WaiverIn(Schema):
-    amount: MoneyIn
-    reason: str = Field(min_length=3, max_length=500)
-
-
-class DecisionIn(Schema):
-    approve: bool
-    note: str = Field("", max_length=500)
 
 
 class InstallmentOut(Schema):
@@ -128,41 +100,6 @@ class CarriedOut(Schema):
 
 class RefinanceOut(CreditOut):
     refinanced_from: CarriedOut
-
-
-class AllocationOut(Schema):
-    installment_id: UUID
-    late_fee: MoneyOut
-    interest: MoneyOut
-    principal: MoneyOut
-
-
-class MethodLineOut(Schema):
-    payment_account_id: int
-    amount: MoneyOut
-
-
-class PaymentOut(Schema):
-    id: UUID
-    credit_id: UUID
-    amount: MoneyOut
-    paid_on: date
-    status: str
-    lines: list[MethodLineOut]
-    allocations: list[AllocationOut]
-    transaction_id: UUID
-    reversal_transaction_id: UUID | None = None
-    credit_pending: MoneyOut | None = None
-
-
-class WaiverOut(Schema):
-    id: UUID
-    credit_id: UUID
-    installment_id: UUID
-    amount: MoneyOut
-    reason: str
-    status: str
-    transaction_id: UUID | None = None
 
 
 def decimal_rate(raw: str) -> Decimal:
@@ -214,40 +151,3 @@ def refinance_body(credit: Credit, balance: RefinanceBalance) -> dict[str, Any]:
         "interest_forgiven": money_dict(balance.interest_forgiven),
     }
     return body
-
-
-def payment_body(payment: Payment, credit_pending: Money | None = None) -> dict[str, Any]:
-    return {
-        "id": str(payment.id),
-        "credit_id": str(payment.credit_id),
-        "amount": money_dict(payment.amount),
-        "paid_on": payment.paid_on.isoformat(),
-        "status": payment.status.value,
-        "lines": [
-            {"payment_account_id": ln.account_id, "amount": money_dict(ln.amount)} for ln in payment.method_lines
-        ],
-        "allocations": [
-            {
-                "installment_id": str(a.installment_id),
-                "late_fee": money_dict(a.late_fee),
-                "interest": money_dict(a.interest),
-                "principal": money_dict(a.principal),
-            }
-            for a in payment.allocations
-        ],
-        "transaction_id": str(payment.transaction_id),
-        "reversal_transaction_id": str(payment.reversal.transaction_id) if payment.reversal else None,
-        "credit_pending": money_dict(credit_pending) if credit_pending is not None else None,
-    }
-
-
-def waiver_body(waiver: FeeWaiver) -> dict[str, Any]:
-    return {
-        "id": str(waiver.id),
-        "credit_id": str(waiver.credit_id),
-        "installment_id": str(waiver.installment_id),
-        "amount": money_dict(waiver.amount),
-        "reason": waiver.reason,
-        "status": waiver.status.value,
-        "transaction_id": str(waiver.transaction_id) if waiver.transaction_id else None,
-    }
