@@ -4,6 +4,7 @@ Book-wide jobs walk open credits by keyset chunks, one unit of work per chunk.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from uuid import UUID
@@ -54,10 +55,9 @@ class JobResult:
     charged: dict[str, Money] = field(default_factory=dict)
 
 
-def apply_late_fees(ports: Ports, as_of: date | None = None, actor: Actor = SYSTEM) -> JobResult:
-    """The nightly late-fee run over every open credit (keyset chunks, one unit of work each)."""
-    as_of = as_of or ports.clock.today()
-    result = JobResult()
+def each_open_credit(ports: Ports, actor: Actor, visit: Callable[[Credit], bool], result: JobResult) -> JobResult:
+    """Walk every open credit by keyset chunks, one unit of work per chunk: each credit is locked,
+    skipped when it closed since the ids were read, and counted changed when `visit` says so."""
     after: UUID | None = None
     while True:
         ids = ports.credits.open_credit_ids(after=after, limit=ports.policies.job_chunk)
@@ -67,42 +67,43 @@ def apply_late_fees(ports: Ports, as_of: date | None = None, actor: Actor = SYST
             for credit_id in ids:
                 credit = locked_credit(ports, credit_id, actor)
                 result.visited += 1
-                if not credit.state.is_open:
-                    continue  # closed since the ids were read
-                charges = _charge_fees(ports, credit, as_of, actor)
-                if charges:
+                if credit.state.is_open and visit(credit):
                     result.changed += 1
-                    code = credit.currency.code
-                    charged = total((c.amount for c in charges), credit.currency)
-                    result.charged[code] = result.charged.get(code, Money.zero(credit.currency)) + charged
             ports.uow.commit()
         after = ids[-1]
+
+
+def apply_late_fees(ports: Ports, as_of: date | None = None, actor: Actor = SYSTEM) -> JobResult:
+    """The nightly late-fee run over every open credit."""
+    day = as_of or ports.clock.today()
+    result = JobResult()
+
+    def charge(credit: Credit) -> bool:
+        charges = _charge_fees(ports, credit, day, actor)
+        if charges:
+            code = credit.currency.code
+            charged = total((c.amount for c in charges), credit.currency)
+            result.charged[code] = result.charged.get(code, Money.zero(credit.currency)) + charged
+        return bool(charges)
+
+    return each_open_credit(ports, actor, charge, result)
 
 
 def recompute_delinquency(ports: Ports, as_of: date | None = None) -> JobResult:
     """Refresh every open credit's delinquency snapshot; move active <-> defaulted accordingly."""
-    as_of = as_of or ports.clock.today()
+    day = as_of or ports.clock.today()
     policy = ports.policies.delinquency
-    result = JobResult()
-    after: UUID | None = None
-    while True:
-        ids = ports.credits.open_credit_ids(after=after, limit=ports.policies.job_chunk)
-        if not ids:
-            return result
-        with ports.uow:
-            for credit_id in ids:
-                credit = locked_credit(ports, credit_id, SYSTEM)
-                result.visited += 1
-                before = (credit.state, credit.delinquency)
-                figures = Figures.of(credit)
-                credit.refresh_delinquency(as_of, policy, event_id=ports.ids.new_id(), at=ports.clock.now())
-                if (credit.state, credit.delinquency) != before:
-                    result.changed += 1
-                save_credit(ports, credit)
-                if credit.state is not before[0]:
-                    record_delinquency_change(ports, credit, figures, as_of)
-            ports.uow.commit()
-        after = ids[-1]
+
+    def refresh(credit: Credit) -> bool:
+        before = (credit.state, credit.delinquency)
+        figures = Figures.of(credit)
+        credit.refresh_delinquency(day, policy, event_id=ports.ids.new_id(), at=ports.clock.now())
+        save_credit(ports, credit)
+        if credit.state is not before[0]:
+            record_delinquency_change(ports, credit, figures, day)
+        return (credit.state, credit.delinquency) != before
+
+    return each_open_credit(ports, SYSTEM, refresh, JobResult())
 
 
 def record_delinquency_change(ports: Ports, credit: Credit, before: Figures, as_of: date) -> None:
