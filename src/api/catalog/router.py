@@ -15,7 +15,9 @@ from pydantic import Field, StringConstraints
 
 from api.deps import services
 from api.http.errors import ErrorOut
+from api.http.read_models import schema_of
 from api.http.security import bearer, require_role
+from domain.application.queries import catalog as read_models
 from domain.catalog import rules
 from domain.identity.model import Role
 
@@ -47,11 +49,7 @@ class CurrencyIn(Schema):
     active: bool = True
 
 
-class CurrencyOut(Schema):
-    code: str
-    name: str
-    minor_units: int
-    active: bool
+CurrencyOut = schema_of(read_models.CurrencyDTO, "CurrencyOut")
 
 
 class CurrencyList(Schema):
@@ -80,9 +78,7 @@ class CategoryIn(Schema):
     name: Name
 
 
-class CategoryOut(Schema):
-    id: int
-    name: str
+CategoryOut = schema_of(read_models.CategoryDTO, "CategoryOut")
 
 
 class CategoryList(Schema):
@@ -94,11 +90,7 @@ class SubcategoryIn(Schema):
     name: Name
 
 
-class SubcategoryOut(Schema):
-    id: int
-    category_id: int
-    category_name: str
-    name: str
+SubcategoryOut = schema_of(read_models.SubcategoryDTO, "SubcategoryOut")
 
 
 class SubcategoryList(Schema):
@@ -136,11 +128,7 @@ def create_subcategory(request: HttpRequest, body: SubcategoryIn) -> Status:
 # --- periodicities -----------------------------------------------------------------------------
 
 
-class PeriodicityOut(Schema):
-    code: str
-    name: str
-    skip_sundays: bool
-    skip_holidays: bool
+PeriodicityOut = schema_of(read_models.PeriodicityDTO, "PeriodicityOut")
 
 
 class PeriodicityList(Schema):
@@ -167,14 +155,7 @@ class PaymentAccountIn(Schema):
     active: bool = True
 
 
-class PaymentAccountOut(Schema):
-    id: int
-    name: str
-    kind: str
-    currency: str
-    active: bool
-    bank_name: str
-    account_number_masked: str
+PaymentAccountOut = schema_of(read_models.PaymentAccountDTO, "PaymentAccountOut")
 
 
 class PaymentAccountList(Schema):
@@ -215,9 +196,7 @@ class HolidayIn(Schema):
     name: Name
 
 
-class HolidayOut(Schema):
-    date: dt.date
-    name: str
+HolidayOut = schema_of(read_models.HolidayDTO, "HolidayOut")
 
 
 class HolidayList(Schema):
