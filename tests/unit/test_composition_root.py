@@ -7,13 +7,14 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
 
 from adapters.celery import tasks
 from adapters.jobs.runners import JobDeps
+from adapters.jobs.store import JobStore
 from adapters.orm import wiring
 from config import bootstrap
 
@@ -50,14 +51,11 @@ class RecordingJobStore:
 
 
 @pytest.fixture
-def recording_store() -> Iterator[RecordingJobStore]:
+def recording_store(monkeypatch: pytest.MonkeyPatch) -> RecordingJobStore:
     store = RecordingJobStore()
-    deps = JobDeps(ports=bootstrap.shared_ports(), store=store, invalidate_reads=lambda: None)  # type: ignore[arg-type]
-    tasks.install(lambda: deps)
-    try:
-        yield store
-    finally:
-        tasks.install(bootstrap.shared_job_deps)
+    deps = JobDeps(ports=bootstrap.shared_ports(), store=cast(JobStore, store), invalidate_reads=lambda: None)
+    monkeypatch.setattr(tasks, "_deps", lambda: deps)  # as config installs it; restored after the test
+    return store
 
 
 def test_a_task_runs_with_the_dependencies_installed_in_it(recording_store: RecordingJobStore) -> None:
@@ -70,13 +68,11 @@ def test_a_task_runs_with_the_dependencies_installed_in_it(recording_store: Reco
     assert recording_store.calls == [("claim", job_id), ("fail", job_id), ("note_error", job_id)]
 
 
-def test_an_unwired_task_says_so_instead_of_building_its_own() -> None:
-    tasks.install(None)  # type: ignore[arg-type]
-    try:
-        with pytest.raises(RuntimeError, match="not wired"):
-            tasks.deps()
-    finally:
-        tasks.install(bootstrap.shared_job_deps)
+def test_an_unwired_task_says_so_instead_of_building_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tasks, "_deps", None)
+
+    with pytest.raises(RuntimeError, match="not wired"):
+        tasks.deps()
 
 
 def _classes_config_builds() -> set[str]:
