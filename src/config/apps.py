@@ -10,9 +10,8 @@ class CompositionRootConfig(AppConfig):
 
     def ready(self) -> None:
         from adapters.monitoring import db
-        from adapters.orm.wiring import install_ports
-        from config.bootstrap import shared_ports
+        from config.bootstrap import wire_entry_points
 
-        install_ports(shared_ports)
+        wire_entry_points()
         db.install()  # query counting and slow-query logging on every connection
         from adapters.celery import metrics  # noqa: F401 - connects the task-metric signal handlers

@@ -1,4 +1,13 @@
-"""Wiring: the one place that builds domain services from their adapters."""
+"""The composition root: the one place that builds the domain's ports and services from their
+adapters, and hands them to every entry point.
+
+- The API: `bootstrap()` builds its `Services`; config.urls passes them to `api.app.build_api`.
+- Entry points that live below config in the layers (the Celery tasks, the admin) cannot import
+  it: `wire_entry_points()`, called by config.apps once Django is ready in any process (web, worker,
+  beat, manage.py), installs in each what it runs with.
+- Management commands that are pure wiring live in config/management and call this module.
+- Tests call `build_ports()` (or the fakes of tests/fakes) and the same builders.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from adapters.auth.django_stores import (
 )
 from adapters.auth.jwt_codec import JwtCodec
 from adapters.cache.read_cache import ReadCache
+from adapters.jobs.runners import JobDeps
 from adapters.jobs.service import JobsService
 from adapters.jobs.store import JobStore
 from adapters.monitoring.health import probe_all
@@ -136,6 +146,22 @@ def build_ports() -> Ports:
 def shared_ports() -> Ports:
     """One Ports per process: its unit of work keeps per-thread state, so threads can share it."""
     return build_ports()
+
+
+@functools.cache
+def shared_job_deps() -> JobDeps:
+    """What the jobs run with in this process: the shared ports, the job rows, the read cache."""
+    return JobDeps(ports=shared_ports(), store=JobStore(), invalidate_reads=shared_read_cache().bump_all)
+
+
+def wire_entry_points() -> None:
+    """Hand the entry points below config what they run with. Providers, not instances: nothing is
+    built before its first use (settings can still change in tests until then)."""
+    from adapters.celery import tasks
+    from adapters.orm import wiring
+
+    tasks.install(shared_job_deps)
+    wiring.install_ports(shared_ports)  # the admin's actions and book pages
 
 
 def enqueue_portfolio_analysis(job_id: str) -> None:

@@ -1,4 +1,5 @@
-"""Celery tasks: thin entry points that run the jobs' services (adapters.orm.jobs).
+"""Celery tasks: thin entry points that run the jobs (adapters.jobs) with what config.bootstrap built
+and installed here at start-up (`install`, from config.apps.ready); a task builds no adapter.
 
 Delivery is at least once (acks late, redelivery when a worker dies or a visibility timeout
 passes), so every task is idempotent: the analysis claims its job row (a finished job is not run
@@ -13,6 +14,7 @@ once with its error on the job row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -20,11 +22,8 @@ from uuid import UUID
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from adapters.cache.read_cache import ReadCache
 from adapters.jobs.nightly import NightlyAlreadyRunning
-from adapters.jobs.runners import analysis_job, run_nightly, upkeep_partitions
-from adapters.jobs.store import JobStore
-from adapters.orm.wiring import ports
+from adapters.jobs.runners import JobDeps, analysis_job, run_nightly, upkeep_partitions
 
 log = logging.getLogger("jobs")
 
@@ -37,6 +36,20 @@ RETRY_POLICY: dict[str, Any] = {
     "max_retries": 5,
 }
 NIGHTLY_BUSY_COUNTDOWN = 300
+
+_deps: Callable[[], JobDeps] | None = None
+
+
+def install(provider: Callable[[], JobDeps]) -> None:
+    """config.bootstrap hands the tasks their dependencies (in every process: web, worker, beat)."""
+    global _deps
+    _deps = provider
+
+
+def deps() -> JobDeps:
+    if _deps is None:
+        raise RuntimeError("The Celery tasks are not wired: config.apps must be ready first")
+    return _deps()
 
 
 def _job_id(args: tuple, kwargs: dict) -> UUID | None:
@@ -56,7 +69,7 @@ class JobTask(Task):
         job_id = _job_id(args, kwargs)
         if job_id is not None:
             try:
-                JobStore().note_error(job_id, f"retrying after {type(exc).__name__}: {exc}")
+                deps().store.note_error(job_id, f"retrying after {type(exc).__name__}: {exc}")
             except RETRYABLE:
                 log.warning("could not record the retry of job %s", job_id)
 
@@ -64,7 +77,7 @@ class JobTask(Task):
         job_id = _job_id(args, kwargs)
         if job_id is not None:
             try:
-                JobStore().fail(job_id, f"{type(exc).__name__}: {exc}")
+                deps().store.fail(job_id, f"{type(exc).__name__}: {exc}")
             except RETRYABLE:
                 log.exception("could not mark job %s failed", job_id)
 
@@ -72,7 +85,8 @@ class JobTask(Task):
 @shared_task(base=JobTask, name="jobs.portfolio_analysis", **RETRY_POLICY)
 def portfolio_analysis(job_id: str) -> str:
     """Run a portfolio-analysis job row (created by the API) to completion."""
-    outcome = analysis_job(ports()).run(UUID(job_id))
+    wired = deps()
+    outcome = analysis_job(wired.ports, wired.store).run(UUID(job_id))
     log.info("portfolio analysis %s: %s", job_id, outcome)
     return outcome
 
@@ -83,7 +97,8 @@ def nightly_delinquency(self: Task, as_of: str | None = None) -> dict[str, Any]:
     default the business date). Cached reads are invalidated after every chunk commits."""
     day = date.fromisoformat(as_of) if as_of else None
     try:
-        return run_nightly(ports(), day, after_chunk=ReadCache().bump_all)
+        wired = deps()
+        return run_nightly(wired.ports, day, after_chunk=wired.invalidate_reads, store=wired.store)
     except NightlyAlreadyRunning as exc:
         raise self.retry(exc=exc, countdown=NIGHTLY_BUSY_COUNTDOWN) from exc
 
@@ -91,4 +106,4 @@ def nightly_delinquency(self: Task, as_of: str | None = None) -> dict[str, Any]:
 @shared_task(name="jobs.partition_upkeep", **RETRY_POLICY)
 def partition_upkeep() -> dict[str, Any]:
     """Create the monthly partitions up to 12 months ahead (never deletes one)."""
-    return upkeep_partitions()
+    return upkeep_partitions(deps().store)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,16 @@ from adapters.orm.jobs.models import Job
 from domain.application.ports import Ports
 
 log = logging.getLogger("jobs")
+
+
+@dataclass(frozen=True)
+class JobDeps:
+    """What the job entry points (Celery tasks, `manage.py nightly`) run with: built by
+    config.bootstrap and handed to them, so no entry point builds an adapter of its own."""
+
+    ports: Ports
+    store: JobStore
+    invalidate_reads: Callable[[], None]  # after each nightly chunk commits: every cached read is stale
 
 
 def analysis_job(ports: Ports, store: JobStore | None = None) -> PortfolioAnalysisJob:
@@ -43,11 +54,14 @@ def nightly_job(ports: Ports, after_chunk: Callable[[], None] | None = None) -> 
 
 
 def run_recorded(
-    kind: str, params: dict[str, Any], work: Callable[[Callable[[int, int], object]], dict[str, Any]]
+    kind: str,
+    params: dict[str, Any],
+    work: Callable[[Callable[[int, int], object]], dict[str, Any]],
+    store: JobStore | None = None,
 ) -> tuple[UUID, dict[str, Any]]:
     """Run `work(progress)` as a new job row of `kind`: running, progress, then succeeded with the
     result, or failed with the error (re-raised)."""
-    store = JobStore()
+    store = store or JobStore()
     job_id = store.create(kind, params)
     claim = store.claim(job_id)
     assert claim is not None  # just created
@@ -60,7 +74,12 @@ def run_recorded(
     return job_id, result
 
 
-def run_nightly(ports: Ports, as_of: date | None = None, after_chunk: Callable[[], None] | None = None) -> dict:
+def run_nightly(
+    ports: Ports,
+    as_of: date | None = None,
+    after_chunk: Callable[[], None] | None = None,
+    store: JobStore | None = None,
+) -> dict:
     """The nightly delinquency run for `as_of` (default: the business date), recorded as a job."""
     day = as_of or ports.clock.today()
     job = nightly_job(ports, after_chunk)
@@ -68,12 +87,12 @@ def run_nightly(ports: Ports, as_of: date | None = None, after_chunk: Callable[[
     def work(progress: Callable[[int, int], object]) -> dict[str, Any]:
         return job.run(day, progress).as_json()
 
-    _, result = run_recorded(Job.Kind.NIGHTLY_DELINQUENCY.value, {"as_of": day.isoformat()}, work)
+    _, result = run_recorded(Job.Kind.NIGHTLY_DELINQUENCY.value, {"as_of": day.isoformat()}, work, store)
     log.info("nightly delinquency done", extra={"result": result})
     return result
 
 
-def upkeep_partitions() -> dict[str, Any]:
+def upkeep_partitions(store: JobStore | None = None) -> dict[str, Any]:
     """Move rows out of the DEFAULT partitions into their months, then create the months from the
     oldest credit's opening to 12 ahead (psqlextra's manager, extended); never delete."""
 
@@ -88,5 +107,5 @@ def upkeep_partitions() -> dict[str, Any]:
         progress(len(created), len(created))
         return {"created": created, "moved_from_default": plan.moved_from_default}
 
-    _, result = run_recorded(Job.Kind.PARTITION_UPKEEP.value, {}, work)
+    _, result = run_recorded(Job.Kind.PARTITION_UPKEEP.value, {}, work, store)
     return result

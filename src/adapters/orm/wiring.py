@@ -1,5 +1,5 @@
-"""How adapters that are themselves entry points (the admin, management commands) reach the domain's
-ports without importing config: config.bootstrap installs a provider at start-up."""
+"""How the admin (an entry point below config in the layers) reaches the domain's ports without
+importing config: config.bootstrap.wire_entry_points installs the provider at start-up."""
 
 from __future__ import annotations
 

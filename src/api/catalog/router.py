@@ -16,7 +16,9 @@ from pydantic import Field, StringConstraints
 from api.deps import services
 from api.http.actor import actor_of
 from api.http.errors import ErrorOut
+from api.http.read_models import schema_of
 from api.http.security import bearer
+from domain.application.queries import catalog as read_models
 from domain.application.use_cases import catalog
 from domain.catalog import rules
 
@@ -48,15 +50,11 @@ class CurrencyIn(Schema):
     active: bool = True
 
 
-class CurrencyOut(Schema):
-    code: str
-    name: str
-    minor_units: int
-    active: bool
+CurrencyOut = schema_of(read_models.CurrencyDTO, "CurrencyOut")
 
 
 class CurrencyList(Schema):
-    data: list[CurrencyOut]
+    data: list[CurrencyOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
 @currencies_router.get("", response={200: CurrencyList, **LIST_ERRORS})
@@ -85,13 +83,11 @@ class CategoryIn(Schema):
     name: Name
 
 
-class CategoryOut(Schema):
-    id: int
-    name: str
+CategoryOut = schema_of(read_models.CategoryDTO, "CategoryOut")
 
 
 class CategoryList(Schema):
-    data: list[CategoryOut]
+    data: list[CategoryOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
 class SubcategoryIn(Schema):
@@ -99,15 +95,11 @@ class SubcategoryIn(Schema):
     name: Name
 
 
-class SubcategoryOut(Schema):
-    id: int
-    category_id: int
-    category_name: str
-    name: str
+SubcategoryOut = schema_of(read_models.SubcategoryDTO, "SubcategoryOut")
 
 
 class SubcategoryList(Schema):
-    data: list[SubcategoryOut]
+    data: list[SubcategoryOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
 class SubcategoryFilter(Schema):
@@ -142,15 +134,11 @@ def create_subcategory(request: HttpRequest, body: SubcategoryIn) -> Status:
 # --- periodicities -----------------------------------------------------------------------------
 
 
-class PeriodicityOut(Schema):
-    code: str
-    name: str
-    skip_sundays: bool
-    skip_holidays: bool
+PeriodicityOut = schema_of(read_models.PeriodicityDTO, "PeriodicityOut")
 
 
 class PeriodicityList(Schema):
-    data: list[PeriodicityOut]
+    data: list[PeriodicityOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
 @periodicities_router.get("", response={200: PeriodicityList, **LIST_ERRORS})
@@ -173,18 +161,11 @@ class PaymentAccountIn(Schema):
     active: bool = True
 
 
-class PaymentAccountOut(Schema):
-    id: int
-    name: str
-    kind: str
-    currency: str
-    active: bool
-    bank_name: str
-    account_number_masked: str
+PaymentAccountOut = schema_of(read_models.PaymentAccountDTO, "PaymentAccountOut")
 
 
 class PaymentAccountList(Schema):
-    data: list[PaymentAccountOut]
+    data: list[PaymentAccountOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
 class PaymentAccountFilter(Schema):
@@ -222,13 +203,11 @@ class HolidayIn(Schema):
     name: Name
 
 
-class HolidayOut(Schema):
-    date: dt.date
-    name: str
+HolidayOut = schema_of(read_models.HolidayDTO, "HolidayOut")
 
 
 class HolidayList(Schema):
-    data: list[HolidayOut]
+    data: list[HolidayOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
 class HolidayFilter(Schema):

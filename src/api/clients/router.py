@@ -15,7 +15,7 @@ Summaries show money per currency, never summed across currencies.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -29,6 +29,7 @@ from api.http.cached import cached_response, encode
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
+from api.http.read_models import schema_of
 from api.http.security import bearer, principal_of, require_role
 from domain.analytics.model import CreditSummary
 from domain.application.onboarding import onboard
@@ -57,20 +58,10 @@ class ClientIn(Schema):
     role: Literal["client", "agent"] = Field("client", description="Only admins may create agents.")
 
 
-class ClientOut(Schema):
-    id: UUID
-    username: str
-    first_name: str
-    last_name: str
-    email: str
-    phone: str
-    document_id: str
-    role: str
-    is_active: bool
-    date_joined: datetime
+ClientOut = schema_of(ClientItem, "ClientOut")
 
 
-class ClientPage(PageOut[ClientOut]):
+class ClientPage(PageOut[ClientOut]):  # type: ignore[valid-type]  # a schema built from its read model
     pass
 
 
@@ -90,15 +81,18 @@ class ClientLookupIn(Schema):
     username: str | None = Field(None, min_length=1, max_length=150)
 
 
-class ClientCardOut(Schema):
-    id: UUID = Field(description="The public id: the `client_id` that opens a credit.")
-    first_name: str
-    last_name: str
-    national_id_masked: str = Field(description="All but the last three characters hidden.")
+ClientCardOut = schema_of(
+    ClientCard,
+    "ClientCardOut",
+    described={
+        "id": "The public id: the `client_id` that opens a credit.",
+        "national_id_masked": "All but the last three characters hidden.",
+    },
+)
 
 
 class ClientCardList(Schema):
-    data: list[ClientCardOut]
+    data: list[ClientCardOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
 class CurrencySummaryOut(Schema):
@@ -118,30 +112,6 @@ class CreditSummaryOut(Schema):
     open_credits: int
     in_default: int
     by_currency: list[CurrencySummaryOut]
-
-
-def _client(c: ClientItem) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "username": c.username,
-        "first_name": c.first_name,
-        "last_name": c.last_name,
-        "email": c.email,
-        "phone": c.phone,
-        "document_id": c.document_id,
-        "role": c.role,
-        "is_active": c.is_active,
-        "date_joined": c.date_joined,
-    }
-
-
-def _card(c: ClientCard) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "first_name": c.first_name,
-        "last_name": c.last_name,
-        "national_id_masked": c.national_id_masked,
-    }
 
 
 def _summary(public_id: UUID, as_of: date, s: CreditSummary) -> dict[str, Any]:
@@ -172,7 +142,7 @@ def list_clients(request: HttpRequest, page: Query[PageQuery], filters: Query[Cl
     result = services().reads.clients.list_people(
         viewer_of(request), role=filters.role, search=filters.search, page=page_request(page, 1, "s")
     )
-    return page_body(result, _client)
+    return page_body(result)
 
 
 @router.get("/lookup", response={200: ClientCardList, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
@@ -180,7 +150,7 @@ def lookup_client(request: HttpRequest, query: Query[ClientLookupIn]) -> dict[st
     """Staff: the active clients with exactly this national id or this username (give one), to open
     a credit for someone outside the portfolio. Name, masked national id and id only."""
     cards = services().reads.clients.lookup(viewer_of(request), national_id=query.national_id, username=query.username)
-    return {"data": [_card(c) for c in cards]}
+    return {"data": cards}
 
 
 @router.post("", response={201: ClientOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut})
@@ -190,18 +160,9 @@ def onboard_client(request: HttpRequest, body: ClientIn) -> Status:
     created = onboard(
         services().people,
         viewer_of(request),
-        NewPerson(
-            username=body.username,
-            password=body.password,
-            first_name=body.first_name,
-            last_name=body.last_name,
-            email=body.email,
-            phone=body.phone,
-            document_id=body.document_id,
-            role=body.role,
-        ),
+        NewPerson(**body.model_dump()),  # the same fields: the schema adds only their validation
     )
-    return Status(201, _client(created))
+    return Status(201, created)
 
 
 @my_router.get("/credit-summary", response={200: CreditSummaryOut, 401: ErrorOut})

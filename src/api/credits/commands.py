@@ -36,8 +36,8 @@ def open_credit(request: HttpRequest, body: OpenCreditIn) -> HttpResponse:
     command = book.OpenCreditRequest(
         client=body.client_id,
         agent=body.agent_id,
-        price=body.price.to_money(),
-        cost=body.cost.to_money(),
+        price=body.price.to_money(services().currency),
+        cost=body.cost.to_money(services().currency),
         subcategory_id=body.subcategory_id,
         periodicity=body.periodicity,
         installments=body.installments,
@@ -55,7 +55,7 @@ def open_credit(request: HttpRequest, body: OpenCreditIn) -> HttpResponse:
 
 def adjust_credit(request: HttpRequest, credit_id: UUID, body: AdjustmentIn) -> HttpResponse:
     """Admin: raise or lower what is owed, with a reason (recorded as an event and booked)."""
-    amount = body.amount.to_money()
+    amount = body.amount.to_money(services().currency)
 
     def action() -> tuple[int, dict[str, Any]]:
         return 200, credit_body(book.adjust_credit(services().ports, credit_id, amount, body.reason, actor_of(request)))
@@ -102,8 +102,10 @@ def register_payment(request: HttpRequest, credit_id: UUID, body: PaymentIn) -> 
     (late fee, interest, principal). More than is due now needs `prepay`."""
     command = book.RegisterPayment(
         credit_id=credit_id,
-        amount=body.amount.to_money(),
-        method_lines=tuple(MethodLine(line.payment_account_id, line.amount.to_money()) for line in body.lines),
+        amount=body.amount.to_money(services().currency),
+        method_lines=tuple(
+            MethodLine(line.payment_account_id, line.amount.to_money(services().currency)) for line in body.lines
+        ),
         # Stored on the payment, scoped by caller; claimed by `idempotent` in the same unit of work.
         idempotency_key=f"{principal_of(request).user_id}:{idempotency_key(request)}",
         paid_on=body.paid_on,

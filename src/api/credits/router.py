@@ -48,9 +48,10 @@ def business_today() -> date:
     return services().ports.clock.today()
 
 
-def page_body(page: Any, item: Any) -> dict[str, Any]:
+def page_body(page: Any, item: Any = None) -> dict[str, Any]:
+    """A keyset page's body; without `item` the read models are answered as they are."""
     return {
-        "data": [item(x) for x in page.items],
+        "data": [item(x) for x in page.items] if item else list(page.items),
         "next_cursor": encode_cursor(page.next_key),
         "has_more": page.has_more,
     }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ninja import Schema
 from pydantic import Field, field_validator
 
-from domain.shared.money import MAX_INTEGER_DIGITS, Money, require_storable
+from domain.shared.money import MAX_INTEGER_DIGITS, Currency, Money, require_storable
 
 # At most MAX_INTEGER_DIGITS (12) digits before the point and 4 after it (the most minor units any
 # currency has); the currency's own minor units are checked when the amount becomes Money.
@@ -44,12 +45,10 @@ class MoneyIn(Schema):
             )
         return value
 
-    def to_money(self) -> Money:
+    def to_money(self, currency_of: Callable[[str], Currency]) -> Money:
         # Money refuses more decimals than the currency has and non-finite values; the currency
-        # must be in the catalog (resolved by the adapter, which knows currencies added at run time).
-        from api.deps import services
-
-        return require_storable(Money.of(self.amount, services().currency(self.currency)))
+        # must be in the catalog (`currency_of`, the adapter's lookup, knows currencies added at run time).
+        return require_storable(Money.of(self.amount, currency_of(self.currency)))
 
 
 class MoneyOut(Schema):

@@ -26,7 +26,9 @@ router = Router(tags=TAGS, auth=bearer)
 )
 def waive_fee(request: HttpRequest, installment_id: UUID, body: WaiverIn) -> HttpResponse:
     """An agent requests a waiver (an admin decides later); an admin's waiver applies at once."""
-    command = book.RequestWaiver(installment_id=installment_id, amount=body.amount.to_money(), reason=body.reason)
+    command = book.RequestWaiver(
+        installment_id=installment_id, amount=body.amount.to_money(services().currency), reason=body.reason
+    )
 
     def action() -> tuple[int, dict[str, Any]]:
         return 201, waiver_body(book.waive_or_request(services().ports, command, actor_of(request)))

@@ -2,6 +2,7 @@
 
 The same run the beat schedule starts at 02:00 (late fees, delinquency snapshot, default and cure
 for the whole book), recorded as a job; idempotent for a date, so running it again is safe.
+Pure wiring, so it lives in config and takes its dependencies from the bootstrap.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from adapters.cache.read_cache import ReadCache
 from adapters.jobs.nightly import NightlyAlreadyRunning
 from adapters.jobs.runners import run_nightly, upkeep_partitions
-from adapters.orm.wiring import ports
+from config.bootstrap import shared_job_deps
 
 
 def _date(value: str) -> date:
@@ -38,10 +38,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        deps = shared_job_deps()
         if options["partitions"]:
-            self.stdout.write(json.dumps({"partition_upkeep": upkeep_partitions()}))
+            self.stdout.write(json.dumps({"partition_upkeep": upkeep_partitions(deps.store)}))
         try:
-            result = run_nightly(ports(), options["as_of"], after_chunk=ReadCache().bump_all)
+            result = run_nightly(deps.ports, options["as_of"], after_chunk=deps.invalidate_reads, store=deps.store)
         except NightlyAlreadyRunning as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(result, indent=2))
