@@ -9,11 +9,11 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from adapters.orm.seeding import plan as shapes
-from adapters.orm.seeding.book import TABLES, Batch, Catalog, Context
-from adapters.orm.seeding.plan import Plan
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.payments.late_fees import LateFeePolicy
+from tools.bookgen import plan as shapes
+from tools.bookgen.book import TABLES, Batch, Catalog, Context
+from tools.bookgen.plan import Plan
 
 AS_OF = date(2026, 6, 30)
 HOLIDAYS = [(1, 1), (5, 1), (7, 20), (8, 7), (12, 8), (12, 25)]

@@ -35,15 +35,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from fractions import Fraction
 
-from adapters.orm.seeding import plan as shapes
-from adapters.orm.seeding.plan import Plan
-from adapters.orm.seeding.schedules import DueDates, ScheduleTemplates
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.credits.schedule import add_months
 from domain.ledger import accounts
 from domain.payments.late_fees import LateFeePolicy
 from domain.shared.aging import bucket_for
 from domain.shared.money import Currency
+from tools.bookgen import plan as shapes
+from tools.bookgen.plan import Plan
+from tools.bookgen.schedules import DueDates, ScheduleTemplates
 
 # The tables in load order, with their COPY column lists.
 COLUMNS: dict[str, str] = {
