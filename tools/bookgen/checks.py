@@ -410,7 +410,7 @@ class Replay:
         return None
 
     def _reprocess(self, *, reopen_as: CreditState) -> None:
-        """What `services._reprocess` does: the standing payments replayed in date order."""
+        """What `use_cases.payments.reprocess` does: the standing payments replayed in date order."""
         credit = self.credit
         result = replay(
             credit.installments, list(self.standing.values()), currency=credit.currency, fee_nights=self.nights,
