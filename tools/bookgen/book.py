@@ -1,7 +1,7 @@
 """One batch of credits, simulated through the domain's rules and written as COPY text rows.
 
 Every credit lives its history in date order, exactly as the use cases would book it
-(`domain.application.services`), with money as integer minor units instead of `Money` objects:
+(`domain.application.use_cases`), with money as integer minor units instead of `Money` objects:
 
 - opened by its agent (or an admin) and disbursed at once (`open_credit`): an ACTIVATED event and a
   disbursement transaction (receivable D principal + interest; funding C principal; interest C);

@@ -34,11 +34,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 from adapters.db.partitioning import month_start, next_month
 from adapters.sql.credits import DjangoCreditRepository
@@ -101,7 +103,7 @@ class BookChecker:
         with connection.cursor() as cursor:
             cursor.execute("SET work_mem = '256MB'")
             months = self._months(cursor)
-            checks: list[tuple[str, Callable[[object], CheckResult]]] = [
+            checks: list[tuple[str, Callable[[CursorWrapper], CheckResult]]] = [
                 ("transactions balance per currency", lambda c: self._per_month(c, months, _UNBALANCED)),
                 ("every transaction has its postings", lambda c: self._per_month(c, months, _POSTINGS)),
                 ("the ledger balances per currency", lambda c: self._query(c, _BOOK)),
@@ -137,11 +139,11 @@ class BookChecker:
 
     # --- whole-book SQL -------------------------------------------------------------------------------
 
-    def _months(self, cursor: object) -> list[tuple[date, date]]:
-        cursor.execute("SELECT min(occurred_on), max(occurred_on) FROM ledger_transaction")  # type: ignore[attr-defined]
-        low, high = cursor.fetchone()  # type: ignore[attr-defined]
-        cursor.execute("SELECT min(occurred_on), max(occurred_on) FROM ledger_posting")  # type: ignore[attr-defined]
-        p_low, p_high = cursor.fetchone()  # type: ignore[attr-defined]
+    def _months(self, cursor: CursorWrapper) -> list[tuple[date, date]]:
+        cursor.execute("SELECT min(occurred_on), max(occurred_on) FROM ledger_transaction")
+        low, high = cursor.fetchone()
+        cursor.execute("SELECT min(occurred_on), max(occurred_on) FROM ledger_posting")
+        p_low, p_high = cursor.fetchone()
         lows = [d for d in (low, p_low) if d]
         highs = [d for d in (high, p_high) if d]
         if not lows:
@@ -153,17 +155,17 @@ class BookChecker:
             month = next_month(month)
         return months
 
-    def _query(self, cursor: object, sql: str, params: list[object] | None = None) -> CheckResult:
+    def _query(self, cursor: CursorWrapper, sql: str, params: list[Any] | None = None) -> CheckResult:
         result = CheckResult("")
-        cursor.execute(f"SELECT count(*) OVER (), * FROM ({sql}) q LIMIT {EXAMPLES}", params or [])  # type: ignore[attr-defined]
-        rows = cursor.fetchall()  # type: ignore[attr-defined]
+        cursor.execute(f"SELECT count(*) OVER (), * FROM ({sql}) q LIMIT {EXAMPLES}", params or [])
+        rows = cursor.fetchall()
         if rows:
-            names = [column[0] for column in cursor.description][1:]  # type: ignore[attr-defined]
+            names = [column[0] for column in cursor.description][1:]
             result.count = int(rows[0][0])
             result.problems = [_describe(names, row[1:]) for row in rows]
         return result
 
-    def _per_month(self, cursor: object, months: list[tuple[date, date]], sql: str) -> CheckResult:
+    def _per_month(self, cursor: CursorWrapper, months: list[tuple[date, date]], sql: str) -> CheckResult:
         total = CheckResult("")
         for start, end in months:
             part = self._query(cursor, sql, [start, end] * (sql.count("%s") // 2))
@@ -195,6 +197,7 @@ class BookChecker:
         ):
             result = CheckResult(f"{name} ({len(ids)} sampled)")
             for cid, credit in loaded:
+                problem: str | None
                 if credit is None:
                     problem = f"credit {cid}: not found by the repository"
                 else:
@@ -314,9 +317,9 @@ class Replay:
 
     def _compare(self, stored_allocations: dict[UUID, list[tuple]]) -> str | None:
         cid, credit, stored = self.cid, self.credit, self.stored
-        for pid, lines in self.computed.items():
-            if lines != stored_allocations[pid]:
-                return f"credit {cid}: payment {pid} allocated {stored_allocations[pid]}, the replay gives {lines}"
+        for pid, replayed in self.computed.items():
+            if replayed != stored_allocations[pid]:
+                return f"credit {cid}: payment {pid} allocated {stored_allocations[pid]}, the replay gives {replayed}"
         figures = _figures(credit)
         if figures != _figures(stored):
             diff = next((a, b) for a, b in zip(_figures(stored), figures, strict=True) if a != b)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 # The tables the generator writes, as models (the users table too: a million rows at level 3).
 LOADED_MODELS = [
@@ -64,32 +65,33 @@ def definitions() -> list[Ddl]:
             for index in model._meta.indexes:
                 found.append(Ddl("index", table, index.name, str(index.create_sql(model, editor))))
             for field in model._meta.local_concrete_fields:
-                for statement in editor._field_indexes_sql(model, field):
+                # Django's private helpers (what migrate itself runs), absent from django-stubs.
+                for statement in editor._field_indexes_sql(model, field):  # type: ignore[attr-defined]
                     found.append(Ddl("index", table, _name(statement), str(statement)))
                 if field.remote_field and field.db_constraint:
-                    statement = editor._create_fk_sql(model, field, _FK_SUFFIX)
+                    statement = editor._create_fk_sql(model, field, _FK_SUFFIX)  # type: ignore[attr-defined]
                     target = field.target_field.model._meta.db_table
                     found.append(Ddl("foreign key", table, _name(statement), str(statement), target))
     return found
 
 
-def _exists(cursor: object, ddl: Ddl) -> bool:
+def _exists(cursor: CursorWrapper, ddl: Ddl) -> bool:
     if ddl.kind == "index":
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{ddl.name}"'])  # type: ignore[attr-defined]
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{ddl.name}"'])
     else:
-        cursor.execute(  # type: ignore[attr-defined]
+        cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = %s AND conrelid = to_regclass(%s))",
             [ddl.name, f'"{ddl.table}"'],
         )
-    return bool(cursor.fetchone()[0])  # type: ignore[attr-defined]
+    return bool(cursor.fetchone()[0])
 
 
-def _fire_deferred(cursor: object) -> None:
+def _fire_deferred(cursor: CursorWrapper) -> None:
     """Inside a transaction, rows written before (the catalogs) leave deferred foreign-key checks
     pending, and PostgreSQL refuses to ALTER a table with pending trigger events: run them now."""
     if connection.in_atomic_block:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # type: ignore[attr-defined]
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # type: ignore[attr-defined]
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def drop(ddls: list[Ddl]) -> None:
@@ -127,14 +129,14 @@ def restore(ddls: list[Ddl], report: Callable[[Ddl, float], None] | None = None)
         cursor.execute("RESET max_parallel_maintenance_workers")
 
 
-def _probe_by_index(cursor: object, ddl: Ddl) -> bool:
+def _probe_by_index(cursor: CursorWrapper, ddl: Ddl) -> bool:
     """A foreign key of a partitioned table to a large table (over 16 MiB: some 100k rows)."""
-    cursor.execute(  # type: ignore[attr-defined]
+    cursor.execute(
         "SELECT c.relkind = 'p' AND pg_relation_size(r.oid) > 16 * 1024 * 1024 FROM pg_class c, pg_class r "
         "WHERE c.oid = to_regclass(%s) AND r.oid = to_regclass(%s)",
         [f'"{ddl.table}"', f'"{ddl.references}"'],
     )
-    row = cursor.fetchone()  # type: ignore[attr-defined]
+    row = cursor.fetchone()
     return bool(row and row[0])
 
 

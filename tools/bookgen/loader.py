@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from io import TextIOBase
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ import psycopg
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection, connections
+from django.db.backends.utils import CursorWrapper
 from tqdm import tqdm
 
 from adapters.db.partitioning import ensure_month_partitions
@@ -169,7 +171,7 @@ class Loader:
         workers: int,
         progress: bool | None,
         vacuum: bool = False,
-        out: TextIO | None = None,
+        out: TextIO | TextIOBase | None = None,  # TextIOBase: a management command's stdout
         today: date | None = None,
     ) -> None:
         self.level, self.scale, self.seed = level, scale, seed
@@ -285,9 +287,9 @@ class Loader:
         for year in range(start.year, self.today.year + 4):
             for month, day, name in _HOLIDAYS:
                 Holiday.objects.get_or_create(date=date(year, month, day), defaults={"name": name})
-        skip = {p.code: (p.skip_sundays, p.skip_holidays) for p in Periodicity.objects.all()}
+        skip_days = {p.code: (p.skip_sundays, p.skip_holidays) for p in Periodicity.objects.all()}
         holidays = frozenset(Holiday.objects.values_list("date", flat=True))
-        return Catalog(subcategories=subcategories, accounts=accounts, skip=skip, holidays=holidays)
+        return Catalog(subcategories=subcategories, accounts=accounts, skip=skip_days, holidays=holidays)
 
     def _max_user_id(self) -> int:
         with connection.cursor() as cursor:
@@ -318,7 +320,7 @@ class Loader:
         rng = random.Random(f"seed-data:{plan.seed}:users")  # noqa: S311 - reproducible data, not secrets
         joined = datetime.combine(plan.history_start - timedelta(days=30), datetime.min.time(), tzinfo=UTC)
         connection.ensure_connection()
-        conn: psycopg.Connection = connection.connection  # type: ignore[assignment]
+        conn: psycopg.Connection = connection.connection
         started = time.perf_counter()
         with (
             conn.transaction(),
@@ -433,18 +435,18 @@ def _seed_like() -> str:
     return shapes.USERNAME_PREFIX.replace("_", "\\_") + "%"
 
 
-def _delete_generated_users(cursor: object) -> None:
+def _delete_generated_users(cursor: CursorWrapper) -> None:
     """Delete the generated users and the rows (outside the book) that point at them."""
-    cursor.execute(  # type: ignore[attr-defined]
+    cursor.execute(
         "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c "
         "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
         "WHERE c.contype = 'f' AND c.confrelid = 'identity_user'::regclass AND c.conrelid <> c.confrelid"
     )
     seeded = "SELECT id FROM identity_user WHERE username LIKE %s"
-    for table, column in cursor.fetchall():  # type: ignore[attr-defined]
+    for table, column in cursor.fetchall():
         if table not in BOOK_TABLES:
-            cursor.execute(f'DELETE FROM {table} WHERE "{column}" IN ({seeded})', [_seed_like()])  # type: ignore[attr-defined]
-    cursor.execute("DELETE FROM identity_user WHERE username LIKE %s", [_seed_like()])  # type: ignore[attr-defined]
+            cursor.execute(f'DELETE FROM {table} WHERE "{column}" IN ({seeded})', [_seed_like()])
+    cursor.execute("DELETE FROM identity_user WHERE username LIKE %s", [_seed_like()])
 
 
 def _user_row(plan: Plan, index: int, rng: random.Random, password: str, joined: datetime) -> str:

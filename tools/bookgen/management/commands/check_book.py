@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -16,9 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sample", type=int, default=200, help="credits checked through the domain (0: none)")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         started = time.perf_counter()
-        report = BookChecker(sample=options["sample"], say=self.stdout.write).run()  # type: ignore[arg-type]
+        report = BookChecker(sample=options["sample"], say=self.stdout.write).run()
         elapsed = time.perf_counter() - started
         failed = [r for r in report.results if not r.ok]
         if failed:

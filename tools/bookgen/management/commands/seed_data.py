@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -39,7 +40,7 @@ class Command(BaseCommand):
             help="only recreate the indexes and foreign keys a failed load left dropped",
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["rebuild_only"]:
             definitions = ddl.definitions()
             missing = ddl.missing(definitions)
@@ -48,15 +49,15 @@ class Command(BaseCommand):
             return
         try:
             loader = Loader(
-                level=options["level"],  # type: ignore[arg-type]
-                scale=options["scale"],  # type: ignore[arg-type]
-                seed=options["seed"],  # type: ignore[arg-type]
+                level=options["level"],
+                scale=options["scale"],
+                seed=options["seed"],
                 truncate=bool(options["truncate"]),
-                workers=options["workers"],  # type: ignore[arg-type]
+                workers=options["workers"],
                 progress=False if options["no_progress"] else None,
                 vacuum=bool(options["vacuum"]),
                 out=self.stdout,
-                today=options["as_of"],  # type: ignore[arg-type]
+                today=options["as_of"],
             )
             report = loader.run()
         except (SeedError, ValueError) as exc:
