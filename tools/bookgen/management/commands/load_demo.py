@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -17,7 +18,7 @@ from adapters.db.partitioning import ensure_month_partitions
 from adapters.orm.catalog.models import Category, PaymentAccount, Subcategory
 from adapters.orm.credits.models import Credit as CreditRow
 from adapters.orm.identity.models import User
-from adapters.orm.wiring import ports as shared_ports
+from config.bootstrap import shared_ports
 from domain.application import services as use_cases
 from domain.application.ports import SYSTEM, Actor, Ports
 from domain.credits.schedule import InterestMethod, Periodicity
@@ -54,7 +55,7 @@ class _ClockAt:
 class Command(BaseCommand):
     help = "Create demo users, catalogs and a small book (idempotent) and print the logins."
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("Demo data is never loaded in production.")
         with transaction.atomic():
@@ -238,7 +239,9 @@ class Command(BaseCommand):
         use_cases.apply_late_fees(base, today, SYSTEM)
         use_cases.recompute_delinquency(base, today)
         # An agent asks to waive part of the fridge's late fee; an admin will decide.
-        overdue = next(i for i in base.credits.get(fridge.id).installments if i.late_fee_outstanding.is_positive)
+        saved_fridge = base.credits.get(fridge.id)
+        assert saved_fridge is not None  # just opened above
+        overdue = next(i for i in saved_fridge.installments if i.late_fee_outstanding.is_positive)
         use_cases.request_fee_waiver(
             base,
             use_cases.RequestWaiver(overdue.id, overdue.late_fee_outstanding.times(Decimal("0.5")), "Client was ill"),
