@@ -2,6 +2,8 @@ FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml README.md ./
+# tools/ (the data generator: seed_data, check_book, load_demo) stays out of the image; settings
+# register its app only where it is installed.
 COPY src ./src
 COPY manage.py ./
 RUN pip install --no-cache-dir .

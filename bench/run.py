@@ -58,7 +58,7 @@ VENV_BIN = Path(sys.executable).parent
 PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": int(os.environ.get("BENCH_PGPORT", "5432"))}
 PG_USER = os.environ.get("BENCH_PGUSER", "postgres")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
-SEED_PASSWORD = "seed-pass-2026"  # adapters/orm/seeding/plan.py: every generated user's password
+SEED_PASSWORD = "seed-pass-2026"  # tools/bookgen/plan.py: every generated user's password
 ZONE = ZoneInfo("America/Bogota")  # settings.BUSINESS_TIME_ZONE's default: what "today" means
 
 # The realistic mix: (pool, weight). Clients read their summary and credits most; agents work their

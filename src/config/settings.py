@@ -6,6 +6,7 @@ Development defaults are safe and local; APP_ENV=production refuses to start wit
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 from datetime import timedelta
 from decimal import Decimal
@@ -89,6 +90,19 @@ INSTALLED_APPS = [
     "adapters.orm.audit",
     "config.apps.CompositionRootConfig",
 ]
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
+
+
+# The data generator (`seed_data`, `check_book`, `load_demo`) lives in tools/, outside the application:
+# installed by `make .venv/.installed`, absent from the production image, so registered only when present.
+if _installed("tools.bookgen"):
+    INSTALLED_APPS.append("tools.bookgen.apps.BookgenConfig")
 AUTH_USER_MODEL = "identity.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

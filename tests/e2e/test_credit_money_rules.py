@@ -11,7 +11,6 @@ import pytest
 from django.test import Client
 
 from adapters.orm.credits.models import Credit as CreditRow
-from adapters.orm.seeding.checks import BookChecker
 from domain.application import use_cases as services
 from domain.ledger import accounts
 from domain.ledger.book import balance_of
@@ -19,6 +18,7 @@ from domain.shared.money import Money
 from tests.builders import business_today, open_credit, pay, ports_at, reload
 from tests.e2e import test_book_commands as commands
 from tests.e2e.test_book_commands import cop, counts
+from tools.bookgen.checks import BookChecker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 

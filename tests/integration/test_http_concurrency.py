@@ -16,8 +16,8 @@ from django.core.management import call_command
 from stress.core import Context, Result
 from stress.scenarios import concurrency
 
-from adapters.orm.credits.management.commands.load_demo import DEMO_PASSWORD
 from tests.connections import database_url
+from tools.bookgen.management.commands.load_demo import DEMO_PASSWORD
 
 # The flush after a transactional test takes the migrations' catalogs (currencies, periodicities)
 # with it: the fixture puts them back with the migration's own idempotent seed. (serialized_rollback

@@ -11,13 +11,13 @@ import pytest
 
 from adapters.jobs.nightly import NightlyDelinquency, refresh_one
 from adapters.orm import money_fields
-from adapters.orm.seeding.checks import BookChecker
 from config.bootstrap import build_ports
 from domain.credits.schedule import MAX_ANNUAL_RATE, MAX_INSTALLMENTS, InterestMethod, Periodicity
 from domain.payments.late_fees import LateFeePolicy
 from domain.shared.money import HEADROOM_DIGITS, MAX_INTEGER_DIGITS, STORED_INTEGER_DIGITS, Currency, max_amount
 from tests.builders import business_today, open_credit, reload
 from tests.factories import CurrencyFactory, UserFactory
+from tools.bookgen.checks import BookChecker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 

@@ -45,6 +45,7 @@ from django.db.backends.utils import CursorWrapper
 from adapters.db.partitioning import month_start, next_month
 from adapters.sql.credits import DjangoCreditRepository
 from adapters.sql.holidays import CatalogHolidayCalendar
+from adapters.sql.rules import open_sql, outstanding_sql
 from adapters.sql.session import OrmSession
 from domain.credits.delinquency import CLEAR, DelinquencyPolicy
 from domain.credits.model import Credit, CreditState
@@ -55,10 +56,7 @@ from domain.payments.replay import replay
 from domain.shared.money import Money
 
 EXAMPLES = 5
-OUTSTANDING = (
-    "(i.principal + i.adjustment + i.interest + i.late_fee - i.late_fee_waived"
-    " - i.paid_principal - i.paid_interest - i.paid_late_fee)"
-)
+OUTSTANDING = outstanding_sql("i")
 SIGNED = "CASE WHEN p.side = 'debit' THEN p.amount WHEN p.side = 'credit' THEN -p.amount END"
 
 
@@ -255,12 +253,43 @@ class Replay:
         self.stored = stored
         self.late_fees = late_fees
         self.policy = delinquency
+        self.cid = stored.id
+        self.currency = stored.currency
+        self.zone = ZoneInfo(settings.BUSINESS_TIME_ZONE)
+        self.credit = self._unpaid_copy()
+        self.standing: dict[UUID, _Paid] = {}  # the payments in force
+        self.computed: dict[UUID, list[tuple]] = {}  # payment -> allocation lines the replay gives
+        self.nights: list[tuple[date, datetime, Money]] = []  # late-fee runs that charged something
 
     def run(self) -> str | None:
-        stored = self.stored
-        cid = stored.id
-        currency = stored.currency
-        zero = Money.zero(currency)
+        """The first difference between the stored credit and its replay, or None."""
+        handlers: dict[str, Callable[[datetime, dict], str | None]] = {
+            "activated": self._activated,
+            "defaulted": self._defaulted,
+            "cured": self._cured,
+            "refinance": self._refinance,
+            "cancellation": self._cancellation,
+            "late_fee": self._late_fee,
+            "waiver": self._waiver,
+            "adjustment": self._adjustment,
+            "payment": self._payment,
+            "reversal": self._reversal,
+            "delinquency": self._delinquency,
+            "write_off": self._write_off,
+        }
+        events = self._events()
+        for at, _, kind, data in events:
+            handler = handlers.get(kind)
+            problem = handler(at, data) if handler else None
+            if problem:
+                return problem
+        stored_allocations = {d["id"]: d["allocation"] for _, _, kind, d in events if kind == "payment"}
+        return self._compare(stored_allocations)
+
+    def _unpaid_copy(self) -> Credit:
+        """The stored credit as it was opened: pending, its schedule with nothing paid, charged or adjusted."""
+        stored, cid = self.stored, self.cid
+        zero = Money.zero(self.currency)
         credit = Credit(
             id=cid,
             user_id=stored.user_id,
@@ -279,86 +308,14 @@ class Replay:
             copy = type(inst)(inst.id, cid, inst.number, inst.due_date, inst.principal, inst.interest,
                               zero, zero, zero, zero, zero, zero)  # fmt: skip
             credit.installments.append(copy)
+        return credit
 
-        def money(value: Decimal | None) -> Money:
-            return Money(value, currency)  # type: ignore[arg-type]
+    def _money(self, value: Decimal | None) -> Money:
+        return Money(value, self.currency)  # type: ignore[arg-type]
 
-        events = self._events()
-        stored_allocations = {d["id"]: d["allocation"] for _, _, kind, d in events if kind == "payment"}
-        zone = ZoneInfo(settings.BUSINESS_TIME_ZONE)
-        standing: dict[UUID, _Paid] = {}
-        computed: dict[UUID, list[tuple]] = {}
-        nights: list[tuple[date, datetime, Money]] = []
-        for at, _, kind, data in events:
-            if kind == "activated":
-                credit.activate(event_id=data["id"], at=at)
-            elif kind == "defaulted":
-                # Declared by the nightly job (then replayed below as of its date) or by an admin.
-                if credit.state is CreditState.ACTIVE:
-                    credit.declare_default(event_id=data["id"], at=at)
-            elif kind == "cured":
-                if credit.state is CreditState.DEFAULTED:
-                    credit.cure(event_id=data["id"], at=at)
-            elif kind == "refinance":
-                credit.mark_refinanced(
-                    event_id=data["id"],
-                    new_credit_id=data["related"],
-                    reason=data["reason"] or "-",
-                    at=at,
-                    on=_business_date(at),
-                )
-            elif kind == "cancellation":
-                credit.cancel(event_id=data["id"], reason=data["reason"], at=at)
-            elif kind == "late_fee":
-                charges = assess_late_fees(credit.installments, data["on"], self.late_fees)
-                charged = sum((c.amount.amount for c in charges), Decimal(0))
-                if charged != data["amount"]:
-                    return (
-                        f"credit {cid}: late fees as of {data['on']}: the policy charges {charged}, "
-                        f"stored {data['amount']}"
-                    )
-                for charge in charges:
-                    credit.charge_late_fee(charge.installment_id, charge.amount)
-                if charges:
-                    nights.append((data["on"], at, money(data["amount"])))
-            elif kind == "waiver":
-                credit.waive_late_fee(data["installment_id"], money(data["amount"]))
-            elif kind == "adjustment":
-                credit.adjust(
-                    event_id=data["id"],
-                    amount=money(data["amount"]),
-                    reason=data["reason"],
-                    at=at,
-                    on=_business_date(at),
-                )
-            elif kind == "payment":
-                payment = _Paid(data["id"], money(data["amount"]), data["paid_on"], at)
-                if data["paid_on"] < at.astimezone(zone).date():
-                    # Entered after its date: the use case reprocessed the credit with it.
-                    before = credit.state
-                    standing[payment.id] = payment
-                    self._reprocess(credit, standing, computed, nights, reopen_as=credit.state)
-                else:
-                    lines = allocate_payment(payment.amount, credit.installments, as_of=payment.paid_on,
-                                             prepay=data["prepay"])  # fmt: skip
-                    before = credit.apply_allocation(lines)
-                    standing[payment.id] = payment
-                    computed[payment.id] = _lines(lines)
-                if before.value != data["state_before"]:
-                    return (
-                        f"credit {cid}: payment {data['id']} found the credit {before}, stored {data['state_before']}"
-                    )
-            elif kind == "reversal":
-                del standing[data["id"]]
-                computed.pop(data["id"])
-                self._reprocess(credit, standing, computed, nights, reopen_as=CreditState(data["state_before"]))
-            elif kind == "delinquency":
-                credit.refresh_delinquency(data["on"], self.policy, event_id=cid, at=at)
-            elif kind == "write_off":
-                amount = credit.write_off(event_id=data["id"], reason=data["reason"], at=at, on=_business_date(at))
-                if amount.amount != data["amount"]:
-                    return f"credit {cid}: written off {data['amount']}, the credit owed {amount}"
-        for pid, replayed in computed.items():
+    def _compare(self, stored_allocations: dict[UUID, list[tuple]]) -> str | None:
+        cid, credit, stored = self.cid, self.credit, self.stored
+        for pid, replayed in self.computed.items():
             if replayed != stored_allocations[pid]:
                 return f"credit {cid}: payment {pid} allocated {stored_allocations[pid]}, the replay gives {replayed}"
         figures = _figures(credit)
@@ -369,23 +326,100 @@ class Replay:
             return f"credit {cid}: stored state {stored.state}, replayed {credit.state}"
         return None
 
-    def _reprocess(
-        self,
-        credit: Credit,
-        standing: dict[UUID, _Paid],
-        computed: dict[UUID, list[tuple]],
-        nights: list[tuple[date, datetime, Money]],
-        *,
-        reopen_as: CreditState,
-    ) -> None:
+    # --- one handler per kind of event: None when it replays as stored, else the difference ----------
+
+    def _activated(self, at: datetime, data: dict) -> None:
+        self.credit.activate(event_id=data["id"], at=at)
+
+    def _defaulted(self, at: datetime, data: dict) -> None:
+        # Declared by the nightly job (then replayed below as of its date) or by an admin.
+        if self.credit.state is CreditState.ACTIVE:
+            self.credit.declare_default(event_id=data["id"], at=at)
+
+    def _cured(self, at: datetime, data: dict) -> None:
+        if self.credit.state is CreditState.DEFAULTED:
+            self.credit.cure(event_id=data["id"], at=at)
+
+    def _refinance(self, at: datetime, data: dict) -> None:
+        self.credit.mark_refinanced(
+            event_id=data["id"],
+            new_credit_id=data["related"],
+            reason=data["reason"] or "-",
+            at=at,
+            on=_business_date(at),
+        )
+
+    def _cancellation(self, at: datetime, data: dict) -> None:
+        self.credit.cancel(event_id=data["id"], reason=data["reason"], at=at)
+
+    def _late_fee(self, at: datetime, data: dict) -> str | None:
+        charges = assess_late_fees(self.credit.installments, data["on"], self.late_fees)
+        charged = sum((c.amount.amount for c in charges), Decimal(0))
+        if charged != data["amount"]:
+            return (
+                f"credit {self.cid}: late fees as of {data['on']}: the policy charges {charged}, "
+                f"stored {data['amount']}"
+            )
+        for charge in charges:
+            self.credit.charge_late_fee(charge.installment_id, charge.amount)
+        if charges:
+            self.nights.append((data["on"], at, self._money(data["amount"])))
+        return None
+
+    def _waiver(self, at: datetime, data: dict) -> None:
+        self.credit.waive_late_fee(data["installment_id"], self._money(data["amount"]))
+
+    def _adjustment(self, at: datetime, data: dict) -> None:
+        self.credit.adjust(
+            event_id=data["id"],
+            amount=self._money(data["amount"]),
+            reason=data["reason"],
+            at=at,
+            on=_business_date(at),
+        )
+
+    def _payment(self, at: datetime, data: dict) -> str | None:
+        credit = self.credit
+        payment = _Paid(data["id"], self._money(data["amount"]), data["paid_on"], at)
+        if data["paid_on"] < at.astimezone(self.zone).date():
+            # Entered after its date: the use case reprocessed the credit with it.
+            before = credit.state
+            self.standing[payment.id] = payment
+            self._reprocess(reopen_as=credit.state)
+        else:
+            lines = allocate_payment(payment.amount, credit.installments, as_of=payment.paid_on,
+                                     prepay=data["prepay"])  # fmt: skip
+            before = credit.apply_allocation(lines)
+            self.standing[payment.id] = payment
+            self.computed[payment.id] = _lines(lines)
+        if before.value != data["state_before"]:
+            return f"credit {self.cid}: payment {data['id']} found the credit {before}, stored {data['state_before']}"
+        return None
+
+    def _reversal(self, at: datetime, data: dict) -> None:
+        del self.standing[data["id"]]
+        self.computed.pop(data["id"])
+        self._reprocess(reopen_as=CreditState(data["state_before"]))
+
+    def _delinquency(self, at: datetime, data: dict) -> None:
+        self.credit.refresh_delinquency(data["on"], self.policy, event_id=self.cid, at=at)
+
+    def _write_off(self, at: datetime, data: dict) -> str | None:
+        amount = self.credit.write_off(event_id=data["id"], reason=data["reason"], at=at, on=_business_date(at))
+        if amount.amount != data["amount"]:
+            return f"credit {self.cid}: written off {data['amount']}, the credit owed {amount}"
+        return None
+
+    def _reprocess(self, *, reopen_as: CreditState) -> None:
         """What `use_cases.payments.reprocess` does: the standing payments replayed in date order."""
+        credit = self.credit
         result = replay(
-            credit.installments, list(standing.values()), currency=credit.currency, fee_nights=nights,
+            credit.installments, list(self.standing.values()), currency=credit.currency, fee_nights=self.nights,
             policy=self.late_fees,
         )  # fmt: skip
         credit.restate(result.installments, reopen_as=reopen_as)
         for pid, lines in result.allocations.items():
-            computed[pid] = _lines(lines)
+            self.computed[pid] = _lines(lines)
 
     def _events(self) -> list[tuple[datetime, int, str, dict]]:
         """Everything that happened to the credit, as (time, tie-break, kind, data), in order."""
@@ -525,7 +559,7 @@ WITH balance AS (
     GROUP BY p.account
 ), owed AS (
     SELECT c.id, c.state, c.currency,
-           CASE WHEN c.state IN ('active', 'defaulted') THEN coalesce(sum({OUTSTANDING}), 0) ELSE 0 END AS pending,
+           CASE WHEN {open_sql("c")} THEN coalesce(sum({OUTSTANDING}), 0) ELSE 0 END AS pending,
            bool_and(i.is_settled) AS all_settled
     FROM credits_credit c LEFT JOIN credits_installment i ON i.credit_id = c.id
     GROUP BY c.id, c.state, c.currency
@@ -536,7 +570,7 @@ WHERE coalesce(b.balance, 0) <> coalesce(o.pending, 0)
    OR o.id IS NULL
    OR b.currency <> o.currency OR b.currency2 <> o.currency
    OR (o.state = 'paid' AND NOT o.all_settled)
-   OR (o.state IN ('active', 'defaulted') AND o.all_settled)
+   OR ({open_sql("o")} AND o.all_settled)
 """
 _NUMBERING = """
 SELECT 'credit ' || c.id, c.installments_count, i.n, i.low, i.high
@@ -550,7 +584,7 @@ SELECT 'installment ' || i.id, i.is_settled, {OUTSTANDING} AS outstanding, i.cre
        i.agent_id, c.agent_id AS credit_agent_id
 FROM credits_installment i JOIN credits_credit c ON c.id = i.credit_id
 WHERE i.is_settled <> ({OUTSTANDING} = 0)
-   OR i.credit_open <> (c.state IN ('active', 'defaulted'))
+   OR i.credit_open <> {open_sql("c")}
    OR i.agent_id IS DISTINCT FROM c.agent_id
 """
 _PAID = """

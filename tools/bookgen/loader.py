@@ -37,12 +37,12 @@ from tqdm import tqdm
 
 from adapters.db.partitioning import ensure_month_partitions
 from adapters.orm.catalog.models import Category, Currency, Holiday, PaymentAccount, Periodicity, Subcategory
-from adapters.orm.seeding import ddl as ddl_module
-from adapters.orm.seeding import plan as shapes
-from adapters.orm.seeding.book import COLUMNS, TABLES, Batch, Catalog, Context
-from adapters.orm.seeding.plan import Plan
 from domain.credits.delinquency import DelinquencyPolicy
 from domain.payments.late_fees import LateFeePolicy
+from tools.bookgen import ddl as ddl_module
+from tools.bookgen import plan as shapes
+from tools.bookgen.book import COLUMNS, TABLES, Batch, Catalog, Context
+from tools.bookgen.plan import Plan
 
 BOOK_TABLES = (
     "payments_allocation",

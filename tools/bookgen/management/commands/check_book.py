@@ -1,5 +1,5 @@
 """`manage.py check_book [--sample N]`: verify the stored book against the domain's invariants
-(see adapters.orm.seeding.checks); exits non-zero with the first problems of each failed check."""
+(see tools.bookgen.checks); exits non-zero with the first problems of each failed check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from adapters.orm.seeding.checks import BookChecker
+from tools.bookgen.checks import BookChecker
 
 
 class Command(BaseCommand):

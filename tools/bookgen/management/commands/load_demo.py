@@ -18,7 +18,7 @@ from adapters.db.partitioning import ensure_month_partitions
 from adapters.orm.catalog.models import Category, PaymentAccount, Subcategory
 from adapters.orm.credits.models import Credit as CreditRow
 from adapters.orm.identity.models import User
-from adapters.orm.wiring import ports as shared_ports
+from config.bootstrap import shared_ports
 from domain.application import use_cases
 from domain.application.ports import SYSTEM, Actor, Ports
 from domain.credits.schedule import InterestMethod, Periodicity

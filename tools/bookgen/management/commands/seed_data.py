@@ -1,5 +1,5 @@
 """`manage.py seed_data --level 1|2|3 [--scale F] [--seed N] [--truncate]`: a generated book at the
-seed's volumes, written with COPY (see adapters.orm.seeding). Refused in production."""
+seed's volumes, written with COPY (see tools.bookgen). Refused in production."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from adapters.orm.seeding import ddl
-from adapters.orm.seeding.loader import Loader, SeedError, report_lines
-from adapters.orm.seeding.plan import SEED_PASSWORD
+from tools.bookgen import ddl
+from tools.bookgen.loader import Loader, SeedError, report_lines
+from tools.bookgen.plan import SEED_PASSWORD
 
 
 class Command(BaseCommand):
