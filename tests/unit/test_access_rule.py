@@ -6,9 +6,12 @@ from uuid import uuid4
 
 import pytest
 
-from domain.application.access import Holding, may_see, require_role, require_visible
+from domain.application.access import Holding, may_see, require_role, require_visible, sees
+from domain.application.queries.collections import whose_work_list
 from domain.identity.model import Principal, Role
+from domain.identity.ports import Person
 from domain.shared.errors import Forbidden, NotFound
+from tests.unit.domain.fakes import InMemoryPeople
 
 
 def who(role: Role, user_id: int) -> Principal:
@@ -39,3 +42,38 @@ def test_what_may_not_be_seen_is_not_found_and_a_role_that_may_not_act_is_forbid
     with pytest.raises(Forbidden):
         require_role(who(Role.CLIENT, 7), Role.AGENT, Role.ADMIN)
     require_role(who(Role.AGENT, 3), Role.AGENT, Role.ADMIN)
+
+
+def test_the_rule_reads_the_same_on_public_ids_as_on_internal_ones() -> None:
+    me, other = uuid4(), uuid4()
+    for role, holding, seen in [
+        (Role.ADMIN, Holding(client_id=other, agent_id=None), True),
+        (Role.AGENT, Holding(client_id=other, agent_id=me), True),
+        (Role.AGENT, Holding(client_id=me, agent_id=other), False),
+        (Role.CLIENT, Holding(client_id=me, agent_id=other), True),
+        (Role.CLIENT, Holding(client_id=other, agent_id=me), False),
+    ]:
+        assert sees(role, me, holding) is seen
+        internal = Holding(client_id=1 if holding.client_id == me else 2, agent_id=1 if holding.agent_id == me else 2)
+        assert may_see(who(role, 1), internal) is seen
+
+
+def test_whose_work_list_an_agent_their_own_an_admin_any_agent_a_client_none() -> None:
+    people = InMemoryPeople()
+    agent_id, other_agent, client = uuid4(), uuid4(), uuid4()
+    people.add(other_agent, Person(id=9, role=Role.AGENT, is_active=True))
+    people.add(client, Person(id=5, role=Role.CLIENT, is_active=True))
+    agent = Principal(public_id=agent_id, user_id=3, role=Role.AGENT)
+    admin = who(Role.ADMIN, 1)
+
+    assert whose_work_list(agent, None, people) == 3
+    assert whose_work_list(agent, agent_id, people) == 3
+    with pytest.raises(Forbidden, match="own lists"):
+        whose_work_list(agent, other_agent, people)
+    assert whose_work_list(admin, None, people) is None
+    assert whose_work_list(admin, other_agent, people) == 9
+    for not_an_agent in (client, uuid4()):
+        with pytest.raises(NotFound, match="No such agent"):
+            whose_work_list(admin, not_an_agent, people)
+    with pytest.raises(Forbidden):
+        whose_work_list(who(Role.CLIENT, 5), None, people)

@@ -20,10 +20,8 @@ from api.http.cached import json_response
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
-from api.http.security import bearer, require_role
-from domain.application.queries.collections import DueItem, WorkList
-from domain.identity.model import Role
-from domain.shared.errors import Forbidden, NotFound
+from api.http.security import bearer, principal_of
+from domain.application.queries.collections import DueItem, WorkList, whose_work_list
 
 router = Router(tags=["collections"], auth=bearer)
 
@@ -66,22 +64,8 @@ def _item(d: DueItem) -> dict[str, Any]:
     }
 
 
-def _agent_id(request: HttpRequest, agent: UUID | None) -> int | None:
-    principal = require_role(request, Role.AGENT, Role.ADMIN)
-    if principal.role is Role.AGENT:
-        if agent is not None and agent != principal.public_id:
-            raise Forbidden("Agents see their own lists only.")
-        return principal.user_id
-    if agent is None:
-        return None
-    ref = services().reads.clients.user(agent)
-    if ref is None or ref.role != Role.AGENT.value:
-        raise NotFound("No such agent.")
-    return ref.id
-
-
 def _work_list(request: HttpRequest, kind: WorkList, page: PageQuery, agent: UUID | None) -> HttpResponse:
-    agent_id = _agent_id(request, agent)
+    agent_id = whose_work_list(principal_of(request), agent, services().ports.people)
     result = services().reads.collections.work_list(
         kind, agent_id=agent_id, today=business_today(), page=page_request(page, 2, "du")
     )

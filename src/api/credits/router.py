@@ -25,6 +25,7 @@ from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, encode_cursor, page_request
 from api.http.security import bearer, principal_of
+from domain.application.access import Holding, sees
 from domain.application.queries import cache as cache_keys
 from domain.application.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
 from domain.application.queries.viewer import Viewer
@@ -312,9 +313,8 @@ def credit_detail(request: HttpRequest, credit_id: UUID) -> HttpResponse:
         "credit", [cache_keys.credit(credit_id)], f"{credit_id}:{side}:{today}", build
     )
     client_id, agent_id, payload = stored.split(b"|", 2)
-    me = str(principal.public_id).encode()
-    visible = payload and (principal.role is Role.ADMIN or me in (client_id, agent_id))
-    if not visible:
+    holding = Holding(UUID(client_id.decode()), UUID(agent_id.decode()) if agent_id else None) if payload else None
+    if holding is None or not sees(principal.role, principal.public_id, holding):
         raise _not_found()
     return HttpResponse(payload, content_type="application/json")
 

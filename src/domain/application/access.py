@@ -9,18 +9,22 @@ tested against `may_see`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
+from uuid import UUID
 
 from domain.identity.model import Principal, Role
 from domain.shared.errors import Forbidden, NotFound
 
+Id = TypeVar("Id", int, UUID)
+
 
 @dataclass(frozen=True, slots=True)
-class Holding:
-    """Whose a credit is: its client and its assigned agent (None while unassigned)."""
+class Holding(Generic[Id]):
+    """Whose a credit is: its client and its assigned agent (None while unassigned), by internal ids
+    (int) or, where only the published ones are at hand (a cached answer), by public ids (UUID)."""
 
-    client_id: int
-    agent_id: int | None
+    client_id: Id
+    agent_id: Id | None
 
 
 class Caller(Protocol):
@@ -33,15 +37,20 @@ class Caller(Protocol):
     def role(self) -> Role: ...
 
 
-def may_see(viewer: Caller, holding: Holding) -> bool:
-    if viewer.role is Role.ADMIN:
+def may_see(viewer: Caller, holding: Holding[int]) -> bool:
+    return sees(viewer.role, viewer.user_id, holding)
+
+
+def sees(role: Role, me: Id, holding: Holding[Id]) -> bool:
+    """The rule itself, on ids of one kind: `me` is the caller's id of the kind the holding carries."""
+    if role is Role.ADMIN:
         return True
-    if viewer.role is Role.AGENT:
-        return holding.agent_id == viewer.user_id
-    return holding.client_id == viewer.user_id
+    if role is Role.AGENT:
+        return holding.agent_id == me
+    return holding.client_id == me
 
 
-def require_visible(viewer: Principal, holding: Holding | None, what: str) -> Holding:
+def require_visible(viewer: Principal, holding: Holding[int] | None, what: str) -> Holding[int]:
     """The holding when the viewer may see it; otherwise the thing is 'not found' for them."""
     if holding is None or not may_see(viewer, holding):
         raise NotFound(f"No such {what}.")

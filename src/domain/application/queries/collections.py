@@ -8,6 +8,9 @@ from datetime import date
 from typing import Protocol
 from uuid import UUID
 
+from domain.identity.model import Principal, Role
+from domain.identity.ports import PeopleDirectory
+from domain.shared.errors import Forbidden, NotFound
 from domain.shared.money import Money
 from domain.shared.pagination import Page, PageRequest
 
@@ -35,3 +38,20 @@ class DueItem:
 
 class CollectionReads(Protocol):
     def work_list(self, kind: WorkList, *, agent_id: int | None, today: date, page: PageRequest) -> Page[DueItem]: ...
+
+
+def whose_work_list(caller: Principal, agent: UUID | None, people: PeopleDirectory) -> int | None:
+    """The agent whose work list the caller may read (None: every agent's). An agent reads their
+    own only; an admin anyone's, named by public id; a client none."""
+    if caller.role not in (Role.AGENT, Role.ADMIN):
+        raise Forbidden("Your role does not allow this operation.")
+    if caller.role is Role.AGENT:
+        if agent is not None and agent != caller.public_id:
+            raise Forbidden("Agents see their own lists only.")
+        return caller.user_id
+    if agent is None:
+        return None
+    person = people.person(agent)
+    if person is None or person.role is not Role.AGENT:
+        raise NotFound("No such agent.")
+    return person.id

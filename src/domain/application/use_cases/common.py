@@ -31,7 +31,7 @@ from domain.shared.money import Money
 STAFF = (Role.AGENT, Role.ADMIN)
 
 
-def holding_of(credit: Credit) -> Holding:
+def holding_of(credit: Credit) -> Holding[int]:
     return Holding(client_id=credit.user_id, agent_id=credit.agent_id)
 
 
