@@ -24,10 +24,18 @@ from api.http.cached import encode, json_response
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, encode_cursor, page_request
+from api.http.read_models import schema_of
 from api.http.security import bearer, principal_of
 from domain.application.access import Holding, sees
 from domain.application.queries import cache as cache_keys
-from domain.application.queries.credits import CreditFilter, CreditListItem, CreditPayment, InstallmentRow
+from domain.application.queries.credits import (
+    CreditFilter,
+    CreditListItem,
+    CreditPayment,
+    InstallmentRow,
+    PaymentAllocationRow,
+    PaymentLineRow,
+)
 from domain.application.queries.viewer import Viewer
 from domain.credits.model import CreditState
 from domain.identity.model import Role
@@ -152,40 +160,20 @@ class CreditDetailOut(Schema):
     installments: list[ScheduleItemOut]
 
 
-class CreditPaymentLineOut(Schema):
-    payment_account_id: int
-    account_name: str
-    account_kind: str
-    amount: MoneyOut
-
-
-class CreditPaymentAllocationOut(Schema):
-    installment_id: UUID
-    installment_number: int
-    late_fee: MoneyOut
-    interest: MoneyOut
-    principal: MoneyOut
-
-
-class CreditPaymentOut(Schema):
-    id: UUID
-    amount: MoneyOut
-    paid_on: date
-    received_at: datetime
-    status: str
-    prepay: bool
-    agent_id: UUID | None
-    transaction_id: UUID
-    reversed_at: datetime | None
-    reversal_reason: str
-    lines: list[CreditPaymentLineOut]
-    allocations: list[CreditPaymentAllocationOut] = Field(
-        description="What the payment pays now, installment by installment (a reversal or a backdated "
+CreditPaymentLineOut = schema_of(PaymentLineRow, "CreditPaymentLineOut")
+CreditPaymentAllocationOut = schema_of(PaymentAllocationRow, "CreditPaymentAllocationOut")
+CreditPaymentOut = schema_of(
+    CreditPayment,
+    "CreditPaymentOut",
+    described={
+        "allocations": "What the payment pays now, installment by installment (a reversal or a backdated "
         "payment reprocesses the credit's payments in date order; a reversed payment keeps its last)."
-    )
+    },
+    nested={PaymentLineRow: CreditPaymentLineOut, PaymentAllocationRow: CreditPaymentAllocationOut},
+)
 
 
-class CreditPaymentPage(PageOut[CreditPaymentOut]):
+class CreditPaymentPage(PageOut[CreditPaymentOut]):  # type: ignore[valid-type]  # a schema built from its read model
     pass
 
 
@@ -229,40 +217,6 @@ def _schedule_item(i: InstallmentRow) -> dict[str, Any]:
         "outstanding": money_dict(i.outstanding),
         "status": i.status,
         "days_past_due": i.days_past_due,
-    }
-
-
-def _payment(p: CreditPayment) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "amount": money_dict(p.amount),
-        "paid_on": p.paid_on,
-        "received_at": p.received_at,
-        "status": p.status,
-        "prepay": p.prepay,
-        "agent_id": p.agent_id,
-        "transaction_id": p.transaction_id,
-        "reversed_at": p.reversed_at,
-        "reversal_reason": p.reversal_reason,
-        "lines": [
-            {
-                "payment_account_id": ln.payment_account_id,
-                "account_name": ln.account_name,
-                "account_kind": ln.account_kind,
-                "amount": money_dict(ln.amount),
-            }
-            for ln in p.lines
-        ],
-        "allocations": [
-            {
-                "installment_id": a.installment_id,
-                "installment_number": a.installment_number,
-                "late_fee": money_dict(a.late_fee),
-                "interest": money_dict(a.interest),
-                "principal": money_dict(a.principal),
-            }
-            for a in p.allocations
-        ],
     }
 
 
@@ -378,7 +332,7 @@ def credit_payments(request: HttpRequest, credit_id: UUID, page: Query[PageQuery
     result = services().reads.credits.payments(viewer_of(request), credit_id, page_request(page, 2, "du"))
     if result is None:
         raise _not_found()
-    return page_body(result, _payment)
+    return page_body(result)
 
 
 # The writes of the same paths (open, adjust, write off, refinance, pay) live in commands.py.
