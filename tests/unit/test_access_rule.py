@@ -45,7 +45,7 @@ def test_what_may_not_be_seen_is_not_found_and_a_role_that_may_not_act_is_forbid
 
 
 def test_the_rule_reads_the_same_on_public_ids_as_on_internal_ones() -> None:
-    me, other = uuid4(), uuid4()
+    me, other = str(uuid4()), str(uuid4())
     for role, holding, seen in [
         (Role.ADMIN, Holding(client_id=other, agent_id=None), True),
         (Role.AGENT, Holding(client_id=other, agent_id=me), True),

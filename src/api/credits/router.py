@@ -267,8 +267,8 @@ def credit_detail(request: HttpRequest, credit_id: UUID) -> HttpResponse:
         "credit", [cache_keys.credit(credit_id)], f"{credit_id}:{side}:{today}", build
     )
     client_id, agent_id, payload = stored.split(b"|", 2)
-    holding = Holding(UUID(client_id.decode()), UUID(agent_id.decode()) if agent_id else None) if payload else None
-    if holding is None or not sees(principal.role, principal.public_id, holding):
+    holding = Holding(client_id.decode(), agent_id.decode() or None) if payload else None
+    if holding is None or not sees(principal.role, str(principal.public_id), holding):
         raise _not_found()
     return HttpResponse(payload, content_type="application/json")
 

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
-from uuid import UUID
 
 from domain.identity.model import Principal, Role
 from domain.shared.errors import Forbidden, NotFound
 
-Id = TypeVar("Id", int, UUID)
+Id = TypeVar("Id", int, str)
 
 
 @dataclass(frozen=True, slots=True)
 class Holding(Generic[Id]):
     """Whose a credit is: its client and its assigned agent (None while unassigned), by internal ids
-    (int) or, where only the published ones are at hand (a cached answer), by public ids (UUID)."""
+    (int) or, where only the published ones are at hand (a cached answer), by public ids as text."""
 
     client_id: Id
     agent_id: Id | None
