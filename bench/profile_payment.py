@@ -1,0 +1,141 @@
+"""Where a payment's CPU goes, in process: N payments through Django's test client against the
+bench's level database (production settings, as `make bench` serves them), under cProfile.
+
+    .venv/bin/python bench/profile_payment.py [--level 1] [--payments 300] [--top 35]
+
+Prints the statements of one payment and the functions by own time and by cumulative time, and a
+summary by area (our code by package, Django, Ninja/pydantic, psycopg, the rest). Needs the level
+loaded and its tokens cached by one `make bench LEVEL=n` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from bench import run as bench  # noqa: E402
+
+AREAS = (
+    ("/src/domain/", "domain"),
+    ("/src/adapters/", "adapters"),
+    ("/src/api/", "api"),
+    ("/src/config/", "config"),
+    ("/django/", "django"),
+    ("/ninja/", "ninja"),
+    ("/pydantic", "pydantic"),
+    ("/psycopg", "psycopg"),
+    ("/decimal", "decimal"),
+    ("/json/", "json"),
+    ("/logging/", "logging"),
+    ("/prometheus_client/", "prometheus"),
+    ("/redis/", "redis"),
+)
+
+
+def area(filename: str) -> str:
+    return next((name for part, name in AREAS if part in filename), "other")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--level", type=int, default=1)
+    p.add_argument("--payments", type=int, default=300)
+    p.add_argument("--top", type=int, default=35)
+    a = p.parse_args()
+    cfg = bench.Config(level=a.level)
+    os.environ.update(bench.server_env(cfg))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    tokens = json.loads((cfg.work / "tokens.json").read_text())["tokens"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT u.username, u.id FROM identity_user u WHERE u.role = 'agent' AND u.username = ANY(%s)",
+            [list(tokens)],
+        )
+        agents = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT c.id, c.agent_id FROM credits_credit c WHERE c.agent_id = ANY(%s) AND c.currency = 'COP' "
+            "AND c.state IN ('active', 'defaulted') AND (SELECT sum(i.principal + i.adjustment + i.interest "
+            "+ i.late_fee - i.late_fee_waived - i.paid_principal - i.paid_interest - i.paid_late_fee) "
+            "FROM credits_installment i WHERE i.credit_id = c.id) >= 200000 ORDER BY c.id",
+            [list(agents.values())],
+        )
+        payable = cursor.fetchall()
+        cursor.execute("SELECT id, kind FROM catalog_payment_account WHERE currency_id = 'COP' AND active")
+        accounts = dict((kind, pk) for pk, kind in cursor.fetchall())
+    by_agent = {uid: tokens[name] for name, uid in agents.items()}
+    random.Random(7).shuffle(payable)
+    body = json.dumps(
+        {
+            "amount": {"amount": "100.00", "currency": "COP"},
+            "lines": [
+                {"payment_account_id": accounts["cash"], "amount": {"amount": "60.00", "currency": "COP"}},
+                {"payment_account_id": accounts["bank"], "amount": {"amount": "40.00", "currency": "COP"}},
+            ],
+            "prepay": True,
+        }
+    )
+    client = Client(HTTP_HOST="127.0.0.1")
+    stamp = int(time.time())
+
+    def pay(i: int) -> None:
+        credit_id, agent_id = payable[i % len(payable)]
+        response = client.post(
+            f"/api/v1/credits/{credit_id}/payments",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {by_agent[agent_id]}",
+            HTTP_IDEMPOTENCY_KEY=f"profile-{stamp}-{i}",
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"payment answered {response.status_code}: {response.content[:300]!r}")
+
+    for i in range(20):  # warm: imports, connections, caches
+        pay(i)
+    with CaptureQueriesContext(connection) as queries:
+        pay(20)
+    print(f"statements of one payment: {len(queries)}")
+    for q in queries:
+        print("  ", q["sql"][:110])
+
+    profiler = cProfile.Profile()
+    started = time.process_time()
+    profiler.enable()
+    for i in range(21, 21 + a.payments):
+        pay(i)
+    profiler.disable()
+    cpu = time.process_time() - started
+    print(f"\n{a.payments} payments, {cpu / a.payments * 1e6:,.0f} µs of process CPU each under cProfile")
+
+    stats = pstats.Stats(profiler)
+    totals: dict[str, float] = defaultdict(float)
+    for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        totals[area(filename)] += tottime
+    whole = sum(totals.values())
+    print("\nown time by area:")
+    for name, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:12} {seconds / whole:6.1%}  {seconds / a.payments * 1e6:8,.0f} µs/payment")
+    stats.sort_stats("tottime").print_stats(a.top)
+    stats.sort_stats("cumulative").print_stats(a.top)
+    stats.sort_stats("cumulative").print_stats("src/(domain|adapters|api)", a.top)
+
+
+if __name__ == "__main__":
+    main()
