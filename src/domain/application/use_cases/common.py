@@ -50,10 +50,16 @@ def not_found(actor: Actor, what: str, **details: str) -> NotFound:
     return NotFound(f"No such {what}.", details=details if actor.principal is None else None)
 
 
-def locked_credit(ports: Ports, credit_id: UUID, actor: Actor, what: str = "credit") -> Credit:
+def locked_credit(
+    ports: Ports, credit_id: UUID, actor: Actor, what: str = "credit", *, roles: tuple[Role, ...] | None = None
+) -> Credit:
+    """The credit, locked for the change; with `roles`, only once the actor may see it (404) and
+    act on it (403), checked under the lock."""
     credit = ports.credits.get(credit_id, for_update=True)
     if credit is None:
         raise not_found(actor, what, credit_id=str(credit_id))
+    if roles is not None:
+        authorize(actor, credit, what, *roles)
     return credit
 
 
@@ -157,8 +163,7 @@ def credit_change(
 
     An exception in the body leaves nothing behind (the unit of work is not committed)."""
     with ports.uow:
-        credit = locked_credit(ports, credit_id, actor)
-        authorize(actor, credit, "credit", *roles)
+        credit = locked_credit(ports, credit_id, actor, roles=roles)
         change = CreditChange(credit, Figures.of(credit))
         yield change
         save_credit(ports, credit)

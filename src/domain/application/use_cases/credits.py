@@ -13,7 +13,6 @@ from domain.application.ports import Actor, Ports
 from domain.application.use_cases.common import (
     STAFF,
     audit,
-    authorize,
     credit_change,
     locked_credit,
     meta,
@@ -263,8 +262,7 @@ def refinance_credit(ports: Ports, cmd: Refinance, actor: Actor) -> Refinanced:
     """
     reason = require_reason(cmd.reason)
     with ports.uow:
-        old = locked_credit(ports, cmd.credit_id, actor)
-        authorize(actor, old, "credit", Role.ADMIN)
+        old = locked_credit(ports, cmd.credit_id, actor, roles=(Role.ADMIN,))
         before = Figures.of(old)
         today = ports.clock.today()
         balance = _refinance_balance(old, today)

@@ -12,7 +12,6 @@ from domain.application.ports import Actor, Ports
 from domain.application.use_cases.common import (
     STAFF,
     audit,
-    authorize,
     locked_credit,
     meta,
     not_found,
@@ -73,8 +72,7 @@ def book_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> PaymentBoo
         raise InvalidInput("A payment cannot be dated in the future.", details={"latest": today.isoformat()})
     with ports.uow:
         known = None if cmd.key_claimed else _known(ports, cmd, paid_on)
-        credit = locked_credit(ports, known.credit_id if known else cmd.credit_id, actor)
-        authorize(actor, credit, "credit", *STAFF)
+        credit = locked_credit(ports, known.credit_id if known else cmd.credit_id, actor, roles=STAFF)
         if known is not None:
             return PaymentBooked(known, credit.pending)
         _require_payable(ports, credit, cmd, paid_on)
@@ -191,8 +189,7 @@ def undo_payment(ports: Ports, payment_id: UUID, reason: str, actor: Actor) -> P
         payment = ports.payments.get(payment_id, for_update=True)
         if payment is None:
             raise not_found(actor, "payment", payment_id=str(payment_id))
-        credit = locked_credit(ports, payment.credit_id, actor, "payment")
-        authorize(actor, credit, "payment", Role.ADMIN)
+        credit = locked_credit(ports, payment.credit_id, actor, "payment", roles=(Role.ADMIN,))
         before = Figures.of(credit)
         original = ports.transactions.get(payment.transaction_id, for_update=True)
         if original is None:

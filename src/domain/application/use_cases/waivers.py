@@ -113,8 +113,7 @@ def decide_fee_waiver(ports: Ports, waiver_id: UUID, *, approve: bool, note: str
         waiver = ports.waivers.get(waiver_id, for_update=True)
         if waiver is None:
             raise not_found(actor, "fee waiver", waiver_id=str(waiver_id))
-        credit = locked_credit(ports, waiver.credit_id, actor, "fee waiver")
-        authorize(actor, credit, "fee waiver", Role.ADMIN)
+        credit = locked_credit(ports, waiver.credit_id, actor, "fee waiver", roles=(Role.ADMIN,))
         if approve:
             _approve(ports, credit, waiver, note, by, actor)
         else:
