@@ -5,7 +5,8 @@ bench's level database (production settings, as `make bench` serves them), under
 
 Prints the statements of one payment and the functions by own time and by cumulative time, and a
 summary by area (our code by package, Django, Ninja/pydantic, psycopg, the rest). Needs the level
-loaded and its tokens cached by one `make bench LEVEL=n` run.
+loaded (`bench/run.py --level n --load-only`); it logs a few generated agents in unless a
+`make bench` run cached their tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import pstats
 import random
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -47,11 +49,22 @@ def area(filename: str) -> str:
     return next((name for part, name in AREAS if part in filename), "other")
 
 
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a PostgreSQL backend has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--level", type=int, default=1)
     p.add_argument("--payments", type=int, default=300)
     p.add_argument("--top", type=int, default=35)
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="no profiler: the CPU of one payment, in this process and in its PostgreSQL backend (serial)",
+    )
     a = p.parse_args()
     cfg = bench.Config(level=a.level)
     os.environ.update(bench.server_env(cfg))
@@ -63,7 +76,21 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    tokens = json.loads((cfg.work / "tokens.json").read_text())["tokens"]
+    client = Client(HTTP_HOST="127.0.0.1")
+    cached = cfg.work / "tokens.json"
+    if cached.exists():
+        tokens = json.loads(cached.read_text())["tokens"]
+    else:  # no bench run yet on this machine: log a few of the generated agents in
+        tokens = {}
+        for n in range(1, 9):
+            name = f"seed_agent{n}"
+            answer = client.post(
+                "/api/v1/auth/token",
+                {"username": name, "password": "seed-pass-2026"},
+                content_type="application/json",
+            )
+            if answer.status_code == 200:
+                tokens[name] = answer.json()["access_token"]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT u.username, u.id FROM identity_user u WHERE u.role = 'agent' AND u.username = ANY(%s)",
@@ -92,7 +119,6 @@ def main() -> None:
             "prepay": True,
         }
     )
-    client = Client(HTTP_HOST="127.0.0.1")
     stamp = int(time.time())
 
     def pay(i: int) -> None:
@@ -114,6 +140,23 @@ def main() -> None:
     print(f"statements of one payment: {len(queries)}")
     for q in queries:
         print("  ", q["sql"][:110])
+
+    if a.plain:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        app, db = [], []
+        for i in range(21, 21 + a.payments):
+            app0, db0 = time.process_time(), backend_cpu(backend)
+            pay(i)
+            app.append(time.process_time() - app0)
+            db.append(backend_cpu(backend) - db0)
+        print(
+            f"\n{a.payments} payments, serial, CPU µs per payment: app median {statistics.median(app) * 1e6:,.0f} "
+            f"(mean {statistics.mean(app) * 1e6:,.0f}); PostgreSQL backend mean {statistics.mean(db) * 1e6:,.0f} "
+            f"(its clock ticks are 10 ms: only the mean means anything)"
+        )
+        return
 
     profiler = cProfile.Profile()
     started = time.process_time()

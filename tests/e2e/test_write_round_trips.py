@@ -3,12 +3,14 @@ credit loads in one, and a payment over HTTP takes a fixed number whatever the c
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from psycopg import pq
 
 from adapters.sql.credits import DjangoCreditRepository
 from adapters.sql.session import OrmSession
@@ -52,11 +54,57 @@ def test_a_payment_takes_the_same_round_trips_whatever_the_credit(
             HTTP_IDEMPOTENCY_KEY=f"rt-{installments}",
         )
     assert response.status_code == 201, response.content
-    # The idempotency claim, the credit (one, locked), the accounts, the ledger transaction with its
-    # postings (one), the payment with its lines and allocation (one), credit update, installments
-    # update, audit, the idempotency answer: 9, plus the unit of work's savepoint and release
-    # (BEGIN/COMMIT outside a test). Was 19: the claim and the use case share one unit of work (no
-    # inner savepoint); authorization runs on the locked credit (no look-up of its own); the answer's
-    # figures come from the use case (no reload); the claim is the only idempotency look-up (no
-    # search of the payments by key); new rows go in with their children in one statement.
-    assert len(queries) == 11, [q["sql"][:60] for q in queries]
+    # The idempotency claim; the accounts asked ahead with the credit's lock and load; every write
+    # (ledger, payment, credit, installments, audit, the stored answer) in one batch before COMMIT;
+    # plus the unit of work's savepoint and release (BEGIN/COMMIT outside a test). Was 19, then 11
+    # (issue 13), now 5 (issue 14: adapters.sql.batch).
+    assert len(queries) == 5, [q["sql"][:60] for q in queries]
+    writes = queries[3]["sql"]
+    for table in (
+        "ledger_transaction",
+        "payments_payment",
+        "credits_credit",
+        "credits_installment",
+        "audit_entry",
+        "idempotency_record",
+    ):
+        assert table in writes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_crosses_the_wire_five_times_with_begin_and_commit(
+    client: Client, login: Callable[..., dict]
+) -> None:
+    """Counted on the wire (libpq's trace of the protocol): each round trip ends in one
+    ReadyForQuery, BEGIN and COMMIT included, as in production."""
+    agent = UserFactory(role="agent")
+    credit = open_credit(UserFactory(role="client"), agent, installments=12)
+    cash = payment_account(credit.currency.code, kind="cash")
+    token = login(agent.username)["access_token"]
+    body = {
+        "amount": {"amount": "10.00", "currency": "COP"},
+        "lines": [{"payment_account_id": cash.id, "amount": {"amount": "10.00", "currency": "COP"}}],
+    }
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile(mode="w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            response = client.post(
+                f"/api/v1/credits/{credit.id}/payments",
+                body,
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+                HTTP_IDEMPOTENCY_KEY="on-the-wire",
+            )
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        messages = [line.split("\t") for line in trace.read().splitlines()]
+    assert response.status_code == 201, response.content
+    sent = [m[3].strip().strip('"')[:60] for m in messages if m[0] == "F" and m[2] in ("Query", "Sync")]
+    round_trips = [m for m in messages if m[0] == "B" and m[2] == "ReadyForQuery"]
+    # BEGIN, the claim, the accounts with the credit's lock and load, the writes, COMMIT.
+    assert len(round_trips) == 5, sent
+    assert sent[0] == "BEGIN" and sent[-1] == "COMMIT", sent

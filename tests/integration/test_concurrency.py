@@ -142,19 +142,33 @@ def test_twenty_requests_with_one_idempotency_key_make_one_payment(credit: dict,
 
 
 def test_a_stale_version_is_a_conflict(credit: dict) -> None:
-    """The version check backs the row lock up: a save from an outdated copy is refused."""
+    """The version check backs the row lock up: a save from an outdated copy is refused, when its
+    deferred write reaches the database (adapters.sql.batch), and nothing of the unit of work stays."""
+    from django.db import connection
+
     from domain.shared.errors import Conflict
 
-    ports = build_ports()
-    with ports.uow:
-        stale = ports.credits.get(credit["id"])
-        fresh = ports.credits.get(credit["id"], for_update=True)
-        fresh.refresh_delinquency(
-            ports.clock.today(), ports.policies.delinquency, event_id=uuid.uuid4(), at=ports.clock.now()
-        )
-        ports.credits.save(fresh)
-        stale.refresh_delinquency(
-            ports.clock.today(), ports.policies.delinquency, event_id=uuid.uuid4(), at=ports.clock.now()
-        )
-        with pytest.raises(Conflict):
+    def version() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version FROM credits_credit WHERE id = %s", [credit["id"]])
+            return cursor.fetchone()[0]
+
+    def save_both_copies() -> None:
+        ports = build_ports()
+        with ports.uow:
+            stale = ports.credits.get(credit["id"])
+            fresh = ports.credits.get(credit["id"], for_update=True)
+            fresh.refresh_delinquency(
+                ports.clock.today(), ports.policies.delinquency, event_id=uuid.uuid4(), at=ports.clock.now()
+            )
+            ports.credits.save(fresh)
+            stale.refresh_delinquency(
+                ports.clock.today(), ports.policies.delinquency, event_id=uuid.uuid4(), at=ports.clock.now()
+            )
             ports.credits.save(stale)
+            ports.uow.commit()
+
+    first = version()
+    with pytest.raises(Conflict):
+        save_both_copies()
+    assert version() == first

@@ -84,9 +84,9 @@ def _catalog_periodicities() -> list[tuple[str, bool, bool]]:
 
 def test_usable_accounts_are_known_active_and_in_the_currency(seeded: Seeded) -> None:
     wanted = {seeded.cash, seeded.closed, seeded.dollars, 10**9}
-    assert seeded.ports.accounts.usable(wanted, COP) == {seeded.cash}
-    assert seeded.ports.accounts.usable(wanted, USD) == {seeded.dollars}
-    assert seeded.ports.accounts.usable(set(), COP) == set()
+    assert seeded.ports.accounts.usable(wanted, COP).get() == {seeded.cash}
+    assert seeded.ports.accounts.usable(wanted, USD).get() == {seeded.dollars}
+    assert seeded.ports.accounts.usable(set(), COP).get() == set()
 
 
 def test_people_by_public_id_with_role_and_activity(seeded: Seeded) -> None:

@@ -1,12 +1,11 @@
-"""The AuditLog port on PostgreSQL: one INSERT on the caller's connection, so the record commits or
-rolls back with the money change of the same unit of work."""
+"""The AuditLog port on PostgreSQL: one INSERT in the caller's unit of work, so the record commits or
+rolls back with the money change it records."""
 
 from __future__ import annotations
 
 import json
 
-from django.db import connections
-
+from adapters.sql import batch
 from domain.application.audit import AuditRecord, Figures, valid_ip
 
 _INSERT = """
@@ -26,24 +25,25 @@ class DjangoAuditLog:
 
     def append(self, record: AuditRecord) -> None:
         origin = record.origin
-        with connections[self._using].cursor() as cursor:
-            cursor.execute(
-                _INSERT,
-                [
-                    record.at,
-                    record.event.value,
-                    record.actor_id,
-                    record.actor_role[:16],
-                    record.source,
-                    valid_ip(origin.ip) if origin else None,
-                    origin.user_agent[:300] if origin else "",
-                    origin.request_id[:64] if origin else "",
-                    record.credit_id,
-                    record.reference_id,
-                    record.amount.amount if record.amount is not None else None,
-                    record.amount.currency.code if record.amount is not None else None,
-                    _figures(record.before),
-                    _figures(record.after),
-                    json.dumps(record.details),
-                ],
-            )
+        # Deferred: it rides the unit of work's next round trip, with the money rows it records.
+        batch.defer(
+            _INSERT,
+            [
+                record.at,
+                record.event.value,
+                record.actor_id,
+                record.actor_role[:16],
+                record.source,
+                valid_ip(origin.ip) if origin else None,
+                origin.user_agent[:300] if origin else "",
+                origin.request_id[:64] if origin else "",
+                record.credit_id,
+                record.reference_id,
+                record.amount.amount if record.amount is not None else None,
+                record.amount.currency.code if record.amount is not None else None,
+                _figures(record.before),
+                _figures(record.after),
+                json.dumps(record.details),
+            ],
+            using=self._using,
+        )

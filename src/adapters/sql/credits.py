@@ -5,8 +5,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.db import connection
-from django.db.backends.utils import CursorWrapper
 
+from adapters.sql import batch
+from adapters.sql.batch import Check, Result
 from adapters.sql.credit_mappers import (
     CREDIT_COLUMNS,
     EVENT_COLUMNS,
@@ -37,10 +38,23 @@ _INSTALLMENT_INSERT_COLUMNS = (
     "id, credit_id, agent_id, number, due_date, principal, interest, adjustment, late_fee, late_fee_waived, "
     "paid_principal, paid_interest, paid_late_fee, is_settled, credit_open"
 )
-_INSERT_EVENT = (
-    "INSERT INTO credits_event (id, credit_id, kind, occurred_at, reason, amount, actor_id, related_credit_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
+_INSERT_EVENTS = (
+    "INSERT INTO credits_event (id, credit_id, kind, occurred_at, reason, amount, actor_id, related_credit_id) VALUES "
 )
+_EVENT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+def _one_row(credit_id: UUID) -> Check:
+    """The version check of a deferred credit update: no row means another writer got there first."""
+
+    def check(result: Result) -> None:
+        if result.rowcount != 1:
+            raise Conflict(
+                "The credit was changed by someone else; reload and try again.",
+                details={"credit_id": str(credit_id)},
+            )
+
+    return check
 
 
 class DjangoCreditRepository:
@@ -91,28 +105,26 @@ class DjangoCreditRepository:
             return [r[0] for r in cursor.fetchall()]
 
     def save(self, credit: Credit) -> None:
-        with connection.cursor() as cursor:
-            if credit.version == 0:
-                self._insert(cursor, credit)
-            else:
-                cursor.execute(_UPDATE_CREDIT, [*credit_values(credit), credit.id, credit.version])
-                if cursor.rowcount != 1:
-                    raise Conflict(
-                        "The credit was changed by someone else; reload and try again.",
-                        details={"credit_id": str(credit.id)},
-                    )
-                credit.version += 1
-                self._update_installments(cursor, credit)
-            known = self._session.snapshots.get(("events", credit.id), (0,))[0]
-            new_events = credit.events[known:]
-            if new_events:
-                cursor.executemany(_INSERT_EVENT, [event_values(e) for e in new_events])
+        """Deferred writes (`adapters.sql.batch`): they ride the unit of work's next round trip."""
+        if credit.version == 0:
+            self._insert(credit)
+        else:
+            batch.defer(_UPDATE_CREDIT, [*credit_values(credit), credit.id, credit.version], _one_row(credit.id))
+            credit.version += 1
+            self._update_installments(credit)
+        known = self._session.snapshots.get(("events", credit.id), (0,))[0]
+        new_events = credit.events[known:]
+        if new_events:
+            batch.defer(
+                _INSERT_EVENTS + ", ".join([_EVENT_ROW] * len(new_events)) + " ON CONFLICT (id) DO NOTHING",
+                [value for e in new_events for value in event_values(e)],
+            )
         self._remember(credit)
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _insert(self, cursor: CursorWrapper, credit: Credit) -> None:
-        cursor.execute(
+    def _insert(self, credit: Credit) -> None:
+        batch.defer(
             _INSERT_CREDIT,
             [
                 credit.id,
@@ -139,13 +151,13 @@ class DjangoCreditRepository:
             for inst in credit.installments
         ]
         placeholders = "(" + ", ".join(["%s"] * 15) + ")"
-        cursor.execute(
+        batch.defer(
             f"INSERT INTO credits_installment ({_INSTALLMENT_INSERT_COLUMNS}) VALUES "
             + ", ".join([placeholders] * len(rows)),
             [value for row in rows for value in row],
         )
 
-    def _update_installments(self, cursor: CursorWrapper, credit: Credit) -> None:
+    def _update_installments(self, credit: Credit) -> None:
         is_open = credit.state.is_open
         changed = []
         for inst in credit.installments:
@@ -159,7 +171,7 @@ class DjangoCreditRepository:
             "(%s::uuid, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s::numeric, "
             "%s::numeric, %s::boolean, %s::boolean)"
         )
-        cursor.execute(
+        batch.defer(
             "UPDATE credits_installment AS i SET adjustment = v.adjustment, late_fee = v.late_fee, "
             "late_fee_waived = v.late_fee_waived, paid_principal = v.paid_principal, "
             "paid_interest = v.paid_interest, paid_late_fee = v.paid_late_fee, is_settled = v.is_settled, "

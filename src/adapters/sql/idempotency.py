@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.db import connection
 
+from adapters.sql import batch
 from domain.application.idempotency import Answer, Stored
 
 
@@ -35,8 +36,8 @@ class SqlIdempotencyStore:
         return Stored(stored_hash, Answer(status, bytes(body) if body is not None else b""))
 
     def answer(self, owner: int, key: str, answer: Answer) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE idempotency_record SET status_code = %s, response_bytes = %s WHERE user_id = %s AND key = %s",
-                [answer.status, answer.body, owner, key],
-            )
+        # Deferred: it rides the unit of work's last round trip, with the writes it answers for.
+        batch.defer(
+            "UPDATE idempotency_record SET status_code = %s, response_bytes = %s WHERE user_id = %s AND key = %s",
+            [answer.status, answer.body, owner, key],
+        )

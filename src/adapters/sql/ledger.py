@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from django.db import connection, connections
 
+from adapters.sql import batch
+from adapters.sql.batch import Check, Result
 from adapters.sql.currencies import currency_of
 from domain.ledger.model import Posting, Side, Source, Transaction, TransactionStatus, TransactionType
+from domain.shared.errors import Conflict
 from domain.shared.money import Money
 
 _TX_COLUMNS = (
@@ -55,6 +59,45 @@ def _transaction(row: tuple, postings: list[tuple]) -> Transaction:
     )
 
 
+def _insert(tx: Transaction) -> tuple[str, list[Any]]:
+    """The transaction and its postings (inserted only if the transaction was): one statement."""
+    rows = ", ".join(["(%s::date, %s::uuid, %s, %s, %s::numeric, %s)"] * len(tx.postings))
+    sql = (
+        f"WITH tx AS (INSERT INTO ledger_transaction ({_TX_COLUMNS}) VALUES "
+        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (id, occurred_on) DO NOTHING RETURNING id) "
+        "INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount, currency) "
+        "SELECT v.* FROM (VALUES " + rows + ") AS v(occurred_on, transaction_id, account, side, amount, currency) "
+        "WHERE EXISTS (SELECT 1 FROM tx) RETURNING 1"
+    )
+    params: list[Any] = [
+        tx.id,
+        tx.occurred_on,
+        tx.type.value,
+        tx.status.value,
+        tx.source.value,
+        tx.user_id,
+        tx.agent_id,
+        tx.credit_id,
+        tx.reference_id,
+        tx.reverses_id,
+        tx.reversed_by_id,
+        tx.memo,
+        tx.recorded_at,
+    ]
+    for p in tx.postings:
+        params += [tx.occurred_on, tx.id, p.account, p.side.value, p.amount.amount, p.amount.currency.code]
+    return sql, params
+
+
+def _inserted(tx: Transaction) -> Check:
+    def check(result: Result) -> None:
+        if not result.rows:
+            raise Conflict("The ledger transaction is already booked.", details={"transaction_id": str(tx.id)})
+
+    return check
+
+
 class DjangoTransactionRepository:
     def get(self, transaction_id: UUID, *, for_update: bool = False) -> Transaction | None:
         lock = " FOR UPDATE" if for_update else ""
@@ -63,6 +106,7 @@ class DjangoTransactionRepository:
             row = cursor.fetchone()
             if row is None:
                 return None
+            batch.remember(("transaction", transaction_id))
             # The date prunes the postings to one partition.
             cursor.execute(
                 "SELECT account, side, amount, currency FROM ledger_posting "
@@ -83,47 +127,19 @@ class DjangoTransactionRepository:
             return [(on, at, Money(amount, currency_of(code))) for on, at, amount, code in cursor.fetchall()]
 
     def save(self, tx: Transaction) -> None:
-        """A new transaction and its postings in one round trip (the postings are inserted only if
-        the transaction was); an existing one: only its status and reversal link ever change."""
-        rows = ", ".join(["(%s::date, %s::uuid, %s, %s, %s::numeric, %s)"] * len(tx.postings))
+        """A new transaction and its postings in one statement, deferred to the unit of work's next
+        round trip (`adapters.sql.batch`); one it loaded: only its status and reversal link ever
+        change, written at once."""
+        key = ("transaction", tx.id)
+        if batch.knows(key) or not batch.is_open():
+            self._save_now(tx)
+        else:
+            batch.defer(*_insert(tx), check=_inserted(tx))
+        batch.remember(key)
+
+    def _save_now(self, tx: Transaction) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH tx AS (INSERT INTO ledger_transaction ({_TX_COLUMNS}) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id, occurred_on) DO NOTHING RETURNING id) "
-                "INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount, currency) "
-                "SELECT v.* FROM (VALUES "
-                + rows
-                + ") AS v(occurred_on, transaction_id, account, side, amount, currency) "
-                "WHERE EXISTS (SELECT 1 FROM tx) RETURNING 1",
-                [
-                    tx.id,
-                    tx.occurred_on,
-                    tx.type.value,
-                    tx.status.value,
-                    tx.source.value,
-                    tx.user_id,
-                    tx.agent_id,
-                    tx.credit_id,
-                    tx.reference_id,
-                    tx.reverses_id,
-                    tx.reversed_by_id,
-                    tx.memo,
-                    tx.recorded_at,
-                    *(
-                        value
-                        for p in tx.postings
-                        for value in (
-                            tx.occurred_on,
-                            tx.id,
-                            p.account,
-                            p.side.value,
-                            p.amount.amount,
-                            p.amount.currency.code,
-                        )
-                    ),
-                ],
-            )
+            cursor.execute(*_insert(tx))
             if cursor.fetchone() is None:
                 cursor.execute(
                     "UPDATE ledger_transaction SET status = %s, reversed_by_id = %s WHERE id = %s AND occurred_on = %s",

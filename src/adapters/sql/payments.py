@@ -7,9 +7,12 @@ from uuid import UUID
 
 from django.db import connection
 
+from adapters.sql import batch
+from adapters.sql.batch import Check, Later, Result
 from adapters.sql.currencies import currency_of
 from domain.payments.allocation import AllocationLine
 from domain.payments.model import FeeWaiver, MethodLine, Payment, PaymentReversal, PaymentStatus, WaiverStatus
+from domain.shared.errors import Conflict
 from domain.shared.money import Currency, Money
 
 _PAYMENT_COLUMNS = (
@@ -29,6 +32,14 @@ def _allocation_values(payment: Payment) -> list[object]:
         for position, a in enumerate(payment.allocations)
         for v in (payment.id, a.installment_id, position, a.late_fee.amount, a.interest.amount, a.principal.amount)
     ]
+
+
+def _inserted(payment_id: UUID) -> Check:
+    def check(result: Result) -> None:
+        if not (result.rows and result.rows[0][0]):
+            raise Conflict("The payment is already booked.", details={"payment_id": str(payment_id)})
+
+    return check
 
 
 class DjangoPaymentRepository:
@@ -96,12 +107,20 @@ class DjangoPaymentRepository:
                 "WHERE (SELECT inserted FROM p))"
             )
             params += _allocation_values(payment)
-        with connection.cursor() as cursor:
-            cursor.execute(sql + " SELECT inserted FROM p", params)
-            inserted = cursor.fetchone()[0]
-            if not inserted and payment.status is PaymentStatus.POSTED:
-                cursor.execute("DELETE FROM payments_allocation WHERE payment_id = %s", [payment.id])
-                self._insert_allocations(cursor, payment)
+        sql += " SELECT inserted FROM p"
+        key = ("payment", payment.id)
+        if batch.knows(key) or not batch.is_open():
+            # One this unit of work loaded: its allocation may have moved, rewritten at once.
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                inserted = cursor.fetchone()[0]
+                if not inserted and payment.status is PaymentStatus.POSTED:
+                    cursor.execute("DELETE FROM payments_allocation WHERE payment_id = %s", [payment.id])
+                    self._insert_allocations(cursor, payment)
+        else:
+            # A new one: deferred to the unit of work's next round trip (`adapters.sql.batch`).
+            batch.defer(sql, params, _inserted(payment.id))
+        batch.remember(key)
 
     @staticmethod
     def _insert_allocations(cursor: Any, payment: Payment) -> None:
@@ -124,6 +143,8 @@ class DjangoPaymentRepository:
             if not rows:
                 return []
             ids = [row[0] for row in rows]
+            for pid in ids:
+                batch.remember(("payment", pid))
             lines: dict[UUID, list[tuple[Any, ...]]] = {pid: [] for pid in ids}
             allocations: dict[UUID, list[tuple[Any, ...]]] = {pid: [] for pid in ids}
             cursor.execute(
@@ -150,6 +171,7 @@ class DjangoPaymentRepository:
             if row is None:
                 return None
             payment_id, paid_on = row[0], row[6]
+            batch.remember(("payment", payment_id))
             cursor.execute(
                 "SELECT payment_account_id, amount FROM payments_line WHERE payment_id = %s AND paid_on = %s "
                 "ORDER BY id",
@@ -280,10 +302,10 @@ class DjangoFeeWaiverRepository:
 
 
 class SqlPaymentAccounts:
-    def usable(self, account_ids: set[int], currency: Currency) -> set[int]:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM catalog_payment_account WHERE id = ANY(%s) AND currency_id = %s AND active",
-                [list(account_ids), currency.code],
-            )
-            return {row[0] for row in cursor.fetchall()}
+    def usable(self, account_ids: set[int], currency: Currency) -> Later[set[int]]:
+        """Asked ahead: the answer rides the unit of work's next round trip (the credit's lock)."""
+        return batch.later(
+            "SELECT id FROM catalog_payment_account WHERE id = ANY(%s) AND currency_id = %s AND active",
+            [list(account_ids), currency.code],
+            lambda result: {row[0] for row in result.rows or ()},
+        )

@@ -7,6 +7,9 @@ rows that changed.
 
 Reentrant: a block entered inside another joins its transaction (`atomic(savepoint=False)`: no
 savepoint round trips; an exception leaving the inner block dooms the whole transaction).
+
+The outermost block opens the connection's statement batch (`adapters.sql.batch`): the writes of
+the repositories wait there and go in one round trip, at the latest just before COMMIT.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import threading
 from typing import Any, Protocol, Self
 
 from django.db import transaction
+
+from adapters.sql import batch
 
 
 class EffectHandler(Protocol):
@@ -46,6 +51,8 @@ class DjangoUnitOfWork:
         block = transaction.atomic(using=self._using, savepoint=not joining)
         block.__enter__()
         self._session.blocks.append((block, [False]))
+        if not joining:
+            batch.begin(self._using)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -54,6 +61,17 @@ class DjangoUnitOfWork:
         if exc_type is None and not committed[0] and outermost:
             # Left without commit(): undo the work. A joined block leaves that to the outer one.
             transaction.set_rollback(True, using=self._using)
+        if outermost:
+            try:
+                # The queued writes go before COMMIT; a write refused there rolls everything back.
+                batch.end(
+                    self._using,
+                    send=exc_type is None and committed[0] and not transaction.get_rollback(using=self._using),
+                )
+            except BaseException as failure:
+                self._session.snapshots.clear()
+                block.__exit__(type(failure), failure, failure.__traceback__)
+                raise
         try:
             block.__exit__(exc_type, exc, tb)
         finally:

@@ -6,6 +6,7 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.payments.model import FeeWaiver, Payment
+from domain.shared.later import Later
 from domain.shared.money import Currency
 
 
@@ -32,5 +33,6 @@ class FeeWaiverRepository(Protocol):
 class PaymentAccounts(Protocol):
     """The payment accounts (cash drawers, bank accounts) money may be taken into."""
 
-    def usable(self, account_ids: set[int], currency: Currency) -> set[int]:
-        """Of these ids, the accounts that exist, are active and hold `currency`."""
+    def usable(self, account_ids: set[int], currency: Currency) -> Later[set[int]]:
+        """Of these ids, the accounts that exist, are active and hold `currency`: asked ahead, so the
+        question can travel with the credit's lock."""

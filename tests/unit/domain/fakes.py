@@ -29,6 +29,7 @@ from domain.ledger.model import Transaction, TransactionType
 from domain.payments.model import FeeWaiver, Payment
 from domain.shared.calendar import FixedHolidays
 from domain.shared.errors import Conflict
+from domain.shared.later import Ready
 from domain.shared.money import Currency, Money
 
 
@@ -241,10 +242,10 @@ class InMemoryPaymentAccounts:
     def add(self, account_id: int, currency: str, *, active: bool = True) -> None:
         self.rows = {**(self.rows or {}), account_id: (currency, active)}
 
-    def usable(self, account_ids: set[int], currency: Currency) -> set[int]:
+    def usable(self, account_ids: set[int], currency: Currency) -> Ready[set[int]]:
         if self.rows is None:
-            return account_ids - self.unusable
-        return {i for i in account_ids if self.rows.get(i) == (currency.code, True)} - self.unusable
+            return Ready(account_ids - self.unusable)
+        return Ready({i for i in account_ids if self.rows.get(i) == (currency.code, True)} - self.unusable)
 
 
 class InMemoryPeople:

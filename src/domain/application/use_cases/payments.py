@@ -72,10 +72,13 @@ def book_payment(ports: Ports, cmd: RegisterPayment, actor: Actor) -> PaymentBoo
         raise InvalidInput("A payment cannot be dated in the future.", details={"latest": today.isoformat()})
     with ports.uow:
         known = None if cmd.key_claimed else _known(ports, cmd, paid_on)
+        # Asked ahead, in the payment's currency (another one than the credit's is refused before the
+        # accounts count): the question travels with the credit's lock, one round trip for both.
+        usable = ports.accounts.usable({line.account_id for line in cmd.method_lines}, cmd.amount.currency)
         credit = locked_credit(ports, known.credit_id if known else cmd.credit_id, actor, roles=STAFF)
         if known is not None:
             return PaymentBooked(known, credit.pending)
-        _require_payable(ports, credit, cmd, paid_on)
+        _require_payable(credit, cmd, paid_on, usable.get())
         before = Figures.of(credit)
         payment_id = ports.ids.new_id()
         tx = entries.repayment(
@@ -117,14 +120,13 @@ def _known(ports: Ports, cmd: RegisterPayment, paid_on: date) -> Payment | None:
     )
 
 
-def _require_payable(ports: Ports, credit: Credit, cmd: RegisterPayment, paid_on: date) -> None:
+def _require_payable(credit: Credit, cmd: RegisterPayment, paid_on: date, usable: set[int]) -> None:
     if not credit.state.is_open:
         # Before any allocation: a paid credit refuses a payment for what it is, not as an overpayment.
         raise CreditNotOpen(f"A {credit.state} credit takes no payments.", details={"state": credit.state.value})
     if cmd.amount.currency != credit.currency:
         raise InvalidInput("The payment's currency is not the credit's.")
     wanted = {line.account_id for line in cmd.method_lines}
-    usable = ports.accounts.usable(wanted, credit.currency)
     if usable != wanted:
         raise NotFound(
             "Unknown, inactive or other-currency payment account.",

@@ -1,0 +1,112 @@
+"""The unit of work's statement batch (adapters.sql.batch) on the real PostgreSQL: deferred writes
+keep their order against every other statement, go before COMMIT, and vanish on a rollback."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from adapters.sql import batch
+from adapters.sql.session import DjangoUnitOfWork, OrmSession
+
+pytestmark = pytest.mark.django_db
+
+TABLE = "batch_probe"
+
+
+@pytest.fixture(autouse=True)
+def probe_table() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {TABLE} (n int PRIMARY KEY, note text)")
+        cursor.execute(f"TRUNCATE {TABLE}")
+
+
+def rows() -> list[tuple[int, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT n, note FROM {TABLE} ORDER BY n")
+        return list(cursor.fetchall())
+
+
+def put(n: int, note: str = "") -> None:
+    batch.defer(f"INSERT INTO {TABLE} (n, note) VALUES (%s, %s)", [n, note])
+
+
+def test_deferred_writes_go_in_one_round_trip_before_commit() -> None:
+    uow = DjangoUnitOfWork(OrmSession())
+    with CaptureQueriesContext(connection) as queries, uow:
+        put(1)
+        put(2, "50% off")  # a literal % in a value survives the binding
+        put(3)
+        assert len(queries) == 1  # the savepoint only: nothing sent yet
+        uow.commit()
+    assert len(queries) == 3  # savepoint, the three writes as one, release
+    assert rows() == [(1, ""), (2, "50% off"), (3, "")]
+
+
+def test_a_read_after_a_deferred_write_sees_it_in_the_same_round_trip() -> None:
+    uow = DjangoUnitOfWork(OrmSession())
+    with uow:
+        put(7, "seen")
+        with CaptureQueriesContext(connection) as queries:
+            assert rows() == [(7, "seen")]
+        assert len(queries) == 1
+        uow.commit()
+
+
+def test_a_query_asked_ahead_rides_the_next_statement() -> None:
+    uow = DjangoUnitOfWork(OrmSession())
+    with uow:
+        put(1)
+        answer = batch.later(f"SELECT count(*) FROM {TABLE}", [], lambda r: r.rows[0][0] if r.rows else -1)
+        with CaptureQueriesContext(connection) as queries:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT %s::int", [41])
+                assert cursor.fetchone() == (41,)
+            assert answer.get() == 1
+        assert len(queries) == 1
+        uow.commit()
+
+
+def test_a_rolled_back_savepoint_takes_its_deferred_writes_and_keeps_the_earlier_ones() -> None:
+    uow = DjangoUnitOfWork(OrmSession())
+    with uow:
+        put(1, "before")
+        try:
+            with transaction.atomic():
+                put(2, "inside")
+                raise RuntimeError("undo the savepoint")
+        except RuntimeError:
+            pass
+        put(3, "after")
+        uow.commit()
+    assert rows() == [(1, "before"), (3, "after")]
+
+
+def test_a_unit_of_work_left_without_commit_sends_nothing() -> None:
+    uow = DjangoUnitOfWork(OrmSession())
+    with CaptureQueriesContext(connection) as queries, uow:
+        put(1)
+    assert rows() == []
+    assert not any(TABLE in q["sql"] for q in queries)
+
+
+def test_a_write_refused_at_commit_rolls_the_whole_unit_back() -> None:
+    def clash() -> None:
+        uow = DjangoUnitOfWork(OrmSession())
+        with uow:
+            put(1, "first")
+            put(1, "again")  # the primary key refuses it when the batch is sent
+            uow.commit()
+
+    with pytest.raises(IntegrityError):
+        clash()
+    assert rows() == []
+    assert not batch.is_open()
+
+
+def test_outside_a_unit_of_work_a_deferred_write_runs_at_once() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        put(5)
+    assert len(queries) == 1
+    assert rows() == [(5, "")]
