@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib import import_module
 
 import pytest
+from django.apps import AppConfig
+from django.apps import apps as django_apps
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
 
 from tests.connections import delete_broker_keys
 
@@ -24,3 +29,15 @@ def _fresh_cache(request: pytest.FixtureRequest) -> None:
     """Throttle counters and cached reads must not leak from one test into the next."""
     if request.node.get_closest_marker("django_db") or "db" in request.fixturenames:
         cache.clear()
+
+
+def _reference_data_as_migrated(sender: AppConfig, using: str = DEFAULT_DB_ALIAS, **_: object) -> None:
+    """A transactional test's flush empties every table, the catalog's seeded currencies and
+    periodicities too; the flush then sends post_migrate, and this puts them back as the data
+    migration left them, so no test depends on running before the first transactional one."""
+    if sender.label == "catalog":
+        seeds = import_module("adapters.orm.catalog.migrations.0002_seed_reference_data")
+        seeds.seed_reference_data(django_apps, using)
+
+
+post_migrate.connect(_reference_data_as_migrated, dispatch_uid="tests.reference_data_as_migrated")

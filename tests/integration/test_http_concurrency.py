@@ -6,11 +6,9 @@ pending = due - paid) and runs `check_book` over the whole book."""
 
 from __future__ import annotations
 
-import importlib
 import io
 
 import pytest
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.management import call_command
 from stress.core import Context, Result
@@ -19,11 +17,9 @@ from stress.scenarios import concurrency
 from tests.connections import database_url
 from tools.bookgen.management.commands.load_demo import DEMO_PASSWORD
 
-# The flush after a transactional test takes the migrations' catalogs (currencies, periodicities)
-# with it: the fixture puts them back with the migration's own idempotent seed. (serialized_rollback
-# would too, but it reloads content types that other tests' post-migrate already recreated.)
+# The flush after a transactional test takes the migrations' catalogs with it; tests/conftest.py puts
+# them back on the flush's post_migrate.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
-_catalogs = importlib.import_module("adapters.orm.catalog.migrations.0002_seed_reference_data")
 
 
 class NoFaults:
@@ -37,7 +33,6 @@ class NoFaults:
 
 @pytest.fixture
 def ctx(live_server: object) -> Context:
-    _catalogs.seed(django_apps, None)
     call_command("load_demo", stdout=io.StringIO())
     url = database_url()
     return Context(

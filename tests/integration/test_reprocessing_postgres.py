@@ -4,14 +4,12 @@ reversal racing a payment on the same credit (threads, own connections) ends as 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import threading
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.apps import apps as django_apps
 from django.db import connections
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -37,14 +35,11 @@ from tests.unit.domain.test_reprocessing import (
 )
 
 pytestmark = [pytest.mark.integration]
-_catalogs = importlib.import_module("adapters.orm.catalog.migrations.0002_seed_reference_data")
 # Examples share the test's database (each makes its own users and credit).
 SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 
 def _desk() -> Desk:
-    # A transactional test's flush takes the migrations' catalogs with it: put them back (idempotent).
-    _catalogs.seed(django_apps, None)
     agent = UserFactory(role="agent")
     admin = UserFactory(role="admin")
     client = UserFactory(role="client")

@@ -30,12 +30,17 @@ PERIODICITIES = [
 
 
 def seed(apps: Any, schema_editor: Any) -> None:
+    seed_reference_data(apps, schema_editor.connection.alias)
+
+
+def seed_reference_data(apps: Any, using: str) -> None:
+    """Also the tests' way to put these rows back after a transactional test's flush."""
     Currency = apps.get_model("catalog", "Currency")
     Periodicity = apps.get_model("catalog", "Periodicity")
     for code, name, minor_units in CURRENCIES:
-        Currency.objects.get_or_create(code=code, defaults={"name": name, "minor_units": minor_units})
+        Currency.objects.using(using).get_or_create(code=code, defaults={"name": name, "minor_units": minor_units})
     for code, name, skip_sundays, skip_holidays, position in PERIODICITIES:
-        Periodicity.objects.get_or_create(
+        Periodicity.objects.using(using).get_or_create(
             code=code,
             defaults={
                 "name": name,
