@@ -97,10 +97,10 @@ class ReadCacheEffects:
     """Routes the unit of work's effects: a changed credit makes its own and its owner's cached
     reads unreachable.
 
-    Bumped twice: when the change is staged, so the old value stops being served as soon as the
-    write starts, and on commit, so whatever a concurrent reader built from the not-yet-committed
-    state is never used. (The second is what correctness rests on; the first also keeps tests that
-    never commit honest.)
+    Bumped on commit: a reader that missed while the write was under way built its value from the
+    old committed state and stored it under the versions of then; the bump after the commit makes
+    that value unreachable. (When the unit of work does not own its transaction, e.g. it runs
+    inside a caller's or a test's, it bumps as the change is staged too: see DjangoUnitOfWork.)
     """
 
     def __init__(self, cache: ReadCache) -> None:

@@ -44,13 +44,18 @@ def test_deferred_writes_go_in_one_round_trip_before_commit() -> None:
     assert rows() == [(1, ""), (2, "50% off"), (3, "")]
 
 
-def test_a_read_after_a_deferred_write_sees_it_in_the_same_round_trip() -> None:
+def test_a_read_after_a_deferred_write_sees_it() -> None:
     uow = DjangoUnitOfWork(OrmSession())
     with uow:
         put(7, "seen")
         with CaptureQueriesContext(connection) as queries:
-            assert rows() == [(7, "seen")]
-        assert len(queries) == 1
+            (read,) = batch.run([(f"SELECT n, note FROM {TABLE} ORDER BY n", [])])
+        assert read.rows == [(7, "seen")]
+        assert len(queries) == 1  # the write and the read in one round trip
+        put(8, "also seen")
+        with CaptureQueriesContext(connection) as queries:
+            assert rows() == [(7, "seen"), (8, "also seen")]  # any other statement: the queue goes first
+        assert len(queries) == 2
         uow.commit()
 
 
@@ -60,9 +65,8 @@ def test_a_query_asked_ahead_rides_the_next_statement() -> None:
         put(1)
         answer = batch.later(f"SELECT count(*) FROM {TABLE}", [], lambda r: r.rows[0][0] if r.rows else -1)
         with CaptureQueriesContext(connection) as queries:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT %s::int", [41])
-                assert cursor.fetchone() == (41,)
+            (read,) = batch.run([("SELECT %s::int", [41])])
+            assert read.rows == [(41,)]
             assert answer.get() == 1
         assert len(queries) == 1
         uow.commit()
@@ -110,3 +114,37 @@ def test_outside_a_unit_of_work_a_deferred_write_runs_at_once() -> None:
         put(5)
     assert len(queries) == 1
     assert rows() == [(5, "")]
+
+
+class Recorder:
+    """Records what the unit of work tells its effect handler, and when."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, object]] = []
+
+    def staged(self, effect: object) -> None:
+        self.told.append(("staged", effect))
+
+    def committed(self, effect: object) -> None:
+        self.told.append(("committed", effect))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_unit_of_work_that_owns_its_transaction_tells_its_effects_once_after_commit() -> None:
+    recorder = Recorder()
+    uow = DjangoUnitOfWork(OrmSession(), effects=recorder)
+    with uow:
+        uow.on_commit("credit changed")
+        assert recorder.told == []  # nothing before the commit: readers still see the old truth
+        uow.commit()
+    assert recorder.told == [("committed", "credit changed")]
+
+
+def test_inside_a_callers_transaction_the_effect_is_told_at_once_too() -> None:
+    # The test's own transaction never commits: the unit of work cannot see the commit it waits for.
+    recorder = Recorder()
+    uow = DjangoUnitOfWork(OrmSession(), effects=recorder)
+    with uow:
+        uow.on_commit("credit changed")
+        assert recorder.told == [("staged", "credit changed")]
+        uow.commit()

@@ -55,6 +55,15 @@ local stamp = table.concat(parts, '.')
 return {stamp, redis.call('GET', ARGV[1] .. stamp)}
 """
 
+# KEYS: version keys to move on; ARGV[i]: a fresh starting value for KEYS[i] if it has none yet (at
+# random, see _incr). Every key of one bump in one round trip.
+_BUMP_LUA = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) else redis.call('SET', key, ARGV[i]) end
+end
+return #KEYS
+"""
+
 
 class ReadCache:
     def __init__(self, alias: str = "default", ttl_seconds: int = 600) -> None:
@@ -125,10 +134,21 @@ class ReadCache:
         return ".".join(v.decode() if v is not None else "0" for v in raw)
 
     def bump(self, subjects: Iterable[Subject]) -> None:
-        """Make every cached value that depends on these subjects unreachable."""
-        for subject in subjects:
-            if not self._incr(subject.version_key):
+        """Make every cached value that depends on these subjects unreachable (one round trip)."""
+        keys = [subject.version_key for subject in subjects]
+        cache = self._cache
+        client = getattr(cache, "client", None)
+        if not isinstance(client, DefaultClient) or isinstance(client, ShardClient):
+            if not all([self._incr(key) for key in keys]):
                 self._owe()
+            return
+        try:
+            client.get_client(write=True).eval(
+                _BUMP_LUA, len(keys), *(cache.make_key(k) for k in keys), *(_fresh_version() for _ in keys)
+            )
+        except RedisError as exc:  # fail open: the bump is owed
+            log.warning("read cache unavailable: %s", exc)
+            self._owe()
 
     def bump_all(self) -> None:
         if not self._incr(GLOBAL):

@@ -1,28 +1,36 @@
 """Statements sent together: a unit of work's writes (and reads asked ahead) ride one round trip.
 
 A round trip costs more CPU here than the SQL it carries, in the app and in PostgreSQL. So while a
-unit of work is open, the repositories *defer* their writes: the statements wait here and go as one
-multi-statement string (psycopg's client-side binding allows several) with the next statement the
-connection sends (a read, a savepoint) or, at the latest, just before COMMIT. A read asked ahead
-(`later`) rides the same way and is answered when its round trip comes back.
+unit of work is open, the repositories *defer* their writes: the statements wait here and go
+together with the next statement the unit of work sends through `run` (the credit's load, say) or,
+at the latest, just before COMMIT. A read asked ahead (`later`) rides the same way.
 
-Order is kept: every statement Django sends passes through `_pending_first` (an execute wrapper
-installed while the batch is open), so nothing runs before what was queued earlier, and a
-savepoint or its rollback comes after the writes made before it. Each deferred statement's result
-is checked as it arrives (`check`, e.g. the credit's version matched): a failure raises there and
-the unit of work rolls back, as it would have at the write itself. Nothing is left queued when
-the unit of work ends: flushed before COMMIT, dropped on rollback.
+They go in psycopg's pipeline mode, one Sync for all (one round trip), each with its parameters
+bound on the server and as a prepared statement (`prepare=True`): PostgreSQL parses and plans each
+shape once per connection, and psycopg dumps the parameters in C (client-side binding, which
+Django's own cursors use, quotes each value in Python).
 
-Outside a unit of work a deferred statement runs at once.
+Order is kept: every other statement Django sends passes through `_pending_first` (an execute
+wrapper installed while the batch is open), which sends what is queued first, so nothing runs
+before a write queued earlier and a savepoint or its rollback comes after the writes made before
+it. Each deferred statement's result is checked as it arrives (`check`, e.g. the credit's version
+matched): a failure raises there and the unit of work rolls back, as it would have at the write
+itself. Nothing is left queued when the unit of work ends: flushed before COMMIT, dropped on
+rollback. Outside a unit of work a deferred statement runs at once.
+
+Each round trip goes through Django's execute wrappers (the slow-query log and the per-request
+count see it, as one statement) and into its query log when that is on (tests count it).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import psycopg
 from django.db import connections
 
 T = TypeVar("T")
@@ -80,7 +88,7 @@ def end(using: str = "default", *, send: bool) -> None:
         return
     try:
         if send:
-            _send_alone(batch)
+            _send_queued(batch)
     finally:
         del _open.batches[using]
         wrappers = connections[using].execute_wrappers
@@ -105,16 +113,23 @@ def remember(key: object, using: str = "default") -> None:
 
 def defer(sql: str, params: Sequence[Any], check: Check | None = None, using: str = "default") -> None:
     """Queue a statement for the unit of work's next round trip; run it at once outside one."""
+    statement = _Statement(sql, params, check)
     batch = _open.batches.get(using)
-    statement = _Statement(sql.strip().rstrip(";"), params, check)
     if batch is None:
-        with connections[using].cursor() as cursor:
-            cursor.execute(statement.sql, statement.params)
-            result = _result(cursor)
-        if check is not None:
-            check(result)
+        _send(using, [statement])
         return
     batch.pending.append(statement)
+
+
+def run(statements: Sequence[tuple[str, Sequence[Any]]], using: str = "default") -> list[Result]:
+    """Run these statements now, in one round trip with whatever the unit of work has queued
+    (sent first): their results, in order."""
+    batch = _open.batches.get(using)
+    queued: list[_Statement] = []
+    if batch is not None:
+        queued, batch.pending = batch.pending, []
+    results = _send(using, [*queued, *(_Statement(sql, params, None) for sql, params in statements)])
+    return results[len(queued) :]
 
 
 class Later(Generic[T]):
@@ -136,7 +151,7 @@ class Later(Generic[T]):
         if not self._done:
             batch = _open.batches.get(self._using)
             if batch is not None:
-                _send_alone(batch)
+                _send_queued(batch)
         if not self._done:
             raise RuntimeError("The query asked ahead was dropped with its unit of work.")
         return self._value
@@ -152,48 +167,46 @@ def later(sql: str, params: Sequence[Any], parse: Callable[[Result], T], using: 
 # --- sending -------------------------------------------------------------------------------------
 
 
-def _result(cursor: Any) -> Result:
-    return Result(cursor.rowcount, cursor.fetchall() if cursor.description is not None else None)
+def _send(using: str, statements: Sequence[_Statement]) -> list[Result]:
+    """One pipeline, one Sync: every statement's result, each checked in order."""
+    if not statements:
+        return []
+    connection = connections[using]
 
+    def pipeline(_sql: str, _params: object, _many: bool, _context: object) -> list[Result]:
+        connection.validate_no_broken_transaction()
+        raw = connection.connection
+        cursors = []
+        with connection.wrap_database_errors:
+            with raw.pipeline():  # its end is the one Sync: the results arrive together
+                for statement in statements:
+                    cursor = psycopg.Cursor(raw)
+                    cursor.execute(statement.sql, statement.params, prepare=True)
+                    cursors.append(cursor)
+            return [
+                Result(cursor.rowcount, cursor.fetchall() if cursor.description is not None else None)
+                for cursor in cursors
+            ]
 
-def _joined(statements: Sequence[_Statement], cursor: Any) -> str:
-    """One string, each statement's parameters bound in it by psycopg (client-side binding, as
-    Django's statements are): each statement's shape stays in psycopg's parse cache, which a
-    string this long, with this many parameters, would miss."""
-    return ";\n".join(cursor.mogrify(s.sql, s.params) for s in statements)
-
-
-def _arrived(statements: Sequence[_Statement], cursor: Any) -> None:
-    """Collect each queued statement's result (the cursor then stands on the next one), then check
-    them in order."""
-    results = []
-    for _ in statements:
-        results.append(_result(cursor))
-        cursor.nextset()
+    label = ";\n".join(statement.sql for statement in statements)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:  # Django's: its wrappers, its error translation
+        results: list[Result] = cursor._execute_with_wrappers(label, None, False, executor=pipeline)
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": label, "time": f"{time.perf_counter() - started:.3f}"})
     for statement, result in zip(statements, results, strict=True):
         if statement.check is not None:
             statement.check(result)
+    return results
 
 
-def _send_alone(batch: _Batch) -> None:
+def _send_queued(batch: _Batch) -> None:
     pending, batch.pending = batch.pending, []
-    if not pending:
-        return
-    with connections[batch.using].cursor() as cursor:
-        cursor.execute(_joined(pending, cursor.cursor))  # through _pending_first: nothing queued now
-        _arrived(pending, cursor)
+    _send(batch.using, pending)
 
 
 def _pending_first(batch: _Batch, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-    """Django's execute wrapper: what is queued goes first, in the same round trip when it can."""
-    pending = batch.pending
-    if not pending:
-        return execute(sql, params, many, context)
-    if many:  # executemany: what is queued goes on its own first
-        _send_alone(batch)
-        return execute(sql, params, many, context)
-    batch.pending = []
-    cursor = context["cursor"]
-    answer = execute(_joined([*pending, _Statement(sql, params, None)], cursor.cursor), None, many, context)
-    _arrived(pending, cursor)
-    return answer
+    """Django's execute wrapper: what is queued goes before any other statement."""
+    if batch.pending:
+        _send_queued(batch)
+    return execute(sql, params, many, context)

@@ -29,7 +29,7 @@ def installment_from_row(row: Sequence[Any], credit_id: UUID, currency: Currency
     (iid, number, due, principal, interest, adjustment, fee, waived, p_principal, p_interest, p_fee) = row
 
     def m(value: Decimal) -> Money:
-        return Money(value, currency)
+        return Money.stored(value, currency)
 
     return Installment(
         id=iid,

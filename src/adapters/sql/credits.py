@@ -62,27 +62,29 @@ class DjangoCreditRepository:
         self._session = session
 
     def get(self, credit_id: UUID, *, for_update: bool = False) -> Credit | None:
-        # One round trip for the three statements (client-side binding allows several; nextset()
-        # walks their results): each round trip costs more here than the SQL. The lock is taken by
-        # the first statement, before the installments are read.
+        # One round trip for the three statements, with whatever the unit of work queued before
+        # them (`adapters.sql.batch`): each round trip costs more here than the SQL. The lock is
+        # taken by the first statement, before the installments are read.
         lock = " FOR UPDATE" if for_update else ""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {CREDIT_COLUMNS} FROM credits_credit WHERE id = %s{lock}; "
-                f"SELECT {INSTALLMENT_COLUMNS} FROM credits_installment WHERE credit_id = %s ORDER BY number; "
-                f"SELECT {EVENT_COLUMNS} FROM credits_event WHERE credit_id = %s ORDER BY occurred_at, id",
-                [credit_id, credit_id, credit_id],
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            cursor.nextset()
-            rows = cursor.fetchall()
-            cursor.nextset()
-            events = cursor.fetchall()
-        credit = credit_from_rows(row, rows, events)
-        self._remember(credit)
-        return credit
+        ids = [credit_id]
+        credit, installments, events = batch.run(
+            [
+                (f"SELECT {CREDIT_COLUMNS} FROM credits_credit WHERE id = %s{lock}", ids),
+                (
+                    f"SELECT {INSTALLMENT_COLUMNS} FROM credits_installment WHERE credit_id = %s ORDER BY number",
+                    [credit_id],
+                ),
+                (
+                    f"SELECT {EVENT_COLUMNS} FROM credits_event WHERE credit_id = %s ORDER BY occurred_at, id",
+                    [credit_id],
+                ),
+            ]
+        )
+        if not credit.rows:
+            return None
+        loaded = credit_from_rows(credit.rows[0], installments.rows or (), events.rows or ())
+        self._remember(loaded)
+        return loaded
 
     def get_by_installment(self, installment_id: UUID, *, for_update: bool = False) -> Credit | None:
         with connection.cursor() as cursor:

@@ -19,14 +19,19 @@ from domain.application.idempotency import Answer, Stored
 
 class SqlIdempotencyStore:
     def claim(self, owner: int, key: str, fingerprint: str) -> Stored | None:
+        # Through the batch: as a transaction's first statement its BEGIN rides with it.
+        (claimed,) = batch.run(
+            [
+                (
+                    "INSERT INTO idempotency_record (user_id, key, request_hash, created_at) "
+                    "VALUES (%s, %s, %s, now()) ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
+                    [owner, key, fingerprint],
+                )
+            ]
+        )
+        if claimed.rows:
+            return None
         with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO idempotency_record (user_id, key, request_hash, created_at) "
-                "VALUES (%s, %s, %s, now()) ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
-                [owner, key, fingerprint],
-            )
-            if cursor.fetchone() is not None:
-                return None
             cursor.execute(
                 "SELECT request_hash, status_code, response_bytes FROM idempotency_record "
                 "WHERE user_id = %s AND key = %s",

@@ -26,7 +26,8 @@ class EffectHandler(Protocol):
     """Where the unit of work sends its effects (config routes them, e.g. to the read cache)."""
 
     def staged(self, effect: object) -> None:
-        """Told at once, inside the transaction (e.g. stop serving a value about to change)."""
+        """Told at once, inside the transaction, when the unit of work does not own the commit
+        (it runs inside a caller's transaction, e.g. a test's, whose commit it cannot see)."""
 
     def committed(self, effect: object) -> None:
         """Told after the outermost commit only."""
@@ -38,6 +39,8 @@ class OrmSession(threading.local):
         self.blocks: list[tuple[Any, list[bool]]] = []
         # (table, key) -> the row's values as loaded, to write only what changed.
         self.snapshots: dict[tuple[str, object], tuple[Any, ...]] = {}
+        # Whether the outermost block began the transaction (else it runs inside a caller's).
+        self.owns_transaction = False
 
 
 class DjangoUnitOfWork:
@@ -48,6 +51,8 @@ class DjangoUnitOfWork:
 
     def __enter__(self) -> Self:
         joining = bool(self._session.blocks)
+        if not joining:
+            self._session.owns_transaction = not transaction.get_connection(self._using).in_atomic_block
         block = transaction.atomic(using=self._using, savepoint=not joining)
         block.__enter__()
         self._session.blocks.append((block, [False]))
@@ -89,5 +94,7 @@ class DjangoUnitOfWork:
         if self._effects is None:
             return
         effects = self._effects
-        effects.staged(effect)
+        if not self._session.owns_transaction:
+            # The commit is the caller's, maybe never seen from here (a test's transaction): tell now too.
+            effects.staged(effect)
         transaction.on_commit(lambda: effects.committed(effect), using=self._using)

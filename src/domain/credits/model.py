@@ -52,7 +52,7 @@ from domain.credits.schedule import (
 from domain.shared.aging import bucket_for
 from domain.shared.calendar import HolidayCalendar
 from domain.shared.credit_states import OPEN_STATE_VALUES
-from domain.shared.errors import InvalidInput, NotFound, RuleViolated, WaiverRefused
+from domain.shared.errors import CurrencyMismatch, InvalidInput, NotFound, RuleViolated, WaiverRefused
 from domain.shared.ids import IdGenerator
 from domain.shared.money import Currency, Money, require_storable, total
 
@@ -149,43 +149,75 @@ class Installment:
     def currency(self) -> Currency:
         return self.principal.currency
 
+    def __post_init__(self) -> None:
+        # One currency for every figure, checked once here: the figures below are then worked out
+        # on the bare Decimals (an installment is read on every payment, many times over).
+        currency = self.principal.currency
+        for figure in (
+            self.interest,
+            self.adjustment,
+            self.late_fee,
+            self.late_fee_waived,
+            self.paid_principal,
+            self.paid_interest,
+            self.paid_late_fee,
+        ):
+            if figure.currency != currency:
+                raise CurrencyMismatch("An installment's figures must share one currency.")
+
+    def _money(self, amount: Decimal) -> Money:
+        return Money._make(amount, self.principal.currency)
+
     @property
     def principal_due(self) -> Money:
-        return self.principal + self.adjustment
+        return self._money(self.principal.amount + self.adjustment.amount)
 
     @property
     def amount(self) -> Money:
         """What this installment asks for, late fees aside (principal as adjusted + interest)."""
-        return self.principal_due + self.interest
+        return self._money(self.principal.amount + self.adjustment.amount + self.interest.amount)
 
     @property
     def principal_outstanding(self) -> Money:
-        return self.principal_due - self.paid_principal
+        return self._money(self.principal.amount + self.adjustment.amount - self.paid_principal.amount)
 
     @property
     def interest_outstanding(self) -> Money:
-        return self.interest - self.paid_interest
+        return self._money(self.interest.amount - self.paid_interest.amount)
 
     @property
     def late_fee_outstanding(self) -> Money:
-        return self.late_fee - self.late_fee_waived - self.paid_late_fee
+        return self._money(self.late_fee.amount - self.late_fee_waived.amount - self.paid_late_fee.amount)
 
     @property
     def scheduled_outstanding(self) -> Money:
         """Principal and interest still owed (the base late fees accrue on: no fee on fees)."""
-        return self.principal_outstanding + self.interest_outstanding
+        return self._money(self._scheduled_owed())
 
     @property
     def outstanding(self) -> Money:
-        return self.scheduled_outstanding + self.late_fee_outstanding
+        return self._money(self.owed())
+
+    def _scheduled_owed(self) -> Decimal:
+        return (
+            self.principal.amount
+            + self.adjustment.amount
+            - self.paid_principal.amount
+            + self.interest.amount
+            - self.paid_interest.amount
+        )
+
+    def owed(self) -> Decimal:
+        """`outstanding` as a bare Decimal (for sums over many installments)."""
+        return self._scheduled_owed() + self.late_fee.amount - self.late_fee_waived.amount - self.paid_late_fee.amount
 
     @property
     def paid(self) -> Money:
-        return self.paid_principal + self.paid_interest + self.paid_late_fee
+        return self._money(self.paid_principal.amount + self.paid_interest.amount + self.paid_late_fee.amount)
 
     @property
     def is_settled(self) -> bool:
-        return self.outstanding.is_zero
+        return not self.owed()
 
     def days_past_due(self, as_of: date) -> int:
         """Days since the due date while anything is owed; 0 on the due date and once settled."""
@@ -265,6 +297,11 @@ class Credit:
     allow_loss: bool = False
     # Optimistic-lock counter: the repository compares and bumps it; the domain never reads it.
     version: int = 0
+
+    def __post_init__(self) -> None:
+        # The credit's sums add its installments' bare Decimals: one currency, checked once here.
+        if any(i.principal.currency != self.price.currency for i in self.installments):
+            raise CurrencyMismatch("A credit's installments must be in its currency.")
 
     @classmethod
     def open(
@@ -351,16 +388,25 @@ class Credit:
     @property
     def total_due(self) -> Money:
         """Everything ever asked of the client: schedule, adjustments and late fees charged."""
-        return total((i.amount + i.late_fee for i in self.installments), self.currency)
+        return self._sum(
+            i.principal.amount + i.adjustment.amount + i.interest.amount + i.late_fee.amount for i in self.installments
+        )
 
     @property
     def total_paid(self) -> Money:
-        return total((i.paid for i in self.installments), self.currency)
+        return self._sum(
+            i.paid_principal.amount + i.paid_interest.amount + i.paid_late_fee.amount for i in self.installments
+        )
 
     @property
     def outstanding(self) -> Money:
         """What remains unsettled on the installments, whatever the state."""
-        return total((i.outstanding for i in self.installments), self.currency)
+        return self._sum(i.owed() for i in self.installments)
+
+    def _sum(self, amounts: Iterable[Decimal]) -> Money:
+        """A sum of the installments' figures (one currency: each installment checks its own)."""
+        currency = self.currency
+        return Money._make(sum(amounts, Money.zero(currency).amount), currency)
 
     @property
     def pending(self) -> Money:

@@ -168,11 +168,26 @@ class Money:
 
     @staticmethod
     def _make(amount: Decimal, currency: Currency) -> Money:
-        """Build without validation; only for amounts already exact in the currency's minor units."""
-        money = object.__new__(Money)
-        object.__setattr__(money, "amount", amount)
-        object.__setattr__(money, "currency", currency)
+        """Build without validation; only for amounts already exact in the currency's minor units.
+
+        The hottest constructor (every sum makes one): the slots are set through their descriptors,
+        which skips the frozen dataclass's __setattr__ check."""
+        money = _new(Money)
+        _set_amount(money, amount)
+        _set_currency(money, currency)
         return money
+
+    @classmethod
+    def stored(cls, amount: Decimal, currency: Currency) -> Money:
+        """An amount as stored (a Decimal the database kept in this currency): checked exact in
+        its minor units and brought to their scale, without the rest of a new amount's checks."""
+        exact = amount.quantize(currency.exponent)
+        if exact != amount:
+            raise TooPrecise(
+                f"{amount} has more decimals than {currency.code} allows ({currency.minor_units}).",
+                details={"amount": str(amount), "currency": currency.code},
+            )
+        return cls._make(exact, currency)
 
     @classmethod
     def of(cls, amount: Decimal | int | str, currency: Currency | str) -> Money:
@@ -231,10 +246,14 @@ class Money:
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money._make(self.amount + self._same(other).amount, self.currency)
+        if type(other) is not Money or other.currency is not self.currency:
+            other = self._same(other)
+        return Money._make(self.amount + other.amount, self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return Money._make(self.amount - self._same(other).amount, self.currency)
+        if type(other) is not Money or other.currency is not self.currency:
+            other = self._same(other)
+        return Money._make(self.amount - other.amount, self.currency)
 
     def __neg__(self) -> Money:
         return Money._make(-self.amount, self.currency)
@@ -308,6 +327,11 @@ class Money:
         if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
             raise InvalidInput("Split needs a positive number of parts.")
         return self.allocate([1] * parts)
+
+
+_new = object.__new__
+_set_amount = Money.__dict__["amount"].__set__
+_set_currency = Money.__dict__["currency"].__set__
 
 
 def total(amounts: Iterable[Money], currency: Currency) -> Money:
