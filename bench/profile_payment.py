@@ -156,6 +156,12 @@ def main() -> None:
             f"(mean {statistics.mean(app) * 1e6:,.0f}); PostgreSQL backend mean {statistics.mean(db) * 1e6:,.0f} "
             f"(its clock ticks are 10 ms: only the mean means anything)"
         )
+        # Whether PostgreSQL reuses a generic plan for each prepared statement or plans it each time.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements ORDER BY 2 DESC")
+            print("\nprepared statements (generic plans, custom plans, statement):")
+            for generic, custom, statement in cursor.fetchall():
+                print(f"  {generic:6} {custom:6}  {' '.join(statement.split())[:100]}")
         return
 
     # CPU time, not wall time: the waits on PostgreSQL and Redis are not this process's cost.

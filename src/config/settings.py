@@ -171,11 +171,13 @@ def _database(url: str, *, replica: bool = False) -> dj_database_url.DBConfig:
         options.setdefault("connect_timeout", max(1, round(REPLICA_CONNECT_TIMEOUT_SECONDS)))
         # Tests see the replica as the primary's database (Django creates no second test database).
         config["TEST"] = {"MIRROR": "default"}
-    # psycopg prepares a statement after this many runs on a connection; Django's default (None)
-    # never does, which pgbouncer's transaction pooling needs unless it tracks prepared statements.
-    prepare_threshold = env_str("DB_PREPARE_THRESHOLD")
-    if prepare_threshold:
-        options["prepare_threshold"] = int(prepare_threshold)
+    # psycopg prepares a statement after this many runs on a connection (the statement batch's at once:
+    # PostgreSQL then parses and plans each shape once per connection). Off (None, Django's default)
+    # behind pgbouncer's transaction pooling, where a prepared statement may be on another server
+    # connection; DB_PREPARE_THRESHOLD=0 turns it off anywhere.
+    prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 0 if DB_PGBOUNCER else 5)
+    if prepare_threshold > 0:
+        options["prepare_threshold"] = prepare_threshold
     if DB_PGBOUNCER:
         # A server-side cursor lives in a session; transaction pooling does not keep one.
         config["DISABLE_SERVER_SIDE_CURSORS"] = True

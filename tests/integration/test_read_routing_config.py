@@ -94,7 +94,13 @@ def test_behind_pgbouncer_no_server_side_cursors_and_prepared_statements_only_wh
     dbs = _load(DB_PGBOUNCER="1")["databases"]
     assert dbs["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert "prepare_threshold" not in dbs["default"]["OPTIONS"]  # Django's default: never prepare
-    assert _load(DB_PREPARE_THRESHOLD="5")["databases"]["default"]["OPTIONS"]["prepare_threshold"] == 5
+    asked = _load(DB_PGBOUNCER="1", DB_PREPARE_THRESHOLD="3")["databases"]["default"]["OPTIONS"]
+    assert asked["prepare_threshold"] == 3
+
+
+def test_direct_connections_prepare_statements_unless_turned_off() -> None:
+    assert _load()["databases"]["default"]["OPTIONS"]["prepare_threshold"] == 5
+    assert "prepare_threshold" not in _load(DB_PREPARE_THRESHOLD="0")["databases"]["default"]["OPTIONS"]
 
 
 def test_a_check_interval_not_shorter_than_the_lag_limit_is_refused() -> None:
