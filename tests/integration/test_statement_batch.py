@@ -59,6 +59,27 @@ def test_a_read_after_a_deferred_write_sees_it() -> None:
         uow.commit()
 
 
+def test_execute_wrappers_see_a_round_trip_as_its_statements_with_their_parameters() -> None:
+    """The slow-query log and the bench's capture (which EXPLAINs each statement) read a round trip
+    as "a;\nb" with every parameter in placeholder order."""
+    seen: list[tuple[str, list[object]]] = []
+
+    def spy(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        seen.append((sql, list(params or [])))
+        return execute(sql, params, many, context)
+
+    uow = DjangoUnitOfWork(OrmSession())
+    with uow:
+        put(1, "one")
+        with connection.execute_wrapper(spy):
+            batch.run([(f"SELECT note FROM {TABLE} WHERE n = %s", [1])])
+        uow.commit()
+    (sql, params) = seen[-1]
+    parts = sql.split(";\n")
+    assert [part.count("%s") for part in parts] == [2, 1]
+    assert params == [1, "one", 1]
+
+
 def test_a_query_asked_ahead_rides_the_next_statement() -> None:
     uow = DjangoUnitOfWork(OrmSession())
     with uow:
