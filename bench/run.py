@@ -271,6 +271,9 @@ def server_env(cfg: Config, *, cold: bool = False, db_mode: str | None = None, t
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "INFO",
         "PROMETHEUS_MULTIPROC_DIR": str(cfg.work / "prometheus"),
+        # This checkout's code, not whatever the venv's editable install points at (a worktree of an
+        # older commit benchmarks its own code with the main checkout's venv).
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     }
     mode = db_mode or cfg.db_mode
     if mode == "pool":
