@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 
 import pytest
 from django.test import Client
+
+from api.http.middleware import new_request_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -54,6 +58,22 @@ def test_request_id_is_generated_or_echoed(client: Client) -> None:
     assert echoed["X-Request-ID"] == "abc-123"
     hostile = client.get("/api/v1/health", HTTP_X_REQUEST_ID="bad id\r\nX-Evil: 1")
     assert hostile["X-Request-ID"] != "bad id\r\nX-Evil: 1"
+
+
+def test_generated_request_ids_are_unique_and_a_forked_worker_draws_its_own(client: Client) -> None:
+    ids = [client.get("/api/v1/ping")["X-Request-ID"] for _ in range(50)]
+    assert len(set(ids)) == 50 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a server worker forked from a master that had already imported the app
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    ours = new_request_id()
+    assert len(child) == 32 and child[:16] != ours[:16]  # another process, another prefix
 
 
 def test_log_lines_are_json_with_the_request_id(client: Client, caplog: pytest.LogCaptureFixture) -> None:

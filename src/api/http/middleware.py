@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import contextvars
 import hashlib
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -31,6 +32,27 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
+class _RequestIds:
+    """Unique request ids without a system call each: a random 64-bit prefix per process (drawn again
+    in a forked child, so workers never share one) and a counter, as 32 hex digits. uuid4() read
+    os.urandom per request, and that system call let the server's threads take the GIL: about 7 %
+    of the no-op request's samples under granian (py-spy). Unique is all a request id must be."""
+
+    def __init__(self) -> None:
+        self._reseed()
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_request_id = _RequestIds().next
+
+
 class RequestIdMiddleware:
     """Take the balancer's X-Request-ID when it is well formed, else make one; echo it back."""
 
@@ -38,8 +60,9 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        # request.META, not request.headers: that builds a mapping of every header on first use.
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _VALID_ID.match(incoming) else new_request_id()
         token = request_id_var.set(request_id)
         request_token = current_request.set(request)  # whose secrets the log filter and envelopes redact
         request.request_id = request_id  # type: ignore[attr-defined]  # for the audit trail's origin
