@@ -66,3 +66,21 @@ def test_task_metrics_from_celery_signals() -> None:
     assert _sample("celery_task_failures_total", {"task": "tests.monitoring.boom", "exception": "RuntimeError"}) == (
         before + 1
     )
+
+
+def test_a_route_s_metric_children_are_looked_up_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """labels() validates and locks on every call: the request path asks it once per route and status."""
+    from api.http import metrics
+
+    asked: list[tuple[str, ...]] = []
+    for metric in (metrics.REQUEST_LATENCY, metrics.REQUESTS, metrics.DB_QUERIES):
+        original = metric.labels
+        monkeypatch.setattr(metric, "labels", lambda *values, _o=original: asked.append(values) or _o(*values))
+    monkeypatch.setattr(metrics, "_by_route", {})
+    monkeypatch.setattr(metrics, "_by_status", {})
+    labels = {"method": "GET", "route": "api/v1/ping", "status": "200"}
+    before = _sample("http_requests_total", labels)
+    for _ in range(3):
+        assert Client().get("/api/v1/ping").status_code == 200
+    assert len(asked) == 3  # latency, queries, count: once each for the three requests
+    assert _sample("http_requests_total", labels) == before + 3

@@ -27,11 +27,24 @@ DB_QUERIES = Histogram(
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
+# The labelled children per (method, route) and per status: `labels()` validates and takes a lock
+# on every call, and the set is closed (methods above, route templates, statuses), so each child is
+# looked up once per process. labels() hands back the same child every time, so nothing is lost.
+_by_route: dict[tuple[str, str], tuple[Histogram, Histogram]] = {}
+_by_status: dict[tuple[str, str, int], Counter] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float, queries: int) -> None:
     method = method if method in _METHODS else "other"
-    REQUEST_LATENCY.labels(method, route).observe(seconds)
-    REQUESTS.labels(method, route, str(status)).inc()
-    DB_QUERIES.labels(method, route).observe(queries)
+    children = _by_route.get((method, route))
+    if children is None:
+        children = _by_route[method, route] = (REQUEST_LATENCY.labels(method, route), DB_QUERIES.labels(method, route))
+    count = _by_status.get((method, route, status))
+    if count is None:
+        count = _by_status[method, route, status] = REQUESTS.labels(method, route, str(status))
+    children[0].observe(seconds)
+    count.inc()
+    children[1].observe(queries)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
