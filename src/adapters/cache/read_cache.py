@@ -74,6 +74,12 @@ class ReadCache:
     def _cache(self) -> Any:  # django-redis's (untyped): its set() answers True/False, or None failing open
         return caches[self._alias]
 
+    def _single_redis(self) -> DefaultClient | None:
+        """django-redis' client when the cache is one Redis (scripts and MGET reach every key), else
+        None: a sharded Redis or a local-memory cache goes through the cache's own per-key calls."""
+        client = getattr(self._cache, "client", None)
+        return client if isinstance(client, DefaultClient) and not isinstance(client, ShardClient) else None
+
     def get_or_build(self, name: str, subjects: Iterable[Subject], variant: str, build: Callable[[], bytes]) -> bytes:
         """The cached bytes of `name` for these subjects, or `build()` stored under their versions."""
         if not self._pay_owed():
@@ -98,8 +104,8 @@ class ReadCache:
     def _lookup(self, version_keys: list[str], prefix: str) -> tuple[str | None, Any]:
         """(stamp of the current versions, the value stored under it or None)."""
         cache = self._cache
-        client = getattr(cache, "client", None)
-        if not isinstance(client, DefaultClient) or isinstance(client, ShardClient):
+        client = self._single_redis()
+        if client is None:
             versions = cache.get_many(version_keys)
             stamp = ".".join(str(versions.get(k, 0)) for k in version_keys)
             return stamp, cache.get(prefix + stamp)
@@ -122,8 +128,8 @@ class ReadCache:
             return None
         keys = [GLOBAL, *(s.version_key for s in subjects)]
         cache = self._cache
-        client = getattr(cache, "client", None)
-        if not isinstance(client, DefaultClient) or isinstance(client, ShardClient):
+        client = self._single_redis()
+        if client is None:
             versions = cache.get_many(keys)  # a local-memory cache: this process's own versions
             return ".".join(str(versions.get(k, 0)) for k in keys)
         try:
@@ -137,8 +143,8 @@ class ReadCache:
         """Make every cached value that depends on these subjects unreachable (one round trip)."""
         keys = [subject.version_key for subject in subjects]
         cache = self._cache
-        client = getattr(cache, "client", None)
-        if not isinstance(client, DefaultClient) or isinstance(client, ShardClient):
+        client = self._single_redis()
+        if client is None:
             if not all([self._incr(key) for key in keys]):
                 self._owe()
             return

@@ -66,10 +66,9 @@ class DjangoCreditRepository:
         # them (`adapters.sql.batch`): each round trip costs more here than the SQL. The lock is
         # taken by the first statement, before the installments are read.
         lock = " FOR UPDATE" if for_update else ""
-        ids = [credit_id]
         credit, installments, events = batch.run(
             [
-                (f"SELECT {CREDIT_COLUMNS} FROM credits_credit WHERE id = %s{lock}", ids),
+                (f"SELECT {CREDIT_COLUMNS} FROM credits_credit WHERE id = %s{lock}", [credit_id]),
                 (
                     f"SELECT {INSTALLMENT_COLUMNS} FROM credits_installment WHERE credit_id = %s ORDER BY number",
                     [credit_id],

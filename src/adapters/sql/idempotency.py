@@ -19,7 +19,7 @@ from domain.application.idempotency import Answer, Stored
 
 class SqlIdempotencyStore:
     def claim(self, owner: int, key: str, fingerprint: str) -> Stored | None:
-        # Through the batch: as a transaction's first statement its BEGIN rides with it.
+        # Through the batch: prepared and bound on the server, like the rest of the payment's statements.
         (claimed,) = batch.run(
             [
                 (
