@@ -22,6 +22,9 @@ from api.portfolio import router as portfolio
 from api.transactions import router as transactions
 from api.waivers import router as waivers
 
+# Where the API is served (config.urls); the early path of hot reads matches paths under it.
+MOUNT = "api/v1/"
+
 # Where each router is served, in the order Django tries them.
 MOUNTS: tuple[tuple[str, Router], ...] = (
     ("/auth", identity.router),

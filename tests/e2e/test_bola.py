@@ -6,14 +6,15 @@ admin (allowed). The operations and what each caller must get are in stress/scen
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from stress.scenarios import attacks
 from stress.scenarios.attacks import OPERATIONS, PATH_PARAM, Refs, Tally
 
@@ -109,8 +110,19 @@ class World:
     credit_a: str
 
 
+@pytest.fixture(params=["early path", "full path"])
+def read_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every attack runs twice: with the early path of hot reads (api.hot_reads), whose cache entries
+    the world warms for both sides, and without it (every read through Ninja)."""
+    if request.param == "early path":
+        yield request.param
+        return
+    with override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m != "api.hot_reads.HotReadsMiddleware"]):
+        yield request.param
+
+
 @pytest.fixture
-def world(client: Client, login: Callable[..., dict]) -> World:
+def world(read_path: str, client: Client, login: Callable[..., dict]) -> World:
     today = business_today()
     UserFactory(username="bola-admin", role="admin")
     agent_a = UserFactory(username="bola-agent-a", role="agent")
@@ -166,7 +178,11 @@ def world(client: Client, login: Callable[..., dict]) -> World:
         str(waiver_b.id),
         *(str(i.id) for i in credit_b.installments),
     }
-    return World(django_call(client), tokens, refs, markers, str(agent_b.public_id), str(credit_a.id))
+    call = django_call(client)
+    for who in ("owner", "owner_agent"):  # B's credit and summary cached on the client's and the staff side
+        for path in (f"/api/v1/credits/{credit_b.id}", "/api/v1/me/credit-summary"):
+            assert call("GET", path, tokens[who], None, None).status == 200
+    return World(call, tokens, refs, markers, str(agent_b.public_id), str(credit_a.id))
 
 
 def _succeed(job_id: object) -> None:

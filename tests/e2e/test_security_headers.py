@@ -62,6 +62,8 @@ def test_every_kind_of_api_answer_carries_the_headers(client: Client, token: str
     answers = {
         "200 public": client.get("/api/v1/ping"),
         "200 authenticated": client.get("/api/v1/me", **auth),
+        "200 cached read, a miss": client.get("/api/v1/me/credit-summary", **auth),
+        "200 cached read, a hit on the early path": client.get("/api/v1/me/credit-summary", **auth),
         "200 list": client.get("/api/v1/credits", **auth),
         "200 health": client.get("/api/v1/health"),
         "200 openapi": client.get("/api/v1/openapi.json"),

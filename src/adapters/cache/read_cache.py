@@ -80,6 +80,16 @@ class ReadCache:
         client = getattr(self._cache, "client", None)
         return client if isinstance(client, DefaultClient) and not isinstance(client, ShardClient) else None
 
+    def get(self, name: str, subjects: Iterable[Subject], variant: str) -> bytes | None:
+        """The cached bytes of `name` for these subjects, or None (a miss, Redis not answering, or
+        a bump this process still owes): what the early path of hot reads asks (api.hot_reads)."""
+        if not self._pay_owed():
+            return None
+        _, hit = self._lookup([GLOBAL, *(s.version_key for s in subjects)], f"r:{name}:{variant}:")
+        if hit is not None:
+            CACHE_LOOKUPS.labels(name, "hit").inc()
+        return hit
+
     def get_or_build(self, name: str, subjects: Iterable[Subject], variant: str, build: Callable[[], bytes]) -> bytes:
         """The cached bytes of `name` for these subjects, or `build()` stored under their versions."""
         if not self._pay_owed():

@@ -15,6 +15,7 @@ Summaries show money per currency, never summed across currencies.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -25,7 +26,7 @@ from pydantic import Field, StringConstraints
 
 from api.credits.router import business_today, page_body, viewer_of
 from api.deps import services
-from api.http.cached import cached_response, encode
+from api.http.cached import CachedRead, HotRead, cached_response, encode
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
@@ -36,7 +37,7 @@ from domain.application.onboarding import onboard
 from domain.application.queries import cache as cache_keys
 from domain.application.queries.clients import ClientCard, ClientItem, NewPerson
 from domain.application.queries.summaries import summary_of
-from domain.identity.model import Role
+from domain.identity.model import Principal, Role
 from domain.shared.errors import NotFound
 
 router = Router(tags=["clients"], auth=bearer)  # /clients
@@ -177,7 +178,18 @@ def my_credit_summary(request: HttpRequest) -> HttpResponse:
         summary = services().reads.summaries.of_user(principal.user_id, as_of=today)
         return encode(CreditSummaryOut, _summary(principal.public_id, today, summary))
 
-    return cached_response("summary", [cache_keys.user(principal.user_id)], f"{principal.user_id}:{today}", build)
+    return cached_response(_my_summary_entry(principal, today), build)
+
+
+def _my_summary_entry(principal: Principal, today: date) -> CachedRead:
+    """Per user and business day: any write to the user's credits moves the user's version on."""
+    return CachedRead("summary", (cache_keys.user(principal.user_id),), f"{principal.user_id}:{today}")
+
+
+# The same entry for the early path (api.hot_reads): a hit is the caller's own summary as stored.
+MY_SUMMARY = HotRead(
+    re.compile(r"/me/credit-summary"), lambda principal, _: _my_summary_entry(principal, business_today())
+)
 
 
 @users_router.get(

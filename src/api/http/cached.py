@@ -14,9 +14,11 @@ have no validators or resolvers) validates the same dicts in pydantic-core, some
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,6 +29,7 @@ from pydantic import BaseModel, create_model
 
 from api.deps import services
 from domain.application.queries.cache import Subject
+from domain.identity.model import Principal
 
 
 def encode(schema: type[Schema], body: dict[str, Any]) -> bytes:
@@ -38,9 +41,35 @@ def json_response(schema: type[Schema], body: dict[str, Any]) -> HttpResponse:
     return HttpResponse(encode(schema, body), content_type="application/json")
 
 
-def cached_response(name: str, subjects: Iterable[Subject], variant: str, build: Callable[[], bytes]) -> HttpResponse:
-    body = services().read_cache.get_or_build(name, subjects, variant, build)
-    return HttpResponse(body, content_type="application/json")
+@dataclass(frozen=True, slots=True)
+class CachedRead:
+    """Where a hot read's bytes live in the read cache: its name, what they depend on, its variant."""
+
+    name: str
+    subjects: tuple[Subject, ...]
+    variant: str
+
+
+@dataclass(frozen=True, slots=True)
+class HotRead:
+    """A cached read that the early path (api.hot_reads) may answer before URL resolution and Ninja.
+
+    Its endpoint and the early path call the same two functions: `where` (the cache entry for this
+    caller and these path parameters) and `answer` (the body this caller gets from the stored bytes,
+    or None when the endpoint must decide, e.g. a 404). The early path answers only a hit that
+    `answer` accepts; anything else (no token, a miss, a refusal) goes the full way."""
+
+    path: re.Pattern[str]  # the full path; its named groups are the endpoint's path parameters
+    where: Callable[[Principal, dict[str, str]], CachedRead]
+    answer: Callable[[Principal, bytes], bytes | None] = lambda principal, stored: stored
+
+
+def cached_bytes(read: CachedRead, build: Callable[[], bytes]) -> bytes:
+    return services().read_cache.get_or_build(read.name, read.subjects, read.variant, build)
+
+
+def cached_response(read: CachedRead, build: Callable[[], bytes]) -> HttpResponse:
+    return HttpResponse(cached_bytes(read, build), content_type="application/json")
 
 
 @cache

@@ -34,6 +34,10 @@ def catalog(name: str) -> Subject:
 
 
 class ReadCache(Protocol):
+    def get(self, name: str, subjects: Iterable[Subject], variant: str) -> bytes | None:
+        """The cached value, or None: never builds (a caller that can build asks get_or_build)."""
+        ...
+
     def get_or_build(
         self, name: str, subjects: Iterable[Subject], variant: str, build: Callable[[], bytes]
     ) -> bytes: ...

@@ -1,0 +1,191 @@
+"""The early path of hot reads (api.hot_reads): a cache hit answered before URL resolution and Ninja
+gives the same bytes and headers as the full path, refuses exactly what the full path refuses, and
+answers nothing it should not (a miss, a bad token, a stranger's credit) by itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import Client, override_settings
+from prometheus_client import REGISTRY
+
+from api.hot_reads import HotReadsMiddleware
+from tests.builders import business_today, open_credit, pay, payment_account
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+EARLY = "api.hot_reads.HotReadsMiddleware"
+SUMMARY = "/api/v1/me/credit-summary"
+
+
+@pytest.fixture
+def early_answers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the early path answered by itself (a spy on it; everything else ran as usual)."""
+    answered: list[str] = []
+    original = HotReadsMiddleware._early
+
+    def spy(self: HotReadsMiddleware, request, hot, params):  # type: ignore[no-untyped-def]
+        response = original(self, request, hot, params)
+        if response is not None:
+            answered.append(request.path)
+        return response
+
+    monkeypatch.setattr(HotReadsMiddleware, "_early", spy)
+    return answered
+
+
+@pytest.fixture
+def book(login: Callable[..., dict]) -> dict[str, str]:
+    today = business_today()
+    owner = UserFactory(username="hot-owner", role="client")
+    agent = UserFactory(username="hot-agent", role="agent")
+    UserFactory(username="hot-stranger", role="client")
+    UserFactory(username="hot-other-agent", role="agent")
+    UserFactory(username="hot-admin", role="admin")
+    credit = open_credit(owner, agent, price="2400.00", on=today - timedelta(days=45))
+    pay(credit, "150.00", on=today - timedelta(days=2))
+    account = payment_account("COP")
+    callers = ("owner", "stranger", "agent", "other-agent", "admin")
+    tokens = {name: login(f"hot-{name}")["access_token"] for name in callers}
+    return {"credit": f"/api/v1/credits/{credit.id}", "account": str(account.id), **tokens}
+
+
+def _get(client: Client, path: str, token: str | None, **extra: str) -> tuple[int, bytes, dict[str, str]]:
+    if token:
+        extra["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    response = client.get(path, HTTP_X_REQUEST_ID="hot-read-test", **extra)
+    return response.status_code, response.content, dict(response.headers.items())
+
+
+@contextmanager
+def full_path_only() -> Iterator[None]:
+    """The same stack without the early path: every read goes through URL resolution and Ninja."""
+    with override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m != EARLY]):
+        yield
+
+
+CALLERS = [
+    (SUMMARY, "owner"),
+    ("credit", "owner"),  # the client's side
+    ("credit", "agent"),  # the staff side (cost and earnings)
+    ("credit", "admin"),
+]
+
+
+@pytest.mark.parametrize(("path", "caller"), CALLERS)
+def test_a_hit_answered_early_is_byte_identical_to_the_full_path(
+    client: Client, book: dict[str, str], early_answers: list[str], path: str, caller: str
+) -> None:
+    path = book.get(path, path)
+    token = book[caller]
+    first = _get(client, path, token)  # a miss: the full path builds and stores
+    assert first[0] == 200 and early_answers == []
+    early = _get(client, path, token)
+    assert early_answers == [path], "the second read is a hit the early path answers"
+    with full_path_only():
+        full = _get(Client(), path, token)
+    assert early_answers == [path]
+    assert early[0] == full[0] == 200
+    assert early[1] == full[1] == first[1]
+    assert early[2] == full[2], "same headers, same values"
+    assert "no-store" in early[2]["Cache-Control"] and early[2]["X-Request-ID"] == "hot-read-test"
+
+
+@pytest.mark.parametrize("caller", ["stranger", "other-agent"])
+def test_a_stranger_gets_the_full_paths_404_even_when_the_credit_is_cached(
+    client: Client, book: dict[str, str], early_answers: list[str], caller: str
+) -> None:
+    for warm in ("owner", "admin"):  # both sides' entries are in the cache
+        assert _get(client, book["credit"], book[warm])[0] == 200
+    early_answers.clear()
+    refused = _get(client, book["credit"], book[caller])
+    with full_path_only():
+        full = _get(Client(), book["credit"], book[caller])
+    assert refused[0] == full[0] == 404
+    assert refused[1] == full[1] and refused[2] == full[2]
+    assert early_answers == [], "a refusal is the endpoint's to make"
+
+
+@pytest.mark.parametrize("token", [None, "not-a-token", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.forged"])
+def test_without_a_valid_token_a_cached_read_is_the_full_paths_401(
+    client: Client, book: dict[str, str], early_answers: list[str], token: str | None
+) -> None:
+    for path in (SUMMARY, book["credit"]):
+        assert _get(client, path, book["owner"])[0] == 200
+        assert _get(client, path, book["owner"])[0] == 200
+        early_answers.clear()
+        status, body, _ = _get(client, path, token)
+        assert status == 401, body
+        assert early_answers == []
+
+
+def test_a_write_makes_the_next_read_go_the_full_way_and_show_it(
+    client: Client, book: dict[str, str], early_answers: list[str]
+) -> None:
+    _get(client, SUMMARY, book["owner"])
+    before = _get(client, SUMMARY, book["owner"])
+    assert early_answers == [SUMMARY]
+    credit_id = book["credit"].rsplit("/", 1)[1]
+    paid = client.post(
+        f"/api/v1/credits/{credit_id}/payments",
+        {
+            "amount": {"amount": "100.00", "currency": "COP"},
+            "lines": [{"payment_account_id": int(book["account"]), "amount": {"amount": "100.00", "currency": "COP"}}],
+        },
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {book['agent']}",
+        HTTP_IDEMPOTENCY_KEY="hot-read-write-1",
+    )
+    assert paid.status_code == 201, paid.content
+    after = _get(client, SUMMARY, book["owner"])
+    assert early_answers == [SUMMARY], "the write moved the version on: a miss, built the full way"
+    assert after[1] != before[1]
+    assert _get(client, SUMMARY, book["owner"])[1] == after[1]
+    assert early_answers == [SUMMARY, SUMMARY]
+
+
+def test_other_spellings_and_query_strings_go_the_full_way(
+    client: Client, book: dict[str, str], early_answers: list[str]
+) -> None:
+    credit_id = book["credit"].rsplit("/", 1)[1]
+    assert _get(client, book["credit"], book["owner"])[0] == 200
+    upper = _get(client, f"/api/v1/credits/{credit_id.upper()}", book["owner"])
+    with_query = _get(client, book["credit"] + "?x=1", book["owner"])
+    assert early_answers == []
+    assert upper[0] == with_query[0] == 200
+    assert _get(client, book["credit"], book["owner"])[1] == upper[1] == with_query[1]
+    assert early_answers == [book["credit"]]
+
+
+def test_a_foreign_host_is_refused_before_the_early_path(
+    client: Client, book: dict[str, str], early_answers: list[str]
+) -> None:
+    assert _get(client, SUMMARY, book["owner"])[0] == 200
+    status, _, _ = _get(client, SUMMARY, book["owner"], HTTP_HOST="evil.example")
+    assert status == 400
+    assert early_answers == []
+
+
+def _requests_of(route: str) -> float:
+    total = 0.0
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name == "http_requests_total" and sample.labels.get("route") == route:
+                total += sample.value
+    return total
+
+
+def test_an_early_answer_is_counted_under_its_endpoints_route(
+    client: Client, book: dict[str, str], early_answers: list[str]
+) -> None:
+    route = "api/v1/credits/<credit_id>"
+    _get(client, book["credit"], book["owner"])
+    before = _requests_of(route)
+    _get(client, book["credit"], book["owner"])
+    assert early_answers == [book["credit"]]
+    assert _requests_of(route) == before + 1
