@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import ResolverMatch, resolve
+from django.urls import ResolverMatch, get_resolver, resolve
 
 from api.app import MOUNT
 from api.clients.router import MY_SUMMARY
@@ -33,6 +33,10 @@ class HotReadsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self._routes: dict[HotRead, ResolverMatch] = {}
+        # The API is built and its services wired when the URLconf is imported, which Django does at
+        # the first URL resolution; a worker's first request may be answered here, before any. So
+        # load it now, with the middleware (when the server builds its WSGI application).
+        get_resolver().url_patterns  # noqa: B018 - the import is the point
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info

@@ -4,9 +4,13 @@ answers nothing it should not (a miss, a bad token, a stranger's credit) by itse
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -189,3 +193,31 @@ def test_an_early_answer_is_counted_under_its_endpoints_route(
     _get(client, book["credit"], book["owner"])
     assert early_answers == [book["credit"]]
     assert _requests_of(route) == before + 1
+
+
+_FIRST_REQUEST = """
+import io, sys
+from config.wsgi import application
+statuses = []
+environ = {
+    "REQUEST_METHOD": "GET", "PATH_INFO": sys.argv[1], "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+    "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
+    "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr, "HTTP_AUTHORIZATION": "Bearer not-a-token",
+}
+body = b"".join(application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+print(statuses[0], body.decode())
+"""
+
+
+@pytest.mark.parametrize("path", [SUMMARY, "/api/v1/credits/0b3c5b6e-1d2f-4a4b-9c9d-1e2f3a4b5c6d"])
+def test_a_hot_read_as_a_fresh_workers_first_request_is_answered(path: str) -> None:
+    """A server's worker may get a hot read before any other request: the early path must not find
+    the API unwired (its services are wired when the URLconf is imported, at the first resolve)."""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", _FIRST_REQUEST, path],
+        env={**os.environ, "PYTHONPATH": str(root / "src"), "LOG_LEVEL": "WARNING"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("401 "), result.stdout + result.stderr[-3000:]
