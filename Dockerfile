@@ -10,4 +10,4 @@ RUN pip install --no-cache-dir .
 # Static files are built into the image (whitenoise serves them compressed, with hashed names).
 RUN APP_ENV=development DATABASE_URL=postgresql://build@localhost/build python manage.py collectstatic --no-input
 EXPOSE 8000
-CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "2", "config.wsgi:application"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "2", "--workers-kill-timeout", "10", "config.wsgi:application"]

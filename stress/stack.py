@@ -262,7 +262,7 @@ class Stack:
                 "app",
                 [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(self.app_port),
                  "--workers", str(self.web_workers), "--blocking-threads", str(self.blocking_threads),
-                 "--no-access-log", "config.wsgi:application"],
+                 "--workers-kill-timeout", "10", "--no-access-log", "config.wsgi:application"],
             )  # fmt: skip
             self._wait(lambda: _http_ok(f"{self.base_url}/api/v1/ping"), "app", self.app, 60)
             for _ in range(10):  # both workers import lazily on their first request

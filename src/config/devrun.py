@@ -188,6 +188,10 @@ def services(run_dir: Path, host: str, port: str, *, jobs: bool) -> list[Service
             # Each blocking thread holds its own DB connection; 1-2 per worker avoids "too many clients".
             "--blocking-threads",
             os.environ.get("WEB_BLOCKING_THREADS", "1"),
+            # A SIGTERM that reaches a worker still loading the app is lost (granian 2.8): without a
+            # kill timeout the server then waits for that worker forever when it is told to stop.
+            "--workers-kill-timeout",
+            "10",
             "config.wsgi:application",
         ),
         run_dir / "web.log",
