@@ -85,7 +85,7 @@ class ReadCache:
         a bump this process still owes): what the early path of hot reads asks (api.hot_reads)."""
         if not self._pay_owed():
             return None
-        _, hit = self._lookup([GLOBAL, *(s.version_key for s in subjects)], f"r:{name}:{variant}:")
+        _, hit = self._lookup(*_keys(name, subjects, variant))
         if hit is not None:
             CACHE_LOOKUPS.labels(name, "hit").inc()
         return hit
@@ -97,8 +97,7 @@ class ReadCache:
             CACHE_LOOKUPS.labels(name, "bypass").inc()
             with use_primary():
                 return build()
-        version_keys = [GLOBAL, *(s.version_key for s in subjects)]
-        prefix = f"r:{name}:{variant}:"
+        version_keys, prefix = _keys(name, subjects, variant)
         stamp, hit = self._lookup(version_keys, prefix)
         if hit is not None:
             CACHE_LOOKUPS.labels(name, "hit").inc()
@@ -216,6 +215,11 @@ class ReadCache:
                 return cache.incr(key) is not None
             except ValueError:
                 return cache.set(key, _fresh_version(), timeout=None) is not None
+
+
+def _keys(name: str, subjects: Iterable[Subject], variant: str) -> tuple[list[str], str]:
+    """The version keys a value depends on (the global generation first) and its key without the stamp."""
+    return [GLOBAL, *(s.version_key for s in subjects)], f"r:{name}:{variant}:"
 
 
 def _fresh_version() -> int:
