@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import close_old_connections, connections, transaction
 from django.test import Client, override_settings
@@ -248,7 +249,10 @@ def test_a_lagging_replica_is_skipped_and_health_says_so(harness: ReplicaHarness
     assert routing.read_alias() == REPLICA
     body = request("GET", "/api/v1/health").json()  # type: ignore[attr-defined]
     assert body["status"] == "ok"
-    assert next(c for c in body["checks"] if c["name"] == REPLICA)["lag_seconds"] == 0.0
+    # Not exactly 0: the primary may write (autovacuum, checkpoints) while the replica catches up,
+    # and the health check samples that moment; under the threshold is what "ok" promises.
+    check = next(c for c in body["checks"] if c["name"] == REPLICA)
+    assert check["status"] == "ok" and 0.0 <= check["lag_seconds"] <= float(settings.REPLICA_MAX_LAG_SECONDS)
 
 
 @contextlib.contextmanager
