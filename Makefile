@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress capacity
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -15,6 +15,7 @@ help:
 	@echo "make stop   - stop the embedded PostgreSQL and the test Redis started by the tests"
 	@echo "make stress - concurrency, faults, hostile input and attacks on a stack of its own (RELIABILITY.md)"
 	@echo "make bench LEVEL=n - load level n (if needed) and benchmark it with wrk and pgbench (BENCHMARKS.md)"
+	@echo "make capacity QPS=n LEVEL=n - cores, memory and machines for that load, from the measured CPU per request (docs/capacity.md)"
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -58,6 +59,11 @@ stop:
 LEVEL ?= 1
 bench: $(STAMP)
 	$(PY) bench/run.py --level $(LEVEL) $(BENCH_ARGS)
+
+# The capacity plan from the benchmark's results (docs/capacity.md); CAPACITY_ARGS="--headroom 0.5 --node-cores 32".
+QPS ?= 10000
+capacity: $(STAMP)
+	$(PY) bench/capacity.py --qps $(QPS) --level $(LEVEL) $(CAPACITY_ARGS)
 
 # The reliability suite (not part of CI): builds its own primary + replica, Redis, app and worker on
 # free ports, attacks them (stress/scenarios/) and writes RELIABILITY.md; STRESS_ARGS="--only faults".

@@ -26,6 +26,17 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ("payment", "payment registration", "`POST /credits/{id}/payments`, two method lines, prepay"),
     ("mix", "realistic mix", "weighted mix of the above (see bench/run.py MIX)"),
 ]
+# The realistic mix: (pool, weight). Clients read their summary and credits most; agents work their
+# lists and register payments. bench/run.py builds it; bench/capacity.py plans with it.
+MIX: list[tuple[str, int]] = [
+    ("summary_cached", 40),
+    ("detail_cached", 20),
+    ("credits_own", 10),
+    ("due_today", 10),
+    ("payment", 10),
+    ("transactions_month", 5),
+    ("credits_agent", 5),
+]
 LABELS = {name: label for name, label, _ in ENDPOINTS}
 READS = {"summary_cached", "summary_cold", "credits_first", "credits_deep", "detail_cached", "detail_cold"}
 READS |= {"transactions_month", "due_today"}

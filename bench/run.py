@@ -61,17 +61,7 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 SEED_PASSWORD = "seed-pass-2026"  # tools/bookgen/plan.py: every generated user's password
 ZONE = ZoneInfo("America/Bogota")  # settings.BUSINESS_TIME_ZONE's default: what "today" means
 
-# The realistic mix: (pool, weight). Clients read their summary and credits most; agents work their
-# lists and register payments.
-MIX = [
-    ("summary_cached", 40),
-    ("detail_cached", 20),
-    ("credits_own", 10),
-    ("due_today", 10),
-    ("payment", 10),
-    ("transactions_month", 5),
-    ("credits_agent", 5),
-]
+MIX = report.MIX  # the realistic mix: (pool, weight)
 HOT = ["noop", "summary_cached", "credits_first", "credits_deep", "detail_cached", "transactions_month"]
 HOT += ["due_today", "payment", "mix"]
 COLD = ["summary_cold", "detail_cold"]
