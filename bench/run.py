@@ -103,6 +103,12 @@ class Config:
     quiet_wait: int = 600  # seconds to wait for other processes to calm down before each run (0: never)
     quiet_share: float = 0.10
     load_only: bool = False
+    server_env: list[str] = field(default_factory=list)  # KEY=VALUE set on the app server (A/B of settings)
+
+    @property
+    def partial(self) -> bool:
+        """A run of some endpoints or with changed server settings: not the day's results."""
+        return bool(self.only or self.server_env)
 
     @property
     def database(self) -> str:
@@ -276,6 +282,9 @@ def server_env(cfg: Config, *, cold: bool = False, db_mode: str | None = None, t
     env["CACHE_KEY_PREFIX"] = f"bench-l{cfg.level}-{'cold' if cold else 'hot'}-{secrets.token_hex(4)}"
     if cold:
         env["READ_CACHE_TTL_SECONDS"] = "0"
+    for setting in cfg.server_env:
+        key, _, value = setting.partition("=")
+        env[key] = value
     return env
 
 
@@ -1195,6 +1204,16 @@ def main(argv: list[str] | None = None) -> int:
 def write_results(cfg: Config, result: dict[str, Any], plans_md: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = report.result_name(result["date"], cfg.level, cfg.scale)
+    if cfg.partial:  # kept aside: the day's files and BENCHMARKS.md hold whole runs at default settings
+        TMP.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%H%M%S")
+        path = TMP / f"{name}-partial-{stamp}.json"
+        result["server_env"] = cfg.server_env
+        path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        say(f"partial run (--only / --server-env): results in {path}, the day's files untouched")
+        print()
+        print(report.markdown_table(result))
+        return
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     (RESULTS / f"{name}.md").write_text(report.results_markdown(result))
     (RESULTS / f"{name}-plans.md").write_text(plans_md)
@@ -1237,7 +1256,17 @@ def parse_args(argv: list[str] | None) -> Config:
     p.add_argument("--profile", default="", help="py-spy record the granian workers during this endpoint")
     p.add_argument("--load-only", action="store_true", help="only make sure the level's database is loaded")
     p.add_argument("--quiet-wait", type=int, default=600, help="max seconds to wait for a quiet machine per run")
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the app server for this run (repeatable), e.g. LOG_LEVEL=WARNING; with --only, "
+        "the run is partial: results go to bench/results/tmp, not the day's files",
+    )
     a = p.parse_args(argv)
+    if bad := [s for s in a.server_env if "=" not in s]:
+        p.error(f"--server-env takes KEY=VALUE, got {bad}")
     return Config(
         level=a.level,
         scale=a.scale,
@@ -1264,6 +1293,7 @@ def parse_args(argv: list[str] | None) -> Config:
         profile=a.profile,
         quiet_wait=a.quiet_wait,
         load_only=a.load_only,
+        server_env=a.server_env,
     )
 
 

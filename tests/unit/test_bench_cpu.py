@@ -4,7 +4,9 @@ microseconds per request, the figure the capacity plan is built on."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 from bench.run import Config, cpu_by_group, cpu_group, cpu_per_request
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -47,3 +49,28 @@ def test_cpu_between_snapshots_per_group_and_per_request() -> None:
     assert per_request["app"] == 1_500.0  # 3 s over 2,000 requests
     assert per_request["postgres"] == 1_000.0
     assert cpu_per_request(seconds, requests=0)["app"] is None
+
+
+def test_server_settings_for_an_ab_run_reach_the_app_server_and_make_the_run_partial() -> None:
+    from bench.run import parse_args, server_env
+
+    plain = parse_args(["--level", "1"])
+    assert not plain.partial and server_env(plain)["LOG_LEVEL"] == "INFO"
+    ab = parse_args(["--level", "1", "--server-env", "LOG_LEVEL=WARNING", "--server-env", "X_EMPTY="])
+    env = server_env(ab)
+    assert ab.partial and env["LOG_LEVEL"] == "WARNING" and env["X_EMPTY"] == ""
+    assert parse_args(["--level", "1", "--only", "noop"]).partial
+
+
+def test_a_partial_run_leaves_the_days_results_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import run
+
+    monkeypatch.setattr(run, "RESULTS", tmp_path)
+    monkeypatch.setattr(run, "TMP", tmp_path / "tmp")
+    cfg = run.parse_args(["--level", "1", "--only", "noop"])
+    result = {"date": "2026-12-05", "endpoints": {}, "notes": []}
+    monkeypatch.setattr(run.report, "markdown_table", lambda result: "")
+    run.write_results(cfg, result, "")
+    assert [p.name for p in tmp_path.iterdir()] == ["tmp"]  # no 2026-12-05-level1.json beside it
+    (kept,) = (tmp_path / "tmp").iterdir()
+    assert kept.name.startswith("2026-12-05-level1-partial-") and kept.suffix == ".json"
