@@ -64,11 +64,6 @@ DEMO_PASSWORD_LINE = "password for all:"  # noqa: S105 - what load_demo prints b
 # Every wait has a bound: a node that is not ready by then fails `up`, which names it and its log.
 READY_TIMEOUT = {"redis": 15.0, "postgres": 60.0, "pgbouncer": 15.0, "app": 90.0, "worker": 90.0, "haproxy": 30.0}
 MANAGE_TIMEOUT = 600.0
-# Checks of the app's /api/v1/health that cannot pass in this topology, whatever the cluster does:
-# with a sharded cache (REDIS_URLS) the probe calls django_redis.get_redis_connection, which
-# django-redis's ShardClient does not implement (src/adapters/monitoring/health.py). The cluster
-# looks at the shards itself instead (a PING each).
-KNOWN_PROBE_FAULTS = {("redis", "NotImplementedError")}
 # Generated per cluster into secrets.json (mode 0600): Django's and the JWT keys, the database roles'.
 SECRET_NAMES = ("secret_key", "jwt_signing_key", "postgres_password", "app_password", "replication_password",
                 "pgbouncer_admin_password")  # fmt: skip
@@ -912,20 +907,13 @@ log_line_prefix = '%m [%p] %q%u@%d '
         raise NodeFailed(node, f"not ready after {limit:.0f} s ({seen})", self.log(node))
 
     def health(self) -> tuple[int, Any, list[str]]:
-        """The balancer's /api/v1/health: (status, body, what is wrong). A check the app cannot make
-        right (KNOWN_PROBE_FAULTS) is replaced by the cluster's own look at the same thing."""
+        """The balancer's /api/v1/health: (status, body, every check that is not ok)."""
         status, _, body = _http(f"{self.balancer_url}/api/v1/health")
         if status == 0 or not isinstance(body, dict):
             return status, body, [f"{self.balancer_url}/api/v1/health: {status or 'no answer'}"]
         problems = []
         for check in body.get("checks", []):
             if check.get("status") == "ok":
-                continue
-            if (check.get("name"), check.get("detail")) in KNOWN_PROBE_FAULTS:
-                down = [shard for shard in ("redis-1", "redis-2") if not self._ready(shard)[0]]
-                if not down:
-                    continue
-                problems.append(f"cache shard(s) {', '.join(down)} not answering")
                 continue
             problems.append(f"{check.get('name')}: {check.get('status')} {check.get('detail', '')}".strip())
         if status != 200:
@@ -937,14 +925,8 @@ log_line_prefix = '%m [%p] %q%u@%d '
         deadline = time.monotonic() + timeout
         problems: list[str] = []
         while time.monotonic() < deadline:
-            _, body, problems = self.health()
+            _, _, problems = self.health()
             if not problems:
-                known = [c for c in body["checks"] if (c.get("name"), c.get("detail")) in KNOWN_PROBE_FAULTS]
-                for check in known:
-                    self.out(
-                        f"note: the app reports its {check['name']} check as {check['status']} ({check['detail']}): "
-                        "its probe does not support a sharded cache (REDIS_URLS); both shards answer PING"
-                    )
                 return
             time.sleep(0.5)
         raise NodeFailed(

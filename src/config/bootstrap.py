@@ -15,6 +15,7 @@ import functools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from celery import Celery
 from django.conf import settings
 from django.db import transaction
 
@@ -164,6 +165,13 @@ def wire_entry_points() -> None:
     wiring.install_ports(shared_ports)  # the admin's actions and book pages
 
 
+def project_celery_app() -> Celery:
+    """The project's Celery app (its broker, queue and key prefix), imported on first use."""
+    from config.celery_app import app
+
+    return app
+
+
 def enqueue_portfolio_analysis(job_id: str) -> None:
     # Importing the Celery app makes it the current app: the task goes to its broker.
     from adapters.celery.tasks import portfolio_analysis
@@ -176,7 +184,7 @@ def bootstrap() -> Services:
     ports = shared_ports()
     return Services(
         auth=build_auth_service(),
-        health=probe_all,
+        health=functools.partial(probe_all, project_celery_app),
         catalog_queries=CatalogQueries(),
         ports=ports,
         idempotency=SqlIdempotencyStore(),

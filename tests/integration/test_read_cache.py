@@ -263,3 +263,29 @@ def test_keys_shard_over_two_nodes_and_one_down_is_survived(book: dict) -> None:
         for n in nodes:
             if n.proc.poll() is None:
                 n.stop()
+
+
+def test_health_asks_every_shard_and_names_the_one_that_is_down() -> None:
+    """Found on `make cluster` (REDIS_URLS over two nodes): /health said redis down,
+    NotImplementedError, with every shard answering; django-redis's get_redis_connection refuses a
+    sharded cache. Health now pings each node; one down degrades the service (reads fail open)."""
+    nodes = [RedisNode(), RedisNode()]
+    try:
+        with override_settings(CACHES=_caches([n.url for n in nodes], shard=True), REDIS_AVAILABLE=True):
+            body = Client().get("/api/v1/health").json()
+            redis_check = next(c for c in body["checks"] if c["name"] == "redis")
+            assert redis_check["status"] == "ok" and redis_check["detail"] == "2 shards", redis_check
+            nodes[1].stop()
+            answer = Client().get("/api/v1/health")
+            body = answer.json()
+            redis_check = next(c for c in body["checks"] if c["name"] == "redis")
+            assert answer.status_code == 200 and body["status"] == "degraded", body
+            assert redis_check["status"] == "down", redis_check
+            assert redis_check["detail"].startswith(f"1 of 2 node(s) not answering: 127.0.0.1:{nodes[1].port}/0 ("), (
+                redis_check
+            )
+            assert f":{nodes[0].port}/" not in redis_check["detail"]
+    finally:
+        for n in nodes:
+            if n.proc.poll() is None:
+                n.stop()

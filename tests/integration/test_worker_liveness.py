@@ -7,8 +7,11 @@ database and the tests' own Redis db as the broker.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -139,3 +142,29 @@ def test_without_a_broker_jobs_run_in_process_and_health_says_so(settings: Any) 
     client = _admin()
     workers = _health(client)[1]["workers"]
     assert (workers["status"], workers["detail"]) == ("not_configured", "tasks run in-process")
+
+
+def test_a_fresh_web_process_sees_the_workers_of_the_projects_queue(broker: str, start_worker: Any) -> None:
+    """Found on `make cluster`: an API node that had enqueued nothing asked Celery's default app for
+    its workers (no key prefix, another queue) and said "no worker seen" while one was running. A
+    new process, as a server's worker is, reads /health with a worker up."""
+    worker = start_worker()
+    assert _health(_admin())[1]["workers"]["status"] == "ok"  # this process: the app is imported here
+    code = (
+        "import django, json, sys; django.setup(); from django.test import Client; "
+        "assert 'config.celery_app' not in sys.modules; "
+        "body = Client().get('/api/v1/health').json(); "
+        "print(json.dumps({c['name']: c for c in body['checks']}['workers']))"
+    )
+    env = environment(
+        APP_ENV="test",
+        CELERY_BROKER_URL=broker,
+        WORKER_HEARTBEAT_SECONDS="0.5",
+        WORKER_LOST_AFTER_SECONDS=str(LOST_AFTER),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    check = json.loads(done.stdout.strip().splitlines()[-1])
+    assert check["status"] == "ok" and check["detail"].startswith("liveness0@"), (check, worker.text()[-2000:])

@@ -1,4 +1,4 @@
-"""django-redis clients whose clear() deletes this cache's keys only.
+"""django-redis clients whose clear() deletes this cache's keys only, and the Redis nodes behind a cache.
 
 django-redis' clear() is FLUSHDB: on a Redis database shared with another deployment, another
 checkout, or the Celery broker, it wipes their keys too. Every key this cache writes starts with
@@ -58,3 +58,23 @@ class PrefixScopedShardClient(ShardClient):
                 delete_prefixed(node, f"{self._backend.key_prefix}:")
             except _main_exceptions as exc:
                 raise ConnectionInterrupted(connection=node) from exc
+
+
+def cache_nodes(cache: Any) -> dict[str, Redis]:
+    """Each Redis node behind a Django cache, named host:port/db (never its password): one per shard of a
+    sharded cache (django-redis' get_redis_connection refuses those), the server of a plain one, none
+    for a cache that is not Redis."""
+    client = getattr(cache, "client", None)
+    if isinstance(client, ShardClient):
+        nodes: list[Redis] = list(client._serverdict.values())
+    elif isinstance(client, DefaultClient):
+        nodes = [client.get_client(write=True)]
+    else:
+        return {}
+    return {_where(node): node for node in nodes}
+
+
+def _where(node: Redis) -> str:
+    options = node.connection_pool.connection_kwargs
+    place = options.get("path") or f"{options.get('host', '?')}:{options.get('port', 6379)}"
+    return f"{place}/{options.get('db', 0)}"

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from celery import Celery
 from django.conf import settings
 from django.db import connections
 
@@ -46,16 +47,29 @@ def probe_database(alias: str = "default") -> Probe:
 
 
 def probe_redis() -> Probe:
+    """Every node of the cache answers PING. A sharded cache with a node down is `down` here (the
+    service only degrades: reads fail open), and the detail names the nodes that did not answer."""
     if not settings.REDIS_AVAILABLE:
         return Probe("redis", "not_configured", 0.0, "local-memory cache in use")
+    from django.core.cache import caches
 
-    def check() -> str:
-        from django_redis import get_redis_connection
+    from adapters.cache.redis_clients import cache_nodes
 
-        get_redis_connection("default").ping()
-        return ""
-
-    return _timed("redis", check)
+    started = time.perf_counter()
+    try:
+        nodes = cache_nodes(caches["default"])
+    except Exception as exc:  # a cache that cannot even build its clients
+        return Probe("redis", "down", _ms_since(started), type(exc).__name__)
+    silent = []
+    for where, node in nodes.items():
+        try:
+            node.ping()
+        except Exception as exc:  # this node is down; the others are still asked
+            silent.append(f"{where} ({type(exc).__name__})")
+    if silent:
+        detail = f"{len(silent)} of {len(nodes)} node(s) not answering: {', '.join(silent)}"
+        return Probe("redis", "down", _ms_since(started), detail)
+    return Probe("redis", "ok", _ms_since(started), f"{len(nodes)} shards" if len(nodes) > 1 else "")
 
 
 def probe_replicas() -> list[Probe]:
@@ -131,12 +145,13 @@ def probe_default_partitions() -> Probe:
     return Probe("partitions", status, round((time.perf_counter() - started) * 1000, 2), detail)
 
 
-def probe_workers() -> Probe:
+def probe_workers(celery_app: Callable[[], Celery]) -> Probe:
     """Does anything consume the jobs? `down` when messages wait and no worker has noted itself for
     WORKER_LOST_AFTER_SECONDS (a job would stay `pending` forever); no worker and nothing waiting is
-    not a fault. One pipelined Redis round trip (adapters/celery/heartbeat.py)."""
-    from celery import current_app
-
+    not a fault. One pipelined Redis round trip (adapters/celery/heartbeat.py). The project's Celery
+    app comes from the composition root: its queue and key prefix are where the workers note
+    themselves (Celery's current app, in a web process that has enqueued nothing yet, is a default
+    app with neither)."""
     from adapters.celery.heartbeat import liveness, uses_redis
 
     if not settings.CELERY_BROKER_URL or settings.CELERY_TASK_ALWAYS_EAGER:
@@ -147,7 +162,7 @@ def probe_workers() -> Probe:
     started = time.perf_counter()
     lost_after = settings.WORKER_LOST_AFTER_SECONDS
     try:
-        seen = liveness(current_app, url, lost_after)
+        seen = liveness(celery_app(), url, lost_after)
     except Exception as exc:  # the broker's own check says why; this one is then unknown
         return Probe("workers", "unknown", _ms_since(started), type(exc).__name__)
     if seen.worker:
@@ -163,13 +178,13 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def probe_all() -> list[Probe]:
+def probe_all(celery_app: Callable[[], Celery]) -> list[Probe]:
     return [
         probe_database(),
         *probe_replicas(),
         probe_redis(),
         probe_broker(),
-        probe_workers(),
+        probe_workers(celery_app),
         probe_nightly(),
         probe_default_partitions(),
     ]
