@@ -193,6 +193,22 @@ def test_the_replica_streams_from_the_primary(cluster: Cluster) -> None:
     assert row == (True, "streaming", "on")
 
 
+def test_the_nightly_run_through_pgbouncer_leaves_no_lock_behind(cluster: Cluster) -> None:
+    """The nightly job's one-run-at-a-time lock through transaction pooling: two runs in a row, as the
+    worker makes them (through pgbouncer), both go through and no advisory lock stays on a pooled
+    server connection (a session lock did: it is held by a transaction of its own now)."""
+    env = cluster.app_env("worker")
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "nightly"], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, f"{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+    with cluster.connect("pg-primary", superuser=True) as primary:
+        held = primary.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()
+    assert held == (0,)
+
+
 def test_the_cache_shards_and_the_broker_are_three_redis_nodes(cluster: Cluster) -> None:
     import redis
 

@@ -354,3 +354,44 @@ def test_partition_upkeep_creates_the_next_twelve_months_and_deletes_nothing() -
     again = upkeep_partitions()
     assert again == {"created": [], "moved_from_default": {}}
     assert _rows("SELECT count(*) FROM jobs_job WHERE kind = 'partition_upkeep' AND state = 'succeeded'") == [(2,)]
+
+
+_HOLDERS = """
+SELECT a.state, a.pid = pg_backend_pid() FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+WHERE l.locktype = 'advisory' AND l.granted
+  AND ((l.classid::bigint << 32) | l.objid::bigint) = %s
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_run_at_a_time_held_by_a_transaction_of_its_own_and_released_after() -> None:
+    """Found on `make cluster`: the run took a session-level advisory lock on its own connection;
+    behind pgbouncer's transaction pooling that lock stays with whichever server connection took it
+    and the unlock may reach another. The lock is now held by a transaction of a connection of its
+    own, open for the run: a second run is refused meanwhile, nothing is left after a run, finished
+    or failed."""
+    from adapters.jobs.nightly import _LOCK_KEY, NightlyAlreadyRunning
+
+    CurrencyFactory(code="COP", minor_units=2)
+    t = business_today()
+    agent = UserFactory(role="agent")
+    for n in range(4):
+        open_credit(UserFactory(), agent, price=f"{500 + n}.00", on=t - timedelta(days=40 + 20 * n))
+    seen: list[list[tuple]] = []
+
+    def during(done: int, total: int) -> None:
+        seen.append(_rows(_HOLDERS, [_LOCK_KEY]))
+        with pytest.raises(NightlyAlreadyRunning):
+            _nightly().run(t)
+
+    _nightly(chunk_size=2).run(t, progress=during)
+    assert seen and all(holders == [("idle in transaction", False)] for holders in seen), seen
+    assert _rows(_HOLDERS, [_LOCK_KEY]) == []
+
+    def fail(done: int, total: int) -> None:
+        raise RuntimeError("the run breaks midway")
+
+    with pytest.raises(RuntimeError):
+        _nightly(chunk_size=2).run(t + timedelta(days=1), progress=fail)
+    assert _rows(_HOLDERS, [_LOCK_KEY]) == []
+    assert _nightly().run(t + timedelta(days=1)).chunks >= 1  # the next run is not refused

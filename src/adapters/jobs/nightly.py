@@ -50,17 +50,28 @@ Rewriting every open credit each night only to move that date would cost a full-
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import DatabaseError, DataError, IntegrityError, InternalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InternalError,
+    connection,
+    connections,
+    transaction,
+)
 
 from adapters.db.partitioning import ensure_month_partitions
 from adapters.sql.currencies import currency_of
@@ -104,6 +115,27 @@ SET_ASIDE_LISTED = 1000
 
 class NightlyAlreadyRunning(Exception):
     """Another nightly run holds the lock (the task retries later)."""
+
+
+@contextmanager
+def _sole_run(as_of: date) -> Iterator[None]:
+    """One nightly run at a time per database: an advisory lock held by a transaction of a connection
+    of its own, open for the whole run. Transaction-scoped on purpose: behind pgbouncer's transaction
+    pooling a session lock stays with whichever server connection took it (and its unlock may reach
+    another), while an open transaction keeps its server connection. A run that dies takes its
+    connection, and the lock, with it. The transaction only holds the lock: no snapshot, no writes."""
+    holder = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        holder.set_autocommit(False)
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                raise NightlyAlreadyRunning(f"A nightly run is in progress (as of {as_of}).")
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError):
+            holder.rollback()
+        holder.close()
 
 
 # A version-7 UUID (48-bit millisecond timestamp, then random bits), like domain.shared.ids.
@@ -480,22 +512,17 @@ class NightlyDelinquency:
         result = NightlyResult(as_of=as_of)
         started = time.monotonic()
         _ensure_month(as_of)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_KEY])
-            if not cursor.fetchone()[0]:
-                raise NightlyAlreadyRunning(f"A nightly run is in progress (as of {as_of}).")
-        try:
-            params = self.params(as_of, self._now())
-            self.prepare(params)
-            result.seconds["prepare"] = time.monotonic() - started
-            conflicts = self.apply(params, result, progress)
-            result.seconds["apply"] = time.monotonic() - started - result.seconds["prepare"]
-            self.finish(as_of, conflicts, result)
-            result.seconds["fallback"] = time.monotonic() - started - sum(result.seconds.values())
-        finally:
-            self.clean_up()
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+        with _sole_run(as_of):
+            try:
+                params = self.params(as_of, self._now())
+                self.prepare(params)
+                result.seconds["prepare"] = time.monotonic() - started
+                conflicts = self.apply(params, result, progress)
+                result.seconds["apply"] = time.monotonic() - started - result.seconds["prepare"]
+                self.finish(as_of, conflicts, result)
+                result.seconds["fallback"] = time.monotonic() - started - sum(result.seconds.values())
+            finally:
+                self.clean_up()
         result.seconds["total"] = time.monotonic() - started
         return result
 
@@ -588,7 +615,8 @@ class NightlyDelinquency:
         with transaction.atomic(), connection.cursor() as cursor:
             for setting in _APPLY_SETTINGS:
                 cursor.execute(setting)
-            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS nj_locked (id uuid PRIMARY KEY)")
+            # The chunk's own (dropped at its commit): nothing stays on a pooled server connection.
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS nj_locked (id uuid PRIMARY KEY) ON COMMIT DROP")
             outcome = self._apply_isolating(cursor, chunk)
             if self._after_chunk is not None:
                 transaction.on_commit(self._after_chunk)
