@@ -36,7 +36,11 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 SERVICES = COMPOSE["services"]
-IMAGE_SERVICES = {"db-primary", "redis"}  # commands of the official images
+# Run by their images' own commands (official images, and pgbouncer's Debian image, deploy/pgbouncer).
+IMAGE_SERVICES = {"db-primary", "redis", "redis-cache-1", "redis-cache-2", "pgbouncer", "haproxy"}
+# Pass-through services: here, a URL naming one points at what it fronts (pgbouncer: PostgreSQL).
+FRONTS = {"pgbouncer": "postgres"}
+TEMPLATE_VARIABLE = re.compile(r"\$\{(\w+)\}")
 
 
 def _command(service: dict) -> list[str]:
@@ -47,6 +51,50 @@ def _command(service: dict) -> list[str]:
 
 def test_expected_services_are_present() -> None:
     assert {"db-primary", "db-replica", "redis", "api", "worker", "beat", "migrate"} <= set(SERVICES)
+    assert {"haproxy", "pgbouncer", "redis-cache-1", "redis-cache-2"} <= set(SERVICES)
+
+
+def test_the_balancer_is_the_one_door_and_names_every_api_replica() -> None:
+    """HAProxy publishes the API's port; the replicas publish nothing; its servers APP_1..N are the
+    replicas' container names (the project's name, the service, the index)."""
+    published = {name for name, service in SERVICES.items() if service.get("ports")}
+    assert published == {"haproxy"}, published
+    replicas = SERVICES["api"]["deploy"]["replicas"]
+    assert replicas >= 2
+    servers = {k: v for k, v in SERVICES["haproxy"]["environment"].items() if re.fullmatch(r"APP_\d+", k)}
+    assert servers == {f"APP_{n}": f"{COMPOSE['name']}-api-{n}:8000" for n in range(1, replicas + 1)}
+
+
+def _mounted_template(service: str) -> tuple[str, str]:
+    """(the template a service mounts from deploy/, its path in the container)."""
+    for volume in SERVICES[service].get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./deploy/") and source.endswith((".cfg", ".ini")):
+            return (ROOT / source).read_text(), target
+    pytest.fail(f"{service} mounts no template from deploy/")
+
+
+def test_the_templates_get_every_variable_they_use() -> None:
+    """The files `make cluster` fills are filled in compose from each service's environment (HAProxy
+    expands them itself; pgbouncer's start script with envsubst, adding its auth file and admin)."""
+    haproxy, _ = _mounted_template("haproxy")
+    assert set(TEMPLATE_VARIABLE.findall(haproxy)) <= set(SERVICES["haproxy"]["environment"])
+    pgbouncer, target = _mounted_template("pgbouncer")
+    start = (ROOT / "deploy" / "pgbouncer" / "start.sh").read_text()
+    assert target in start
+    exported = set(re.findall(r"export ((?:\w+=\S+ ?)+)", start)[0].replace("=", " ").split()[::2])
+    assert set(TEMPLATE_VARIABLE.findall(pgbouncer)) <= set(SERVICES["pgbouncer"]["environment"]) | exported
+
+
+def test_the_app_goes_through_pgbouncer_and_migrations_do_not() -> None:
+    def env(service: str) -> dict[str, str]:
+        return {k: interpolate(str(v), OPERATOR_ENV) for k, v in SERVICES[service]["environment"].items()}
+
+    api = env("api")
+    assert urlparse(api["DATABASE_URL"]).hostname == "pgbouncer" and api["DB_PGBOUNCER"] == "1"
+    assert all(urlparse(url).hostname == "pgbouncer" for url in api["DATABASE_REPLICA_URLS"].split(","))
+    migrate = env("migrate")
+    assert urlparse(migrate["DATABASE_URL"]).hostname == "db-primary" and migrate["DB_PGBOUNCER"] == "0"
 
 
 @pytest.mark.parametrize("name", sorted(set(SERVICES) - IMAGE_SERVICES))
@@ -215,7 +263,7 @@ class ComposeRun:
         items = []
         for item in value.split(","):
             host = urlparse(item).hostname if "://" in item else None
-            image = SERVICES.get(host or "", {}).get("image", "")
+            image = FRONTS.get(host or "") or SERVICES.get(host or "", {}).get("image", "")
             if image.startswith("postgres"):
                 item = self.database.url
             elif image.startswith("redis"):
@@ -254,7 +302,7 @@ class ComposeRun:
             if condition == "service_completed_successfully":
                 self.wait(dependency)
             assert dependency in self.started or dependency in self.provided, (name, dependency)
-        if "build" not in SERVICES[name]:
+        if SERVICES[name].get("build") != ".":
             self.provided.append(name)  # an image's service (see the section's comment)
             return
         with (self.workdir / f"{name}.log").open("w") as out:
