@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress cluster cluster-stop cluster-status capacity
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress cluster cluster-stop cluster-status cluster-packages test-cluster capacity
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -20,6 +20,7 @@ help:
 	@echo "                       installs haproxy and pgbouncer with apt-get when missing; docs/deployment.md)"
 	@echo "make cluster-status - each node of the cluster: address, pid, running and ready or not"
 	@echo "make cluster-stop   - stop the cluster and remove its namespaces, interfaces and data"
+	@echo "make test-cluster   - the cluster's own tests (root; installs the packages make cluster needs)"
 	@echo "make capacity QPS=n LEVEL=n - cores, memory and machines for that load, from the measured CPU per request (docs/capacity.md)"
 
 $(PY):
@@ -78,15 +79,23 @@ stress: $(STAMP)
 # The production topology on this machine (deploy/cluster/, docs/deployment.md), each node in a network
 # namespace of its own; needs root. Returns once it is healthy, the processes left running;
 # FC_CLUSTER_DIR picks another state dir than .data/cluster (names and addresses follow it).
-cluster: $(STAMP)
-	@missing=""; for tool in haproxy pgbouncer; do \
-	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+CLUSTER_PACKAGES := haproxy pgbouncer
+cluster-packages:
+	@missing=""; for tool in $(CLUSTER_PACKAGES); do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || [ -x /usr/bin/$$tool ] || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make cluster: installing$$missing with apt-get (Debian packages; needs root)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null \
 	    || { echo "make cluster: apt-get install$$missing failed"; exit 1; }; \
 	fi
+
+cluster: $(STAMP) cluster-packages
 	$(PY) -m deploy.cluster up
+
+# The cluster's own tests (tests/cluster: the topology brought up in a state dir of its own, checked
+# through the balancer, torn down). Not in `make test`: they need root and Debian's packages.
+test-cluster: $(STAMP) cluster-packages
+	$(PY) -m pytest tests/cluster
 
 cluster-status:
 	$(PY) -m deploy.cluster status

@@ -74,3 +74,16 @@ def test_a_partial_run_leaves_the_days_results_alone(tmp_path: Path, monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == ["tmp"]  # no 2026-12-05-level1.json beside it
     (kept,) = (tmp_path / "tmp").iterdir()
     assert kept.name.startswith("2026-12-05-level1-partial-") and kept.suffix == ".json"
+
+
+def test_the_cluster_check_charges_each_node_kind_to_its_group() -> None:
+    from bench.cluster_check import group_of
+
+    assert group_of("/work/main/.venv/bin/python /work/main/.venv/bin/granian --interface wsgi") == "app"
+    assert group_of("/usr/sbin/haproxy -W -f /work/.data/cluster/haproxy/haproxy.cfg") == "haproxy"
+    assert group_of("/usr/sbin/pgbouncer /work/.data/cluster/pgbouncer/pgbouncer.ini") == "pgbouncer"
+    assert group_of("postgres: fintech fintech 10.1.2.13(5050) idle") == "postgres"
+    assert group_of("/usr/lib/postgresql/15/bin/postgres -D /work/.data/cluster/pg-primary/data") == "postgres"
+    assert group_of("redis-server 10.1.2.21:6379") == "redis"
+    assert group_of("wrk -t 2 -c 16 -d 10s") == "wrk"
+    assert group_of("/usr/bin/python3 something else") == "other"
