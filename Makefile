@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress cluster cluster-stop cluster-status cluster-packages test-cluster capacity
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress stress-cluster cluster cluster-stop cluster-status cluster-packages test-cluster capacity
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -21,6 +21,8 @@ help:
 	@echo "make cluster-status - each node of the cluster: address, pid, running and ready or not"
 	@echo "make cluster-stop   - stop the cluster and remove its namespaces, interfaces and data"
 	@echo "make test-cluster   - the cluster's own tests (root; installs the packages make cluster needs)"
+	@echo "make stress-cluster - faults under load on the cluster (make cluster first if it is not running; it is"
+	@echo "                       left running): a node killed, a rolling restart, pgbouncer, a cache shard, reloads"
 	@echo "make capacity QPS=n LEVEL=n - cores, memory and machines for that load, from the measured CPU per request (docs/capacity.md)"
 
 $(PY):
@@ -102,3 +104,11 @@ cluster-status:
 
 cluster-stop:
 	$(PY) -m deploy.cluster down
+
+# Fault scenarios on the cluster through its balancer (stress/cluster.py), starting it first when it
+# is not running (`make cluster`); the cluster is left running (make cluster-stop). Writes its own
+# section of RELIABILITY.md; STRESS_CLUSTER_ARGS="--only kill reload".
+stress-cluster: $(STAMP)
+	@$(PY) -m deploy.cluster status >/dev/null 2>&1 || $(MAKE) --no-print-directory cluster
+	@$(PY) -m stress.cluster $(STRESS_CLUSTER_ARGS); status=$$?; \
+	echo "make stress-cluster: the cluster is left running (make cluster-stop removes it)"; exit $$status
