@@ -115,9 +115,8 @@ class ReadCache:
         cache = self._cache
         client = self._single_redis()
         if client is None:
-            versions = cache.get_many(version_keys)
-            stamp = ".".join(str(versions.get(k, 0)) for k in version_keys)
-            return stamp, cache.get(prefix + stamp)
+            stamp = self._stamp_of(version_keys)
+            return stamp, None if stamp is None else cache.get(prefix + stamp)
         try:
             redis = client.get_client(write=False)
             raw_stamp, raw = redis.eval(
@@ -139,14 +138,38 @@ class ReadCache:
         cache = self._cache
         client = self._single_redis()
         if client is None:
-            versions = cache.get_many(keys)  # a local-memory cache: this process's own versions
-            return ".".join(str(versions.get(k, 0)) for k in keys)
+            return self._stamp_of(keys)
         try:
             raw = client.get_client(write=False).mget([cache.make_key(k) for k in keys])
         except RedisError as exc:
             log.warning("read cache unavailable: %s", exc)
             return None
         return ".".join(v.decode() if v is not None else "0" for v in raw)
+
+    def _stamp_of(self, version_keys: list[str]) -> str | None:
+        """The versions as a stamp on a sharded Redis (one MGET per shard holding some of them) or a
+        local-memory cache; None when a shard did not answer. Not "0" for what could not be read:
+        a value stored under a made-up stamp would be found again after later writes (one shard
+        down: `make stress-cluster` served a balance from before three payments)."""
+        cache = self._cache
+        client = getattr(cache, "client", None)
+        if not isinstance(client, ShardClient):  # local memory: this process's own versions
+            versions = cache.get_many(version_keys)
+            return ".".join(str(versions.get(k, 0)) for k in version_keys)
+        made = [cache.make_key(k) for k in version_keys]
+        by_node: dict[str, list[int]] = {}
+        for i, key in enumerate(made):
+            by_node.setdefault(client.get_server_name(key), []).append(i)
+        parts: list[str] = ["0"] * len(made)
+        try:
+            for name, positions in by_node.items():
+                values = client._serverdict[name].mget([made[i] for i in positions])
+                for i, value in zip(positions, values, strict=True):
+                    parts[i] = "0" if value is None else value.decode()
+        except RedisError as exc:  # fail open: unknown versions, so nothing is read or stored
+            log.warning("read cache shard unavailable: %s", exc)
+            return None
+        return ".".join(parts)
 
     def bump(self, subjects: Iterable[Subject]) -> None:
         """Make every cached value that depends on these subjects unreachable (one round trip)."""
