@@ -689,6 +689,7 @@ log_line_prefix = '%m [%p] %q%u@%d '
             "HAPROXY_BIND": f"{self.address('haproxy')}:{HAPROXY_PORT}",
             "HAPROXY_STATS_BIND": f"{self.address('haproxy')}:{STATS_PORT}",
             "HAPROXY_ADMIN_SOCKET": str(here / "admin.sock"),
+            "HAPROXY_ERRORS": str(ROOT / "deploy" / "cluster" / "errors"),
             **{f"APP_{n}": f"{self.address(app)}:8000" for n, app in enumerate(APPS, start=1)},
         }
         _write_private(here / "haproxy.cfg", _render("haproxy.cfg", values))

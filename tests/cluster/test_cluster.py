@@ -262,6 +262,25 @@ def test_a_killed_app_node_costs_no_read_and_payments_are_never_replayed(cluster
     assert "app-2" in {a.headers.get("x-served-by") for a in answers[back:]}
 
 
+def test_with_no_node_in_the_pool_the_balancer_answers_the_apis_503(cluster: Cluster) -> None:
+    """Found by `make stress-cluster` (pgbouncer restarted: every node's health said down): HAProxy's
+    own 503 was its HTML page without Retry-After. Now it is the API's envelope, with Retry-After."""
+    try:
+        for app in APPS:
+            cluster.haproxy_admin(f"set server api_nodes/{app} state maint")
+        answer = call(cluster, "GET", "/api/v1/me/credit-summary")
+        assert answer.status == 503, answer.raw
+        assert answer.headers["retry-after"] == "1" and answer.headers["content-type"] == "application/json"
+        assert answer.json()["error"]["code"] == "unavailable"
+    finally:
+        for app in APPS:
+            cluster.haproxy_admin(f"set server api_nodes/{app} state ready")
+    deadline = time.monotonic() + 30
+    while set(cluster.haproxy_servers().values()) != {"UP"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert set(cluster.haproxy_servers().values()) == {"UP"}
+
+
 def test_up_on_a_running_cluster_changes_nothing(cluster: Cluster) -> None:
     pids = {role: cluster.proc(role) for role in ("haproxy", *APPS)}
     again = _module("up", timeout=60)
