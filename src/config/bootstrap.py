@@ -98,19 +98,23 @@ class ReadCacheEffects:
     """Routes the unit of work's effects: a changed credit makes its own and its owner's cached
     reads unreachable.
 
-    Bumped on commit: a reader that missed while the write was under way built its value from the
-    old committed state and stored it under the versions of then; the bump after the commit makes
-    that value unreachable. (When the unit of work does not own its transaction, e.g. it runs
-    inside a caller's or a test's, it bumps as the change is staged too: see DjangoUnitOfWork.)
+    Bumped as the change is staged and again on commit. After the commit: a reader that missed while
+    the write was under way built its value from the old committed state and stored it under the
+    versions of then; that bump makes it unreachable. Before: a process that dies between its
+    COMMIT and the after-commit bump has already made what was cached before the write unreachable
+    (what remains is a value built in the moment between the two, by a concurrent reader).
     """
 
     def __init__(self, cache: ReadCache) -> None:
         self._cache = cache
 
     def staged(self, effect: object) -> None:
-        self.committed(effect)
+        self._bump(effect)
 
     def committed(self, effect: object) -> None:
+        self._bump(effect)
+
+    def _bump(self, effect: object) -> None:
         if isinstance(effect, CreditChanged):
             self._cache.bump([credit_subject(effect.credit_id), user_subject(effect.user_id)])
 

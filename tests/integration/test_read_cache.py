@@ -334,3 +334,31 @@ def test_with_a_shard_down_a_read_after_a_payment_shows_it() -> None:
         for n in nodes:
             if n.proc.poll() is None:
                 n.stop()
+
+
+def test_a_process_that_dies_between_commit_and_its_bump_leaves_no_stale_balance(
+    node: RedisNode, book: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by `make stress-cluster` (API nodes SIGKILLed mid-payment): the cache was bumped only
+    after the commit, so a node killed between its COMMIT and that callback left the balance cached
+    before the payment reachable for the whole TTL. The after-commit bump is switched off here, as
+    a death at that moment would: the bump made as the change was staged has already done it."""
+    from config.bootstrap import ReadCacheEffects
+
+    owner, agent, credit = book["owner"], book["agent"], book["credit"]
+    token, agent_token = _token(owner.username), _token(agent.username)
+    before = _detail_pending(token, credit.id)
+    assert _detail_pending(agent_token, credit.id) == before  # both views cached
+    monkeypatch.setattr(ReadCacheEffects, "committed", lambda self, effect: None)
+    money = {"amount": "100.00", "currency": "COP"}
+    paid = Client().post(
+        f"/api/v1/credits/{credit.id}/payments",
+        {"amount": money, "lines": [{"payment_account_id": book["account"], "amount": money}], "prepay": True},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {agent_token}",
+        HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+    )
+    assert paid.status_code == 201, paid.content
+    assert _detail_pending(token, credit.id) == before - Decimal("100.00")
+    assert _detail_pending(agent_token, credit.id) == before - Decimal("100.00")
+    assert _pending(token) == before - Decimal("100.00")

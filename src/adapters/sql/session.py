@@ -26,8 +26,9 @@ class EffectHandler(Protocol):
     """Where the unit of work sends its effects (config routes them, e.g. to the read cache)."""
 
     def staged(self, effect: object) -> None:
-        """Told at once, inside the transaction, when the unit of work does not own the commit
-        (it runs inside a caller's transaction, e.g. a test's, whose commit it cannot see)."""
+        """Told at once, inside the transaction, before the commit: a process that dies between its
+        COMMIT and `committed` has still told it (and a unit of work inside a caller's transaction,
+        e.g. a test's, may never see that commit)."""
 
     def committed(self, effect: object) -> None:
         """Told after the outermost commit only."""
@@ -39,8 +40,6 @@ class OrmSession(threading.local):
         self.blocks: list[tuple[Any, list[bool]]] = []
         # (table, key) -> the row's values as loaded, to write only what changed.
         self.snapshots: dict[tuple[str, object], tuple[Any, ...]] = {}
-        # Whether the outermost block began the transaction (else it runs inside a caller's).
-        self.owns_transaction = False
 
 
 class DjangoUnitOfWork:
@@ -51,8 +50,6 @@ class DjangoUnitOfWork:
 
     def __enter__(self) -> Self:
         joining = bool(self._session.blocks)
-        if not joining:
-            self._session.owns_transaction = not transaction.get_connection(self._using).in_atomic_block
         block = transaction.atomic(using=self._using, savepoint=not joining)
         block.__enter__()
         self._session.blocks.append((block, [False]))
@@ -94,7 +91,8 @@ class DjangoUnitOfWork:
         if self._effects is None:
             return
         effects = self._effects
-        if not self._session.owns_transaction:
-            # The commit is the caller's, maybe never seen from here (a test's transaction): tell now too.
-            effects.staged(effect)
+        # Before the commit as well as after it: a process killed between its COMMIT and the
+        # on-commit callback (`make stress-cluster` SIGKILLed API nodes mid-payment) would otherwise
+        # leave what was cached before the write reachable for the whole TTL.
+        effects.staged(effect)
         transaction.on_commit(lambda: effects.committed(effect), using=self._using)
