@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stress import report, scenarios  # noqa: E402
+from stress.cluster import carried_section, replace_section  # noqa: E402
 from stress.core import Context, Result  # noqa: E402
 from stress.stack import Stack, say  # noqa: E402
 
@@ -105,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds=time.perf_counter() - started,
         command="make stress" + (f" (--only {' '.join(args.only)})" if args.only else ""),
     )
-    Path(args.output).write_text(text, encoding="utf-8")
+    output = Path(args.output)
+    # The cluster's section (`make stress-cluster`) is that run's: carried over as it was.
+    kept = carried_section(output.read_text(encoding="utf-8")) if output.exists() else None
+    if kept:
+        text = replace_section(text, kept)
+    output.write_text(text, encoding="utf-8")
     failed = [r for r in results if not r.ok]
     say(f"wrote {args.output}: {len(results)} scenarios, {len(failed)} failed")
     return 1 if failed or not results else 0

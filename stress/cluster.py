@@ -82,6 +82,16 @@ def replace_section(document: str, section: str) -> str:
     return document[:start] + block + document[end + len(END) :]
 
 
+def carried_section(old_document: str) -> str | None:
+    """The cluster section of an earlier RELIABILITY.md (between BEGIN and END), if it has one: what
+    `make stress`, which writes the file whole, keeps of it."""
+    start = old_document.find(BEGIN)
+    end = old_document.find(END, start + len(BEGIN)) if start >= 0 else -1
+    if start < 0 or end < 0:
+        return None
+    return old_document[start + len(BEGIN) : end].strip()
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 

@@ -98,3 +98,13 @@ def test_the_rendered_section_has_its_verdict_table_and_figures() -> None:
     assert BEGIN not in text and END not in text
     updated = replace_section(REPORT, text)
     assert updated.startswith(REPORT) and updated.endswith(END + "\n")
+
+
+def test_make_stress_keeps_the_cluster_section_of_the_file_it_rewrites() -> None:
+    from stress.cluster import BEGIN, END, carried_section, replace_section
+
+    old = f"# Reliability\n\nold body\n\n{BEGIN}\n## Cluster\nfigures\n{END}\n"
+    assert carried_section(old) == "## Cluster\nfigures"
+    assert carried_section("# Reliability\nno section\n") is None
+    rewritten = replace_section("# Reliability\n\nnew body\n", carried_section(old) or "")
+    assert rewritten.startswith("# Reliability\n\nnew body\n") and f"{BEGIN}\n## Cluster\nfigures\n{END}" in rewritten
