@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress stress-cluster cluster cluster-stop cluster-status cluster-packages test-cluster capacity
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress stress-cluster cluster cluster-stop cluster-status cluster-packages test-cluster capacity backup restore restore-stop
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -17,12 +17,15 @@ help:
 	@echo "make bench LEVEL=n - load level n (if needed) and benchmark it with wrk and pgbench (BENCHMARKS.md)"
 	@echo "make cluster        - the production topology on this machine, one network namespace per node: PostgreSQL"
 	@echo "                       primary + replica, pgbouncer, 3 Redis, 3 API nodes behind HAProxy, a worker (root;"
-	@echo "                       installs haproxy and pgbouncer with apt-get when missing; docs/deployment.md)"
+	@echo "                       installs haproxy, pgbouncer and pgbackrest with apt-get when missing; docs/deployment.md)"
 	@echo "make cluster-status - each node of the cluster: address, pid, running and ready or not"
 	@echo "make cluster-stop   - stop the cluster and remove its namespaces, interfaces and data"
 	@echo "make test-cluster   - the cluster's own tests (root; installs the packages make cluster needs)"
 	@echo "make stress-cluster - faults under load on the cluster (make cluster first if it is not running; it is"
 	@echo "                       left running): a node killed, a rolling restart, pgbouncer, a cache shard, reloads"
+	@echo "make backup [TYPE=incr|full] - a pgBackRest backup of the cluster's primary (incremental; full when there is none)"
+	@echo "make restore TARGET_TIME='YYYY-MM-DD HH:MM:SS+00' - the cluster's backups restored to that moment into a scratch"
+	@echo "                       cluster on a free port of 127.0.0.1, started (docs/operations.md); make restore-stop removes it"
 	@echo "make capacity QPS=n LEVEL=n - cores, memory and machines for that load, from the measured CPU per request (docs/capacity.md)"
 
 $(PY):
@@ -81,7 +84,7 @@ stress: $(STAMP)
 # The production topology on this machine (deploy/cluster/, docs/deployment.md), each node in a network
 # namespace of its own; needs root. Returns once it is healthy, the processes left running;
 # FC_CLUSTER_DIR picks another state dir than .data/cluster (names and addresses follow it).
-CLUSTER_PACKAGES := haproxy pgbouncer
+CLUSTER_PACKAGES := haproxy pgbouncer pgbackrest
 cluster-packages:
 	@missing=""; for tool in $(CLUSTER_PACKAGES); do \
 	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || [ -x /usr/bin/$$tool ] || missing="$$missing $$tool"; done; \
@@ -104,6 +107,18 @@ cluster-status:
 
 cluster-stop:
 	$(PY) -m deploy.cluster down
+
+# Backups and point-in-time recovery of the cluster's primary with pgBackRest (deploy/backup/,
+# docs/operations.md); the repository is .data/cluster-backup (beside FC_CLUSTER_DIR's state dir).
+TYPE ?= incr
+backup: $(STAMP)
+	$(PY) -m deploy.backup backup --type $(TYPE)
+
+restore: $(STAMP)
+	$(PY) -m deploy.backup restore --target-time "$(TARGET_TIME)"
+
+restore-stop: $(STAMP)
+	$(PY) -m deploy.backup restore-stop
 
 # Fault scenarios on the cluster through its balancer (stress/cluster.py), starting it first when it
 # is not running (`make cluster`); the cluster is left running (make cluster-stop). Writes its own

@@ -136,7 +136,7 @@ def prerequisites() -> list[str]:
         missing.append(
             "the cluster needs root: it creates network namespaces, veth pairs and a bridge (run `sudo make cluster`)"
         )
-    absent = [name for name in ("haproxy", "pgbouncer") if _executable(name) is None]
+    absent = [name for name in ("haproxy", "pgbouncer", "pgbackrest") if _executable(name) is None]
     if absent:
         missing.append(
             f"{' and '.join(absent)} {'is' if len(absent) == 1 else 'are'} not installed: `make cluster` installs "
@@ -447,6 +447,7 @@ class Cluster:
         self._init_primary()
         self._spawn("pg-primary")
         self._wait_ready("pg-primary")
+        self._create_backup_stanza()
         self._bootstrap_primary()
         self.out("pg-replica: pg_basebackup from the primary, start")
         self._clone_replica()
@@ -551,7 +552,14 @@ class Cluster:
 # --- make cluster: a production-like primary ---
 listen_addresses = '{self.address("pg-primary")}'
 port = 5432
-unix_socket_directories = ''
+# A socket in the node's own folder, for pgBackRest only (it reaches PostgreSQL through a socket):
+# local connections as postgres, by the server user (pg_hba.conf, pg_ident.conf).
+unix_socket_directories = '{data.parent}'
+# WAL archiving into the pgBackRest repository (deploy/backup, docs/operations.md): every completed
+# segment is pushed by pgBackRest, which finds its configuration in PGBACKREST_CONFIG (set in the
+# server's environment).
+archive_mode = on
+archive_command = 'pgbackrest --stanza=fintech archive-push %p'
 max_connections = 100
 shared_buffers = '128MB'
 password_encryption = scram-sha-256
@@ -572,10 +580,25 @@ log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 """
             )
-        # Passwords (SCRAM) from the cluster's subnet only; no Unix socket at all.
+        # Passwords (SCRAM) from the cluster's subnet only; on the socket, the postgres role for the
+        # server user alone (pgBackRest's backups and checks).
         (data / "pg_hba.conf").write_text(
             f"host all all {subnet} scram-sha-256\nhost replication {REPLICATION_ROLE} {subnet} scram-sha-256\n"
+            "local all postgres peer map=backup\n"
         )
+        (data / "pg_ident.conf").write_text(f"backup {self.state['pg_user']} postgres\n")
+
+    def _create_backup_stanza(self) -> None:
+        """The pgBackRest stanza the primary archives its WAL into (deploy/backup/ops.py), and
+        pgBackRest's `check`: a WAL segment switched on the primary is found in the repository."""
+        from deploy.backup.ops import create_stanza
+        from deploy.backup.repo import BackupError
+
+        try:
+            repo = create_stanza(self)
+        except BackupError as exc:
+            raise NodeFailed("pg-primary", f"WAL archiving with pgBackRest: {exc}", self.log("pg-primary")) from exc
+        self.out(f"pg-primary: archiving WAL into {repo.path} (pgBackRest stanza {repo.stanza})")
 
     def connect(
         self, node: str = "pg-primary", dbname: str = DATABASE, *, superuser: bool = False
@@ -620,7 +643,10 @@ log_line_prefix = '%m [%p] %q%u@%d '
             env={"PGPASSWORD": self.secrets["replication_password"]},
         )  # fmt: skip
         with (data / "postgresql.conf").open("a") as conf:  # the copy listens on the primary's address
-            conf.write(f"\n# --- make cluster: the standby ---\nlisten_addresses = '{self.address('pg-replica')}'\n")
+            conf.write(
+                f"\n# --- make cluster: the standby ---\nlisten_addresses = '{self.address('pg-replica')}'\n"
+                f"unix_socket_directories = '{data.parent}'\n"  # its own, not the primary's socket
+            )
 
     def _wait_streaming(self, timeout: float = 60.0) -> None:
         """Until the replica streams and has replayed everything the primary has flushed."""
@@ -808,7 +834,10 @@ log_line_prefix = '%m [%p] %q%u@%d '
             ]  # fmt: skip
             return argv, self._base_env(), None
         if role.kind == "postgres":
-            env = {**self._base_env(), "LC_ALL": "C", "HOME": str(here)}
+            from deploy.backup.ops import config_path
+
+            # PGBACKREST_CONFIG: the configuration archive_command's pgBackRest reads.
+            env = {**self._base_env(), "LC_ALL": "C", "HOME": str(here), "PGBACKREST_CONFIG": str(config_path(self))}
             return (
                 [str(Path(self.state["bindir"]) / "postgres"), "-D", str(self.pg_data(node))],
                 env,
