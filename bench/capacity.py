@@ -47,6 +47,9 @@ WORKER_RSS_MIB = 120
 # A cached entry (summary or credit detail) is ~1 KB of JSON; Redis's per-key overhead and the
 # version keys roughly double it.
 CACHE_ENTRY_BYTES = 2_048
+# HAProxy's CPU per request in front of the API nodes, measured on the cluster (bench/cluster_check.py,
+# 2026-12-06: 63 µs for the no-op, 82-84 for cached reads); pgbouncer's was ~1 µs.
+BALANCER_US = 85.0
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,7 @@ class Plan:
     pg_read_cores: float
     redis_cores: float
     redis_nodes: int
+    balancer_cores: float
     app_ram_gib: float
     pg_ram_gib: float
     redis_ram_gib: float
@@ -215,7 +219,7 @@ class Plan:
 
     @property
     def cores(self) -> float:
-        return self.app_cores + self.pg_write_cores + self.pg_read_cores + self.redis_cores
+        return self.app_cores + self.pg_write_cores + self.pg_read_cores + self.redis_cores + self.balancer_cores
 
     def machines(self, node_cores: int) -> int:
         """Machines of node_cores each for the work, plus one so that losing any node keeps the load."""
@@ -248,6 +252,7 @@ def plan(
         redis_cores=redis_cores,
         # Redis runs commands on one thread: a node per core of work, at least two (the sharded cache).
         redis_nodes=max(2, math.ceil(redis_cores)),
+        balancer_cores=qps * BALANCER_US / 1e6 / utilisation,
         app_ram_gib=max(2, math.ceil(mix.busy * scale)) * WORKER_RSS_MIB / 1024,
         # The book and its indexes in memory: level 3's transactions page read the disk on 24 GiB.
         pg_ram_gib=book_gib * 1.25,
@@ -356,6 +361,7 @@ def render(args: argparse.Namespace) -> str:
         f"| PostgreSQL reads (cache misses, lists) | {_n(p.pg_read_cores, 1)} | replicas (or the primary)"
         f" | {_n(p.pg_ram_gib, 1)} GiB each |",
         f"| Redis (sharded cache) | {_n(p.redis_cores, 1)} | {p.redis_nodes} nodes | {_n(p.redis_ram_gib, 1)} GiB |",
+        f"| HAProxy (balancer) | {_n(p.balancer_cores, 1)} | 2 (active + standby) | - |",
         f"| **total** | **{_n(p.cores, 1)}** | **{p.machines(args.node_cores)} machines** of {args.node_cores} cores"
         " (one spare) | |",
         "",
