@@ -151,14 +151,23 @@ class Recorder:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_unit_of_work_that_owns_its_transaction_tells_its_effects_once_after_commit() -> None:
+def test_a_unit_of_work_that_owns_its_transaction_tells_its_effects_as_staged_and_after_commit() -> None:
+    """Staged at once (a process killed between its COMMIT and the after-commit callback has still
+    told it: `make stress-cluster`), and again after the commit (what a reader built from the old
+    truth meanwhile is made unreachable); a rolled-back unit is never told committed."""
     recorder = Recorder()
     uow = DjangoUnitOfWork(OrmSession(), effects=recorder)
     with uow:
         uow.on_commit("credit changed")
-        assert recorder.told == []  # nothing before the commit: readers still see the old truth
+        assert recorder.told == [("staged", "credit changed")]
         uow.commit()
-    assert recorder.told == [("committed", "credit changed")]
+    assert recorder.told == [("staged", "credit changed"), ("committed", "credit changed")]
+
+    rolled_back = Recorder()
+    uow = DjangoUnitOfWork(OrmSession(), effects=rolled_back)
+    with uow:
+        uow.on_commit("credit changed")
+    assert rolled_back.told == [("staged", "credit changed")]
 
 
 def test_inside_a_callers_transaction_the_effect_is_told_at_once_too() -> None:
