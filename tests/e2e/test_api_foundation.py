@@ -76,25 +76,52 @@ def test_generated_request_ids_are_unique_and_a_forked_worker_draws_its_own(clie
     assert len(child) == 32 and child[:16] != ours[:16]  # another process, another prefix
 
 
-def test_log_lines_are_json_with_the_request_id(client: Client, caplog: pytest.LogCaptureFixture) -> None:
+def test_log_lines_are_json_with_the_request_id(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
     from django.conf import settings as django_settings
     from pythonjsonlogger.json import JsonFormatter
 
     from api.http.middleware import RequestIdLogFilter
 
-    with caplog.at_level(logging.INFO, logger="api.access"):
-        client.get("/api/v1/health", HTTP_X_REQUEST_ID="trace-42")
-    access = [r for r in caplog.records if r.name == "api.access"]
+    capsys.readouterr()
+    client.get("/api/v1/health", HTTP_X_REQUEST_ID="trace-42")
+    access = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"api.access"' in line]
     assert len(access) == 1
-    # The record is formatted by the configured formatter, with the filter that adds the id.
+    line = access[0]
+    assert line["request_id"] == "trace-42" and line["logger"] == "api.access" and line["message"] == "request"
+    assert line["status"] == 200 and line["path"] == "/api/v1/health" and line["level"] == "INFO"
+    assert line["method"] == "GET" and isinstance(line["duration_ms"], float)
+    # The same keys, in the same order, as a line of the configured formatter (the access line is
+    # written without it: its cost per request).
     fmt = django_settings.LOGGING["formatters"]["json"]
     formatter = JsonFormatter(fmt["fmt"], rename_fields=fmt["rename_fields"])
-    line = json.loads(formatter.format(access[0]))
-    assert line["request_id"] == "trace-42"
-    assert line["status"] == 200 and line["path"] == "/api/v1/health" and line["level"] == "INFO"
+    other = logging.LogRecord("api.other", logging.INFO, __file__, 1, "request", None, None)
+    RequestIdLogFilter().filter(other)
+    assert list(json.loads(formatter.format(other)))[:5] == list(line)[:5]
     # Outside a request the filter marks lines with "-".
     outside = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     assert RequestIdLogFilter().filter(outside) and outside.request_id == "-"
+
+
+def test_the_access_line_redacts_a_credential_in_the_path_or_the_request_id(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    capsys.readouterr()
+    client.get(f"/api/v1/credits/{token}", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID=token[:60])
+    lines = [line for line in capsys.readouterr().err.splitlines() if '"api.access"' in line]
+    assert lines and all(token[:40] not in line for line in lines), lines
+    line = json.loads(lines[-1])
+    assert "[redacted]" in line["path"] and "[redacted]" in line["request_id"], line
+
+
+def test_log_level_above_info_writes_no_access_line(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    logging.getLogger("api.access").setLevel(logging.WARNING)
+    try:
+        client.get("/api/v1/health")
+    finally:
+        logging.getLogger("api.access").setLevel(logging.NOTSET)
+    assert '"api.access"' not in capsys.readouterr().err
 
 
 def test_health_reports_each_dependency(client: Client) -> None:

@@ -6,9 +6,12 @@ import base64
 import contextvars
 import hashlib
 import itertools
+import json
 import logging
 import os
 import re
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -17,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 
 from api.http import metrics
 from api.http.errors import envelope
-from api.http.redaction import current_request
+from api.http.redaction import current_request, current_secrets, redact_text
 
 access_log = logging.getLogger("api.access")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -69,20 +72,41 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         try:
             response = self.get_response(request)
-            access_log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):  # LOG_LEVEL, as for every line
+                write_access_line(request_id, request, response.status_code, time.perf_counter() - started)
         finally:
             current_request.reset(request_token)
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+_access_lock = threading.Lock()
+
+
+def write_access_line(request_id: str, request: HttpRequest, status: int, seconds: float) -> None:
+    """The access line, one JSON object like every log line (same keys as the configured formatter's),
+    written to stderr without the logging machinery: a LogRecord, the redaction filter over every
+    field and python-json-logger cost ~110 µs of CPU per request under granian (a quarter of a
+    no-op request; LOG_LEVEL=WARNING measured 434 -> 325 µs) for five fields we already know. The
+    fields a client controls (request id, method, path) are redacted as the filter would."""
+    now = time.time()
+    secrets = current_secrets()
+    line = json.dumps(
+        {
+            "ts": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}",
+            "level": "INFO",
+            "logger": "api.access",
+            "message": "request",
+            "request_id": redact_text(request_id, secrets),
+            "method": redact_text(request.method or "-", secrets),
+            "path": redact_text(request.path, secrets),
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        }
+    )
+    with _access_lock:  # whole lines: the server's threads share the stream
+        sys.stderr.write(line + "\n")
 
 
 @contextmanager
