@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress stress-cluster cluster cluster-stop cluster-status cluster-packages test-cluster capacity backup restore restore-stop
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress stress-cluster cluster cluster-stop cluster-status cluster-packages test-cluster capacity backup restore restore-stop ha ha-stop ha-status
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -21,6 +21,10 @@ help:
 	@echo "make cluster-status - each node of the cluster: address, pid, running and ready or not"
 	@echo "make cluster-stop   - stop the cluster and remove its namespaces, interfaces and data"
 	@echo "make test-cluster   - the cluster's own tests (root; installs the packages make cluster needs)"
+	@echo "make ha             - automatic failover on this machine: 3 etcd, 2 PostgreSQL under Patroni (synchronous"
+	@echo "                       standby), HAProxy finding the primary, an API node (root; installs patroni and"
+	@echo "                       etcd-server, services kept from starting); python -m deploy.ha failover-drill"
+	@echo "make ha-status      - each node of the HA cluster, its Patroni role; make ha-stop removes it"
 	@echo "make stress-cluster - faults under load on the cluster (make cluster first if it is not running; it is"
 	@echo "                       left running): a node killed, a rolling restart, pgbouncer, a cache shard, reloads"
 	@echo "make backup [TYPE=incr|full] - a pgBackRest backup of the cluster's primary (incremental; full when there is none)"
@@ -84,14 +88,21 @@ stress: $(STAMP)
 # The production topology on this machine (deploy/cluster/, docs/deployment.md), each node in a network
 # namespace of its own; needs root. Returns once it is healthy, the processes left running;
 # FC_CLUSTER_DIR picks another state dir than .data/cluster (names and addresses follow it).
-CLUSTER_PACKAGES := haproxy pgbouncer pgbackrest
+# Debian packages, `package` or `package:executable` when the program is named otherwise. Installing
+# them never starts their services (etcd would listen on 2379/2380): a policy-rc.d refusing starts is
+# put in place for the install when the machine has none, and systemd's units are disabled after it.
+CLUSTER_PACKAGES := haproxy pgbouncer pgbackrest patroni etcd-server:etcd
 cluster-packages:
-	@missing=""; for tool in $(CLUSTER_PACKAGES); do \
-	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || [ -x /usr/bin/$$tool ] || missing="$$missing $$tool"; done; \
+	@missing=""; for entry in $(CLUSTER_PACKAGES); do package=$${entry%%:*}; tool=$${entry##*:}; \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || [ -x /usr/bin/$$tool ] || missing="$$missing $$package"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make cluster: installing$$missing with apt-get (Debian packages; needs root)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null \
-	    || { echo "make cluster: apt-get install$$missing failed"; exit 1; }; \
+	  policy=""; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+	    chmod 755 /usr/sbin/policy-rc.d; policy=1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; status=$$?; \
+	  [ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; \
+	  if [ -d /run/systemd/system ]; then systemctl disable --now etcd patroni >/dev/null 2>&1 || true; fi; \
+	  [ "$$status" -eq 0 ] || { echo "make cluster: apt-get install$$missing failed"; exit 1; }; \
 	fi
 
 cluster: $(STAMP) cluster-packages
@@ -107,6 +118,17 @@ cluster-status:
 
 cluster-stop:
 	$(PY) -m deploy.cluster down
+
+# Automatic failover with Patroni and etcd (deploy/ha/, docs/operations.md "Automatic failover"), in
+# network namespaces of its own (.data/ha, FC_HA_DIR); the drill: python -m deploy.ha failover-drill.
+ha: $(STAMP) cluster-packages
+	$(PY) -m deploy.ha up
+
+ha-status:
+	$(PY) -m deploy.ha status
+
+ha-stop:
+	$(PY) -m deploy.ha down
 
 # Backups and point-in-time recovery of the cluster's primary with pgBackRest (deploy/backup/,
 # docs/operations.md); the repository is .data/cluster-backup (beside FC_CLUSTER_DIR's state dir).

@@ -1,0 +1,411 @@
+"""The failover drill and the cost of synchronous replication, on a running HA cluster (deploy/ha).
+
+The load: `payers` threads, each paying 1.00 at a time on a credit of its own through the API with
+an Idempotency-Key per payment; a payment whose answer was lost (no answer or a 5xx) is retried with
+the same key until a definitive answer, as a client should. Every answer is recorded with the
+moment, the phase (before / during / after the fault), its latency and whether a 503 carried
+Retry-After.
+
+The drill: the primary's Patroni, postmaster and backends are SIGKILLed (the node's whole namespace)
+under that load; the seconds until the standby is promoted and until a payment is accepted again are
+measured; afterwards every payment that got a 2xx is compared by id with the new primary's rows (none
+lost, none doubled), `check_book` runs on it, then the old primary's Patroni is started again and must
+come back as a standby (pg_rewind), with exactly one leader. Last, one etcd member is stopped: writes
+go on and the leader stays.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from stress.client import Api
+from stress.core import Context
+
+from deploy.ha.core import ETCDS, PGS, HaCluster, HaError, executable, say
+
+# stress's invariant checks (book.py) and its desk (log in, open a credit, pay), loaded at run time:
+# mypy, which covers deploy/ but not stress/, would otherwise follow these imports and report
+# stress's own unchecked `fetchone()` rows.
+_book: Any = importlib.import_module("stress.book")
+Desk: Any = importlib.import_module("stress.scenarios.concurrency").Desk
+check_book = _book.check_book
+check_credit = _book.check_credit
+
+PRICE = "100000.00"
+AMOUNT = "1.00"
+PROMOTION_LIMIT = 60.0  # the drill gives up on a promotion after this long (the aim is <= 15 s)
+
+
+@dataclass
+class Sample:
+    at: float
+    phase: str
+    status: int
+    seconds: float
+    retry_after: bool
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class Payer:
+    credit_id: str
+    paid: Decimal = Decimal(0)
+    confirmed: dict[str, str] = field(default_factory=dict)  # Idempotency-Key -> payment id (2xx)
+    key: str | None = None  # a payment whose outcome is not known yet: retried with this key
+
+
+class NoControl:
+    """stress.core.StackControl for the checks that take one: the drill does its faults itself."""
+
+    def stop(self, service: str) -> None:
+        raise HaError("not used")
+
+    def start(self, service: str) -> None:
+        raise HaError("not used")
+
+    def kill(self, service: str) -> None:
+        raise HaError("not used")
+
+
+def context(ha: HaCluster) -> Context:
+    """stress's Context on the HA cluster: the API node, the primary through dbproxy."""
+    logins = ha.state.get("demo_logins") or []
+    names: dict[str, list[str]] = {}
+    for role, name in logins:
+        names.setdefault(role, []).append(name)
+    return Context(
+        base_url=ha.api_url,
+        database_url=ha.database_url(),
+        password=str(ha.state.get("demo_password") or "demo-pass-2026"),
+        admin=(names.get("admin") or ["admin"])[0],
+        agents=tuple(names.get("agent") or ("agent1", "agent2")),
+        clients=tuple(names.get("client") or ("client1",)),
+        control=NoControl(),
+        manage_env=ha.manage_env(),
+    )
+
+
+class PaymentLoad:
+    """Paying threads on credits of their own; `phase` is set by the drill."""
+
+    def __init__(self, ctx: Context, *, payers: int) -> None:
+        self.api = Api(ctx.base_url, timeout=15)
+        self.desk = Desk.open(ctx, self.api)
+        self.payers = [Payer(self.desk.open_credit(PRICE, 12, client=n)["id"]) for n in range(payers)]
+        self.phase = "before"
+        self.samples: list[Sample] = []
+        self.refused: list[str] = []  # a 4xx: a payment the API would not take (must not happen)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(p,), daemon=True) for p in self.payers]
+
+    def _pay_once(self, payer: Payer) -> None:
+        if payer.key is None:
+            payer.key = uuid.uuid4().hex
+        answer = self.desk.pay(payer.credit_id, AMOUNT, self.desk.agent, key=payer.key, prepay=True)
+        with self._lock:
+            self.samples.append(
+                Sample(time.monotonic(), self.phase, answer.status, answer.seconds, "retry-after" in answer.headers)
+            )
+        if answer.failed:
+            time.sleep(0.1)  # unknown outcome: the same key again
+            return
+        key, payer.key = payer.key, None
+        if not answer.ok:
+            with self._lock:
+                self.refused.append(f"{answer.status} {str(answer.body)[:200]}")
+            return
+        if key not in payer.confirmed:
+            payer.paid += Decimal(AMOUNT)
+        payer.confirmed[key] = str(answer.body["id"])
+
+    def _run(self, payer: Payer) -> None:
+        while not self._stop.is_set():
+            self._pay_once(payer)
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self, settle: float = 60.0) -> list[str]:
+        """Stop the threads, then settle every payment left with an unknown outcome (its key again);
+        returns the keys that never got a definitive answer."""
+        self._stop.set()
+        for thread in self.threads:
+            thread.join(30)
+        deadline = time.monotonic() + settle
+        for payer in self.payers:
+            while payer.key is not None and time.monotonic() < deadline:
+                self._pay_once(payer)
+        return [p.key for p in self.payers if p.key is not None]
+
+    def in_phase(self, phase: str) -> list[Sample]:
+        with self._lock:
+            return [s for s in self.samples if s.phase == phase]
+
+    def first_accepted_after(self, since: float) -> float | None:
+        """When the first payment answered 2xx after `since` (monotonic seconds), if one has."""
+        with self._lock:
+            return min((s.at for s in self.samples if s.at > since and s.ok), default=None)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _counts(samples: list[Sample]) -> str:
+    by: dict[int, int] = {}
+    for s in samples:
+        by[s.status] = by.get(s.status, 0) + 1
+    return ", ".join(f"{code or 'no answer'}: {n}" for code, n in sorted(by.items())) or "-"
+
+
+@dataclass
+class Report:
+    checks: Any = field(default_factory=lambda: _book.Checks())
+    figures: dict[str, Any] = field(default_factory=dict)
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.checks.failed == 0
+
+    def lines(self) -> list[str]:
+        out = [f"failover drill: {'PASSED' if self.ok else 'FAILED'} ({self.checks.passed} checks passed, "
+               f"{self.checks.failed} failed)"]  # fmt: skip
+        out += [f"  {k}: {v}" for k, v in self.figures.items()]
+        out += [f"  {line}" for line in self.details]
+        out += [f"  {line}" for line in self.checks.lines]
+        return out
+
+
+def _book_rows(ha: HaCluster, credit_ids: list[str]) -> list[tuple[str, str]]:
+    """(credit id, payment id) of every payment on these credits, read on the current primary."""
+    with psycopg.connect(ha.database_url(), autocommit=True, connect_timeout=5) as db:
+        rows = db.execute(
+            "SELECT credit_id::text, id::text FROM payments_payment WHERE credit_id = ANY(%s::uuid[])", [credit_ids]
+        ).fetchall()
+    return [(str(c), str(p)) for c, p in rows]
+
+
+def patronictl_list(ha: HaCluster) -> str:
+    done = subprocess.run(  # noqa: S603
+        [executable("patronictl") or "patronictl", "-c", str(ha.patroni_config(PGS[0])), "list"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return done.stdout + done.stderr
+
+
+def _wait_promoted(ha: HaCluster, node: str, since: float, timeout: float) -> float | None:
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        if ha.patroni(node).get("role") in ("master", "primary"):
+            return time.monotonic() - since
+        time.sleep(0.1)
+    return None
+
+
+def failover_drill(ha: HaCluster, *, payers: int = 8, before: float = 5.0, after: float = 5.0) -> Report:
+    report = Report()
+    checks, figures = report.checks, report.figures
+    ctx = context(ha)
+    ha.set_dynamic(synchronous_mode=True)
+    old = ha.wait_sync(60)
+    standby = next(pg for pg in PGS if pg != old)
+    say(f"drill: leader {old}, synchronous standby {standby}; {payers} paying threads")
+    load = PaymentLoad(ctx, payers=payers)
+    load.start()
+    try:
+        time.sleep(before)
+        load.phase = "during"
+        say(f"drill: SIGKILL {old} (Patroni, postmaster, backends)")
+        killed = time.monotonic()
+        ha.kill(old)
+        promoted = _wait_promoted(ha, standby, killed, PROMOTION_LIMIT)
+        accepted_at = None
+        if promoted is not None:
+            since = killed + promoted
+            deadline = killed + PROMOTION_LIMIT
+            while accepted_at is None and time.monotonic() < deadline:
+                accepted_at = load.first_accepted_after(since)
+                time.sleep(0.1)
+        load.phase = "after"
+        time.sleep(after)
+    finally:
+        unsettled = load.stop()
+    outage = [s for s in load.samples if s.at > killed and (accepted_at is None or s.at < accepted_at)]
+    first_failure = min((s.at for s in outage if s.status == 0 or s.status >= 500), default=None)
+    figures["killed"] = old
+    figures["promoted"] = standby if promoted is not None else "none"
+    figures["seconds until the standby was promoted"] = f"{promoted:.1f}" if promoted is not None else "never"
+    figures["seconds until payments were accepted again"] = (
+        f"{accepted_at - killed:.1f}" if accepted_at is not None else "never"
+    )
+    if first_failure is not None and accepted_at is not None:
+        figures["seconds of failed payments (first failure to first acceptance)"] = f"{accepted_at - first_failure:.1f}"
+    for phase in ("before", "during", "after"):
+        samples = load.in_phase(phase)
+        figures[f"answers {phase}"] = f"{len(samples)} ({_counts(samples)})"
+    checks.expect(promoted is not None, "the synchronous standby was promoted", f"within {PROMOTION_LIMIT:.0f} s")
+    checks.expect(accepted_at is not None, "payments were accepted again after the failover")
+    errors = [s for s in load.samples if s.status >= 500 and s.status != 503]
+    no_answer = [s for s in load.samples if s.status == 0]
+    bare = [s for s in load.samples if s.status == 503 and not s.retry_after]
+    checks.expect(not errors, "no 5xx but 503 during the failover", _counts(errors))
+    checks.expect(not no_answer, "the API always answered (no connection lost)", f"{len(no_answer)} without answer")
+    checks.expect(not bare, "every 503 carried Retry-After", f"{len(bare)} without it")
+    checks.expect(not load.refused, "no payment refused (4xx)", "; ".join(load.refused[:3]))
+    checks.expect(not unsettled, "every payment got a definitive answer with its key", f"{unsettled}")
+
+    # Every confirmed payment in the new primary's book, once.
+    credit_ids = [p.credit_id for p in load.payers]
+    rows = _book_rows(ha, credit_ids)
+    in_book = [payment for _, payment in rows]
+    confirmed = {pid for p in load.payers for pid in p.confirmed.values()}
+    keys = sum(len(p.confirmed) for p in load.payers)
+    lost = confirmed - set(in_book)
+    unconfirmed = set(in_book) - confirmed
+    doubled = len(in_book) - len(set(in_book)) + len(unconfirmed)
+    figures["payments confirmed (2xx)"] = f"{len(confirmed)} ({keys} keys)"
+    figures["payments in the new primary's book"] = len(in_book)
+    figures["lost (confirmed, not in the book)"] = len(lost)
+    figures["doubled or unconfirmed rows"] = doubled
+    checks.expect(len(confirmed) == keys, "one payment id per Idempotency-Key")
+    checks.expect(not lost, "no confirmed payment lost", f"{sorted(lost)[:3]}")
+    checks.expect(doubled == 0, "no payment doubled, none without a confirmation", f"{sorted(unconfirmed)[:3]}")
+    for payer in load.payers:
+        check_credit(ctx, checks, payer.credit_id, api_pending=load.desk.api_pending(payer.credit_id))
+    check_book(ctx, checks)
+
+    # The old primary comes back: a standby (pg_rewind), never a second leader.
+    say(f"drill: starting {old}'s Patroni again")
+    restarted = time.monotonic()
+    ha.start(old, wait=False)
+    try:
+        leader = ha.wait_sync(120)
+        figures["seconds until the old primary was a synchronous standby again"] = f"{time.monotonic() - restarted:.1f}"
+        checks.expect(leader == standby, f"{standby} stays the only leader", f"leader {leader}")
+    except HaError as exc:
+        checks.expect(False, f"{old} rejoined as a standby", str(exc))
+    members = ha.members()
+    leaders = [m["name"] for m in members if m.get("role") == "leader"]
+    checks.expect(len(leaders) == 1, "exactly one leader (Patroni's /cluster)", f"{members}")
+    seen = ha.patroni(old)
+    checks.expect(seen.get("role") == "replica", f"{old} is a replica (its REST API)", f"{seen}")
+    log = ha.log(old).read_text(errors="replace")
+    rewound = "pg_rewind" in log or "rewind" in log.lower()
+    figures["old primary rewound (pg_rewind in its log)"] = rewound
+    listed = patronictl_list(ha)
+    report.details += ["patronictl list after the rejoin:", *listed.strip().splitlines()]
+    checks.expect(listed.count("| Leader") == 1, "patronictl list shows one Leader", listed)
+
+    # One etcd member stopped, Raft's leader (the hardest case: etcd elects another): nothing changes.
+    member = ha.etcd_leader() or ETCDS[0]
+    say(f"drill: stopping {member} (etcd's leader) under load")
+    load2 = PaymentLoad(ctx, payers=max(2, payers // 2))
+    load2.start()
+    try:
+        time.sleep(2)
+        ha.stop(member)
+        load2.phase = "during"
+        time.sleep(8)
+    finally:
+        left = load2.stop()
+        ha.start(member)
+    during = load2.in_phase("during")
+    figures[f"with {member} stopped"] = f"{len(during)} answers ({_counts(during)})"
+    checks.expect(
+        bool(during) and all(200 <= s.status < 300 for s in during) and not left,
+        f"payments go on with {member} stopped",
+        _counts(during),
+    )
+    checks.expect(ha.leader() == standby, "the leader stays with one etcd member down")
+    return report
+
+
+def _sync_names(ha: HaCluster, leader: str) -> str:
+    with ha.connect(leader, "postgres", superuser=True) as conn:
+        row = conn.execute("SHOW synchronous_standby_names").fetchone()
+    return str(row[0]) if row else ""
+
+
+def _wait_sync_names(ha: HaCluster, on: bool, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    names = ""
+    while time.monotonic() < deadline:
+        leader = ha.leader()
+        if leader is not None:
+            names = _sync_names(ha, leader)
+            if bool(names) == on:
+                return
+        time.sleep(0.3)
+    raise HaError(f"synchronous_standby_names is {names!r} {timeout:.0f} s after synchronous_mode={on}")
+
+
+def commit_latencies(ha: HaCluster, leader: str, commits: int = 1000) -> list[float]:
+    """Milliseconds per commit of one client inserting a row at a time on the leader, in a scratch table
+    of the `postgres` database (not the app's): each commit waits for the WAL flush and, in synchronous
+    mode, for the standby's."""
+    took = []
+    with ha.connect(leader, "postgres", superuser=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS ha_commit_probe (n integer)")
+        for n in range(commits):
+            started = time.perf_counter()
+            conn.execute("INSERT INTO ha_commit_probe VALUES (%s)", [n])
+            took.append((time.perf_counter() - started) * 1000)
+        conn.execute("DROP TABLE ha_commit_probe")
+    return took
+
+
+def sync_cost(ha: HaCluster, *, seconds: float = 20.0, payers: int = 8) -> dict[str, dict[str, float]]:
+    """Payments/s and latency through the API with synchronous_mode on, then off (then on again)."""
+    ctx = context(ha)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for on in (True, False):
+            ha.set_dynamic(synchronous_mode=on)
+            _wait_sync_names(ha, on)
+            if on:
+                ha.wait_sync(60)
+            leader = ha.leader() or PGS[0]
+            commits = commit_latencies(ha, leader)
+            load = PaymentLoad(ctx, payers=payers)
+            load.start()
+            time.sleep(2)  # warm up
+            load.phase = "measured"
+            time.sleep(seconds)
+            load.phase = "after"
+            load.stop()
+            measured = [s for s in load.in_phase("measured") if 200 <= s.status < 300]
+            latencies = [s.seconds * 1000 for s in measured]
+            name = "synchronous_mode on" if on else "synchronous_mode off"
+            results[name] = {
+                "payments_per_s": len(measured) / seconds,
+                "p50_ms": _percentile(latencies, 0.5),
+                "p99_ms": _percentile(latencies, 0.99),
+                "failed": float(sum(s.status == 0 or s.status >= 500 for s in load.in_phase("measured"))),
+                "commit_p50_ms": _percentile(commits, 0.5),
+                "commit_p99_ms": _percentile(commits, 0.99),
+            }
+            r = results[name]
+            say(f"{name}: {r['payments_per_s']:.1f} payments/s, p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
+                f"({payers} threads, {seconds:.0f} s, {r['failed']:.0f} failed); one client's commit on the leader: "
+                f"p50 {r['commit_p50_ms']:.2f} ms, p99 {r['commit_p99_ms']:.2f} ms")  # fmt: skip
+    finally:
+        ha.set_dynamic(synchronous_mode=True)
+        _wait_sync_names(ha, True)
+    return results
