@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DataError, InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, InternalError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError, ValidationErrorContext
@@ -173,6 +173,15 @@ def install_error_handlers(api: NinjaAPI) -> None:
         response["Retry-After"] = "1"
         return response
 
+    @api.exception_handler(InternalError)
+    def read_only_server(request: HttpRequest, exc: InternalError) -> HttpResponse:
+        # A write that reached a server in read-only mode (SQLSTATE 25006): in a failover the balancer
+        # may still hand out a standby being promoted or a demoted primary. Nothing was written: a
+        # retry goes through once the primary is found (`make ha`'s drill found these answered 500).
+        if getattr(exc.__cause__, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
+            return database_unavailable(request, exc)
+        return unexpected(request, exc)
+
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         # The trace goes to the log with the request id; the caller gets no internals.
@@ -182,6 +191,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
             "Internal error. Quote the request id when reporting it.",
             details={"request_id": getattr(request, "request_id", "-")},  # set by RequestIdMiddleware
         )
+
+
+READ_ONLY_SQL_TRANSACTION = "25006"
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,0 +1,32 @@
+"""A write that reaches a server in read-only mode (during a failover the balancer may still send a
+connection to a standby being promoted, or to a demoted primary) is a 503 with Retry-After, like a
+database that is down: the client retries with its Idempotency-Key. Found by the failover drill
+(`make ha`): such payments answered 500."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from tests.e2e.test_book_commands import _open, book, cop  # noqa: F401  (book is a fixture)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+
+
+def test_a_payment_on_a_read_only_server_is_a_503_to_retry(book: dict) -> None:  # noqa: F811
+    credit = _open(book)
+    body = {"amount": cop("10.00"), "lines": [{"payment_account_id": book["cash"], "amount": cop("10.00")}]}
+    key = uuid.uuid4().hex
+    with connection.cursor() as cursor:
+        cursor.execute("SET default_transaction_read_only = on")
+    try:
+        refused = book["agent"].post(f"/api/v1/credits/{credit['id']}/payments", body, key=key)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET default_transaction_read_only = off")
+    assert refused.status_code == 503, refused.content
+    assert refused["Retry-After"] == "1" and refused.json()["error"]["code"] == "unavailable"
+    retried = book["agent"].post(f"/api/v1/credits/{credit['id']}/payments", body, key=key)
+    assert retried.status_code == 201, retried.content  # the first attempt wrote nothing: it runs now
