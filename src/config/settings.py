@@ -350,6 +350,7 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "api.http.middleware.RequestIdLogFilter"},
         "redact_secrets": {"()": "api.http.redaction.RedactSecretsFilter"},
+        "planned_unavailable": {"()": "api.http.errors.PlannedUnavailableFilter"},
     },
     "formatters": {
         "json": {
@@ -368,6 +369,6 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO", "propagate": True},
-        "django.request": {"level": "ERROR", "propagate": True},
+        "django.request": {"level": "ERROR", "propagate": True, "filters": ["planned_unavailable"]},
     },
 }

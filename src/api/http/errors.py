@@ -196,6 +196,15 @@ def install_error_handlers(api: NinjaAPI) -> None:
 READ_ONLY_SQL_TRANSACTION = "25006"
 
 
+class PlannedUnavailableFilter(logging.Filter):
+    """Django logs every 5xx answer at ERROR ("Service Unavailable: /path"). A 503 is the API's planned
+    answer while a dependency is away, already logged once as a warning with its cause; the ERROR line
+    beside each one made a failover drill read like thousands of bugs. On the django.request logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "status_code", None) != 503
+
+
 def _first_line(exc: Exception) -> str:
     """A driver error's first line (the rest repeats the SQL); empty messages too."""
     return next(iter(str(exc).splitlines()), "")
