@@ -16,10 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from deploy.ha.report import HA_BEGIN, HA_END  # noqa: E402
 from stress import report, scenarios  # noqa: E402
-from stress.cluster import carried_section, replace_section  # noqa: E402
+from stress.cluster import BEGIN, END, carried_section, replace_section  # noqa: E402
 from stress.core import Context, Result  # noqa: E402
 from stress.stack import Stack, say  # noqa: E402
+
+# The sections of RELIABILITY.md other runs write (their BEGIN and END markers), kept as they were.
+CARRIED = ((BEGIN, END), (HA_BEGIN, HA_END))
 
 # Faults last: they stop and restart services; everything else wants a quiet, whole stack.
 ORDER = ("concurrency", "hostile", "attacks", "audit", "faults")
@@ -107,10 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         command="make stress" + (f" (--only {' '.join(args.only)})" if args.only else ""),
     )
     output = Path(args.output)
-    # The cluster's section (`make stress-cluster`) is that run's: carried over as it was.
-    kept = carried_section(output.read_text(encoding="utf-8")) if output.exists() else None
-    if kept:
-        text = replace_section(text, kept)
+    # The cluster's section (`make stress-cluster`) and the failover drill's (deploy/ha) are those runs':
+    # carried over as they were.
+    old = output.read_text(encoding="utf-8") if output.exists() else ""
+    for begin, end in CARRIED:
+        kept = carried_section(old, begin=begin, end=end)
+        if kept:
+            text = replace_section(text, kept, begin=begin, end=end)
     output.write_text(text, encoding="utf-8")
     failed = [r for r in results if not r.ok]
     say(f"wrote {args.output}: {len(results)} scenarios, {len(failed)} failed")

@@ -65,31 +65,33 @@ class ClusterControl:
 
 
 # --- the report's section ----------------------------------------------------------------------------
-def replace_section(document: str, section: str) -> str:
+def replace_section(document: str, section: str, *, begin: str = BEGIN, end: str = END) -> str:
     """`document` with its cluster section (between BEGIN and END) replaced by `section`, everything
     else byte for byte as it was; the section is appended at the end when the document has none yet.
-    A BEGIN without its END is refused rather than guessed at."""
-    block = f"{BEGIN}\n{section.strip()}\n{END}"
-    start = document.find(BEGIN)
+    A BEGIN without its END is refused rather than guessed at. Another section of the file (the HA
+    drill's, deploy/ha/report.py) is handled the same way with its own `begin` and `end` markers."""
+    block = f"{begin}\n{section.strip()}\n{end}"
+    start = document.find(begin)
     if start == -1:
         if not document:
             return block + "\n"
         gap = "" if document.endswith("\n\n") else "\n" if document.endswith("\n") else "\n\n"
         return document + gap + block + "\n"
-    end = document.find(END, start + len(BEGIN))
-    if end == -1:
-        raise ValueError(f"RELIABILITY.md has the cluster section's start marker but not its end ({END})")
-    return document[:start] + block + document[end + len(END) :]
+    stop = document.find(end, start + len(begin))
+    if stop == -1:
+        raise ValueError(f"RELIABILITY.md has the section's start marker but not its end ({end})")
+    return document[:start] + block + document[stop + len(end) :]
 
 
-def carried_section(old_document: str) -> str | None:
-    """The cluster section of an earlier RELIABILITY.md (between BEGIN and END), if it has one: what
-    `make stress`, which writes the file whole, keeps of it."""
-    start = old_document.find(BEGIN)
-    end = old_document.find(END, start + len(BEGIN)) if start >= 0 else -1
-    if start < 0 or end < 0:
+def carried_section(old_document: str, *, begin: str = BEGIN, end: str = END) -> str | None:
+    """The cluster section of an earlier RELIABILITY.md (between BEGIN and END, or the `begin` and
+    `end` markers of another section), if it has one: what `make stress`, which writes the file whole,
+    keeps of it."""
+    start = old_document.find(begin)
+    stop = old_document.find(end, start + len(begin)) if start >= 0 else -1
+    if start < 0 or stop < 0:
         return None
-    return old_document[start + len(BEGIN) : end].strip()
+    return old_document[start + len(begin) : stop].strip()
 
 
 def _cell(text: str) -> str:

@@ -1,5 +1,6 @@
-"""`python -m deploy.ha [--state-dir DIR] up|down|status|failover-drill|sync-cost` (`make ha`, `make ha-stop`,
-`make ha-status`).
+"""`python -m deploy.ha [--state-dir DIR] up|down|status|failover-drill|partition-drill|sync-cost [--report]`
+(`make ha`, `make ha-stop`, `make ha-status`). `failover-drill` runs every scenario (the network partition
+last), `partition-drill` that one only; `--report` writes their figures into RELIABILITY.md's section.
 
 Exit status: 0 done; 1 a failure (`up` has then torn down what it started; the drill printed which
 check failed); for `status`, 1 when a node is not running or not ready and 3 when nothing runs.
@@ -11,11 +12,25 @@ import argparse
 import os
 import signal
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 from deploy.cluster.net import leftovers
-from deploy.ha.core import DEFAULT_STATE_DIR, HaCluster, HaError
+from deploy.ha.core import DEFAULT_STATE_DIR, LOOP_WAIT, RETRY_TIMEOUT, ROOT, TTL, HaCluster, HaError
+
+COMMANDS = ("up", "down", "status", "failover-drill", "partition-drill", "sync-cost")
+
+
+def topology(ha: HaCluster) -> str:
+    return (
+        f"one machine, each node in a network namespace of its own on a bridge ({ha.state.get('subnet')}): "
+        "etcd-1/2/3 (one etcd cluster, Patroni's DCS), pg-1 and pg-2 (PostgreSQL 15 under Patroni, "
+        f"synchronous_mode, ttl {TTL} s, loop_wait {LOOP_WAIT} s, retry_timeout {RETRY_TIMEOUT} s, pg_rewind), "
+        "dbproxy (HAProxy finding the primary through Patroni's REST API), app-1 (the API under granian) on "
+        "dbproxy (target_session_attrs=read-write)"
+    )
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -24,7 +39,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.ha", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("up", "down", "status", "failover-drill", "sync-cost"))
+    parser.add_argument("command", choices=COMMANDS)
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -32,7 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         help="state, data and logs (default .data/ha, or FC_HA_DIR); names and addresses derive from it",
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="sync-cost: seconds of load per setting")
-    parser.add_argument("--payers", type=int, default=8, help="paying threads (drill and sync-cost)")
+    parser.add_argument("--payers", type=int, default=8, help="paying threads (drills and sync-cost)")
+    parser.add_argument(
+        "--report",
+        nargs="?",
+        type=Path,
+        const=ROOT / "RELIABILITY.md",
+        default=None,
+        help="drills: write the figures into this file's section (default RELIABILITY.md)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     ha = HaCluster(args.state_dir)
@@ -42,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(ha.summary()), flush=True)
         elif args.command == "down":
             ha.down()
-        elif args.command in ("failover-drill", "sync-cost"):
-            from deploy.ha.drill import failover_drill, sync_cost
+        elif args.command in ("failover-drill", "partition-drill", "sync-cost"):
+            from deploy.ha.drill import failover_drill, partition_drill, sync_cost
 
             if not ha.is_up():
                 print(f"no running HA cluster in {ha.state_dir}: `make ha` first", file=sys.stderr)
@@ -51,8 +74,24 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "sync-cost":
                 sync_cost(ha, seconds=args.seconds, payers=args.payers)
                 return 0
-            report = failover_drill(ha, payers=args.payers)
+            started = time.monotonic()
+            drill = failover_drill if args.command == "failover-drill" else partition_drill
+            report = drill(ha, payers=args.payers)
             print("\n".join(report.lines()), flush=True)
+            if args.report is not None:
+                from deploy.ha.report import render_section, write_section
+
+                section = render_section(
+                    report.scenarios,
+                    ok=report.ok,
+                    checks=(report.checks.passed, report.checks.failed),
+                    topology=topology(ha),
+                    command=f"python -m deploy.ha {args.command} --payers {args.payers}",
+                    when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    seconds=time.monotonic() - started,
+                )
+                write_section(args.report, section)
+                print(f"wrote the drill's section of {args.report}", flush=True)
             return 0 if report.ok else 1
         else:
             if not ha.state:

@@ -811,6 +811,59 @@ frontend stats
         if left:
             raise HaError(f"{node}: processes {left} survived SIGKILL for 10 s")
 
+    # --- a network partition ---------------------------------------------------------------------------
+    def disconnect(self, node: str) -> None:
+        """A network partition: the node's link to the bridge goes down (the host side of its veth pair;
+        its processes keep running and keep their state, packets both ways are lost, as on a cut cable)."""
+        net.ip("link", "set", self.namespace(node), "down")
+
+    def reconnect(self, node: str) -> None:
+        net.ip("link", "set", self.namespace(node), "up")
+
+    def connected(self, node: str) -> bool:
+        return "state DOWN" not in net.ip("link", "show", self.namespace(node), check=False)
+
+    def local_sql(self, node: str, query: str, *, database: str = "postgres", timeout: float = 3.0) -> tuple[str, str]:
+        """`psql -c query` as the superuser from inside the node's own namespace, on its own address:
+        what a client on that machine sees, also while the node is cut off. ("ok", output), ("error",
+        what the server or libpq said) or ("no answer", ...) when nothing came back within `timeout`
+        (psql is then killed: a commit left waiting for a synchronous standby is never acknowledged)."""
+        conninfo = f"host={self.address(node)} port=5432 user=postgres dbname={database} connect_timeout=2"
+        psql = str(Path(self.state["bindir"]) / "psql")
+        env = {**self._base_env(), "PGPASSWORD": self.secrets["postgres_password"]}
+        try:
+            done = subprocess.run(  # noqa: S603
+                [net.system_tool("ip"), "netns", "exec", self.namespace(node), psql, "-XAtq", "-v", "ON_ERROR_STOP=1",
+                 "-d", conninfo, "-c", query],
+                env=env, capture_output=True, text=True, timeout=timeout, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return "no answer", f"nothing within {timeout:.0f} s"
+        if done.returncode != 0:
+            said = (done.stderr or done.stdout).strip().splitlines()
+            return "error", said[-1] if said else f"psql exited with {done.returncode}"
+        return "ok", done.stdout.strip()
+
+    def local_patroni(self, node: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Patroni's view of its node (GET /patroni) asked from inside the node's namespace: answers
+        while the node is cut off from the others; {} when it does not."""
+        url = f"{self.patroni_url(node)}/patroni"
+        code = (
+            "import sys, urllib.request, urllib.error\n"
+            "try:\n    body = urllib.request.urlopen(sys.argv[1], timeout=3).read()\n"
+            "except urllib.error.HTTPError as e:\n    body = e.read()\n"
+            "sys.stdout.write(body.decode())\n"
+        )
+        try:
+            done = subprocess.run(  # noqa: S603
+                [net.system_tool("ip"), "netns", "exec", self.namespace(node), sys.executable, "-c", code, url],
+                capture_output=True, text=True, timeout=timeout, check=False,
+            )  # fmt: skip
+            body = json.loads(done.stdout)
+        except (subprocess.TimeoutExpired, ValueError):
+            return {}
+        return body if isinstance(body, dict) else {}
+
     # --- down ----------------------------------------------------------------------------------------------
     def down(self) -> bool:
         with self._locked():

@@ -10,8 +10,10 @@ The drill: the primary's Patroni, postmaster and backends are SIGKILLed (the nod
 under that load; the seconds until the standby is promoted and until a payment is accepted again are
 measured; afterwards every payment that got a 2xx is compared by id with the new primary's rows (none
 lost, none doubled), `check_book` runs on it, then the old primary's Patroni is started again and must
-come back as a standby (pg_rewind), with exactly one leader. Last, one etcd member is stopped: writes
-go on and the leader stays.
+come back as a standby (pg_rewind), with exactly one leader. Then one etcd member is stopped: writes
+go on and the leader stays. Last, the network partition (`partition_drill`): the leader's link cut
+under the load; it must stop taking writes before the other node is promoted, no write tried on it
+is acknowledged, nothing lost or doubled, and it rejoins as the standby once the link is back.
 """
 
 from __future__ import annotations
@@ -179,6 +181,8 @@ class Report:
     checks: Any = field(default_factory=lambda: _book.Checks())
     figures: dict[str, Any] = field(default_factory=dict)
     details: list[str] = field(default_factory=list)
+    # What RELIABILITY.md's section shows (deploy/ha/report.py): scenario -> label -> value, in order.
+    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -202,6 +206,69 @@ def _book_rows(ha: HaCluster, credit_ids: list[str]) -> list[tuple[str, str]]:
     return [(str(c), str(p)) for c, p in rows]
 
 
+def _phases(load: PaymentLoad, phases: tuple[str, ...] = ("before", "during", "after")) -> str:
+    """Requests (answers) and payments accepted (2xx) per phase."""
+    parts = []
+    for phase in phases:
+        samples = load.in_phase(phase)
+        parts.append(f"{phase} {len(samples)} / {sum(s.ok for s in samples)}")
+    return "; ".join(parts)
+
+
+def _answer_checks(checks: Any, load: PaymentLoad, unsettled: list[str], what: str) -> None:
+    errors = [s for s in load.samples if s.status >= 500 and s.status != 503]
+    no_answer = [s for s in load.samples if s.status == 0]
+    bare = [s for s in load.samples if s.status == 503 and not s.retry_after]
+    checks.expect(not errors, f"no 5xx but 503 during {what}", _counts(errors))
+    checks.expect(not no_answer, "the API always answered (no connection lost)", f"{len(no_answer)} without answer")
+    checks.expect(not bare, "every 503 carried Retry-After", f"{len(bare)} without it")
+    checks.expect(not load.refused, "no payment refused (4xx)", "; ".join(load.refused[:3]))
+    checks.expect(not unsettled, "every payment got a definitive answer with its key", f"{unsettled}")
+
+
+def _api_pending(load: PaymentLoad, credit_id: str, timeout: float = 45.0) -> Any:
+    """The credit's pending amount as the API shows it, asked again for up to `timeout` seconds while
+    the API does not answer (a node that just rejoined); None when it never did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return load.desk.api_pending(credit_id)
+        except RuntimeError as exc:
+            say(f"the API did not answer the balance of {credit_id} ({exc}): again")
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(1)
+
+
+def _book_check(ha: HaCluster, ctx: Context, load: PaymentLoad, checks: Any) -> dict[str, Any]:
+    """Every payment confirmed (2xx) by id in the current primary's rows, once; the per-credit checks
+    and check_book. Returns the figures: confirmed, keys, in_book, lost, doubled, check_book."""
+    credit_ids = [p.credit_id for p in load.payers]
+    in_book = [payment for _, payment in _book_rows(ha, credit_ids)]
+    confirmed = {pid for p in load.payers for pid in p.confirmed.values()}
+    keys = sum(len(p.confirmed) for p in load.payers)
+    lost = confirmed - set(in_book)
+    unconfirmed = set(in_book) - confirmed
+    doubled = len(in_book) - len(set(in_book)) + len(unconfirmed)
+    checks.expect(len(confirmed) == keys, "one payment id per Idempotency-Key")
+    checks.expect(not lost, "no confirmed payment lost", f"{sorted(lost)[:3]}")
+    checks.expect(doubled == 0, "no payment doubled, none without a confirmation", f"{sorted(unconfirmed)[:3]}")
+    for payer in load.payers:
+        pending = _api_pending(load, payer.credit_id)
+        if checks.expect(pending is not None, "the API answered the credit's balance", payer.credit_id):
+            check_credit(ctx, checks, payer.credit_id, api_pending=pending)
+    failed_before = checks.failed
+    check_book(ctx, checks)
+    return {
+        "confirmed": len(confirmed),
+        "keys": keys,
+        "in_book": len(in_book),
+        "lost": len(lost),
+        "doubled": doubled,
+        "check_book": "pass" if checks.failed == failed_before else "FAILED",
+    }
+
+
 def patronictl_list(ha: HaCluster) -> str:
     done = subprocess.run(  # noqa: S603
         [executable("patronictl") or "patronictl", "-c", str(ha.patroni_config(PGS[0])), "list"],
@@ -219,7 +286,9 @@ def _wait_promoted(ha: HaCluster, node: str, since: float, timeout: float) -> fl
     return None
 
 
-def failover_drill(ha: HaCluster, *, payers: int = 8, before: float = 5.0, after: float = 5.0) -> Report:
+def failover_drill(
+    ha: HaCluster, *, payers: int = 8, before: float = 5.0, after: float = 5.0, partition: bool = True
+) -> Report:
     report = Report()
     checks, figures = report.checks, report.figures
     ctx = context(ha)
@@ -262,34 +331,23 @@ def failover_drill(ha: HaCluster, *, payers: int = 8, before: float = 5.0, after
         figures[f"answers {phase}"] = f"{len(samples)} ({_counts(samples)})"
     checks.expect(promoted is not None, "the synchronous standby was promoted", f"within {PROMOTION_LIMIT:.0f} s")
     checks.expect(accepted_at is not None, "payments were accepted again after the failover")
-    errors = [s for s in load.samples if s.status >= 500 and s.status != 503]
-    no_answer = [s for s in load.samples if s.status == 0]
-    bare = [s for s in load.samples if s.status == 503 and not s.retry_after]
-    checks.expect(not errors, "no 5xx but 503 during the failover", _counts(errors))
-    checks.expect(not no_answer, "the API always answered (no connection lost)", f"{len(no_answer)} without answer")
-    checks.expect(not bare, "every 503 carried Retry-After", f"{len(bare)} without it")
-    checks.expect(not load.refused, "no payment refused (4xx)", "; ".join(load.refused[:3]))
-    checks.expect(not unsettled, "every payment got a definitive answer with its key", f"{unsettled}")
+    _answer_checks(checks, load, unsettled, "the failover")
 
     # Every confirmed payment in the new primary's book, once.
-    credit_ids = [p.credit_id for p in load.payers]
-    rows = _book_rows(ha, credit_ids)
-    in_book = [payment for _, payment in rows]
-    confirmed = {pid for p in load.payers for pid in p.confirmed.values()}
-    keys = sum(len(p.confirmed) for p in load.payers)
-    lost = confirmed - set(in_book)
-    unconfirmed = set(in_book) - confirmed
-    doubled = len(in_book) - len(set(in_book)) + len(unconfirmed)
-    figures["payments confirmed (2xx)"] = f"{len(confirmed)} ({keys} keys)"
-    figures["payments in the new primary's book"] = len(in_book)
-    figures["lost (confirmed, not in the book)"] = len(lost)
-    figures["doubled or unconfirmed rows"] = doubled
-    checks.expect(len(confirmed) == keys, "one payment id per Idempotency-Key")
-    checks.expect(not lost, "no confirmed payment lost", f"{sorted(lost)[:3]}")
-    checks.expect(doubled == 0, "no payment doubled, none without a confirmation", f"{sorted(unconfirmed)[:3]}")
-    for payer in load.payers:
-        check_credit(ctx, checks, payer.credit_id, api_pending=load.desk.api_pending(payer.credit_id))
-    check_book(ctx, checks)
+    book = _book_check(ha, ctx, load, checks)
+    figures["payments confirmed (2xx)"] = f"{book['confirmed']} ({book['keys']} keys)"
+    figures["payments in the new primary's book"] = book["in_book"]
+    figures["lost (confirmed, not in the book)"] = book["lost"]
+    figures["doubled or unconfirmed rows"] = book["doubled"]
+    report.scenarios["primary SIGKILLed"] = {
+        "requests / payments accepted per phase": _phases(load),
+        "answers during the outage": _counts(load.in_phase("during")),
+        "seconds until the standby was promoted": figures["seconds until the standby was promoted"],
+        "seconds until payments were accepted again": figures["seconds until payments were accepted again"],
+        "payments confirmed / in the new primary's book": f"{book['confirmed']} / {book['in_book']}",
+        "payments lost / doubled": f"{book['lost']} / {book['doubled']}",
+        "check_book": book["check_book"],
+    }
 
     # The old primary comes back: a standby (pg_rewind), never a second leader.
     say(f"drill: starting {old}'s Patroni again")
@@ -312,6 +370,13 @@ def failover_drill(ha: HaCluster, *, payers: int = 8, before: float = 5.0, after
     listed = patronictl_list(ha)
     report.details += ["patronictl list after the rejoin:", *listed.strip().splitlines()]
     checks.expect(listed.count("| Leader") == 1, "patronictl list shows one Leader", listed)
+    report.scenarios["old primary rejoins"] = {
+        "seconds until it was a synchronous standby again": figures.get(
+            "seconds until the old primary was a synchronous standby again", "never"
+        ),
+        "pg_rewind in its log": "yes" if rewound else "no",
+        "leaders seen (Patroni's /cluster, patronictl list)": f"{len(leaders)}, {listed.count('| Leader')}",
+    }
 
     # One etcd member stopped, Raft's leader (the hardest case: etcd elects another): nothing changes.
     member = ha.etcd_leader() or ETCDS[0]
@@ -333,7 +398,273 @@ def failover_drill(ha: HaCluster, *, payers: int = 8, before: float = 5.0, after
         f"payments go on with {member} stopped",
         _counts(during),
     )
-    checks.expect(ha.leader() == standby, "the leader stays with one etcd member down")
+    leader_after = ha.leader()
+    checks.expect(leader_after == standby, "the leader stays with one etcd member down", f"leader {leader_after}")
+    report.scenarios["etcd member lost"] = {
+        "member stopped for 8 s under load": f"{member} (Raft's leader)",
+        "requests / payments accepted per phase": _phases(load2, ("before", "during")),
+        "answers while it was stopped": _counts(during),
+        "payments that got no definitive answer": len(left),
+        "Patroni's leader": f"{leader_after} (unchanged: {leader_after == standby})",
+    }
+    if partition:
+        partition_drill(ha, payers=payers, report=report)
+    return report
+
+
+@dataclass
+class Watch:
+    """One look at both PostgreSQL servers during a partition: writable means not in recovery
+    (`pg_is_in_recovery()` false); None when the server did not answer."""
+
+    at: float
+    old_writable: bool | None  # the isolated node, asked from inside its own namespace
+    new_writable: bool | None  # the other node, asked over the bridge
+
+
+@dataclass
+class WriteAttempt:
+    at: float
+    outcome: str  # ok (acknowledged) | error | no answer
+    said: str
+
+
+class PartitionWatch:
+    """Two threads while a node is cut off: one looks at both servers every 0.25 s, one tries a write
+    on the isolated node, from inside its namespace, every second."""
+
+    def __init__(self, ha: HaCluster, old: str, new: str) -> None:
+        self.ha, self.old, self.new = ha, old, new
+        self.watches: list[Watch] = []
+        self.writes: list[WriteAttempt] = []
+        self._stop = threading.Event()
+        self.threads = [threading.Thread(target=self._watch, daemon=True),
+                        threading.Thread(target=self._write, daemon=True)]  # fmt: skip
+
+    def _old_writable(self) -> bool | None:
+        outcome, said = self.ha.local_sql(self.old, "SELECT pg_is_in_recovery()", timeout=2.0)
+        return {"f": True, "t": False}.get(said) if outcome == "ok" else None
+
+    def _watch(self) -> None:
+        conn: psycopg.Connection | None = None
+        while not self._stop.is_set():
+            old = self._old_writable()
+            new: bool | None = None
+            try:
+                if conn is None or conn.closed:
+                    conn = self.ha.connect(self.new, "postgres", superuser=True)
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                new = None if row is None else not row[0]
+            except psycopg.Error:
+                conn = None
+            self.watches.append(Watch(time.monotonic(), old, new))
+            self._stop.wait(0.25)
+        if conn is not None:
+            conn.close()
+
+    def _write(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            outcome, said = self.ha.local_sql(self.old, "INSERT INTO ha_partition_probe VALUES (now(), 1)", timeout=3.0)
+            self.writes.append(WriteAttempt(started, outcome, said))
+            self._stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self.threads:
+            thread.join(10)
+
+    def first(self, since: float, *, old: bool | None = None, new: bool | None = None) -> float | None:
+        """When (monotonic) a look after `since` first saw the old server as `old` or the new as `new`."""
+        for w in list(self.watches):
+            if w.at > since and (
+                (old is not None and w.old_writable is old) or (new is not None and w.new_writable is new)
+            ):
+                return w.at
+        return None
+
+    def writable_until(self, since: float) -> float | None:
+        """When (monotonic) the isolated server was last seen writable after `since`: from the next look
+        on it never was again (it answered read-only, in recovery, or refused connections: stopped)."""
+        seen = [w.at for w in list(self.watches) if w.at > since and w.old_writable]
+        return max(seen) if seen else None
+
+    def no_longer_writable(self, since: float) -> float | None:
+        last = self.writable_until(since) or since
+        return next((w.at for w in list(self.watches) if w.at > last and not w.old_writable), None)
+
+    def both_writable(self) -> int:
+        return sum(1 for w in self.watches if w.old_writable and w.new_writable)
+
+
+def _rewinds(ha: HaCluster, node: str) -> int:
+    return ha.log(node).read_text(errors="replace").lower().count("rewind")
+
+
+def partition_drill(
+    ha: HaCluster, *, payers: int = 8, before: float = 5.0, after: float = 5.0, report: Report | None = None
+) -> Report:
+    """The leader's node cut off from the network (its link down) under the payment load: its Patroni,
+    unable to renew the leader key in etcd, must demote it (read-only, checked from inside its namespace)
+    before the other node is promoted; a write tried on it meanwhile must never be acknowledged; every
+    2xx payment in the new primary's book, none doubled; the link restored, it rejoins as the standby."""
+    report = report if report is not None else Report()
+    checks, figures = report.checks, report.figures
+    ctx = context(ha)
+    ha.set_dynamic(synchronous_mode=True)
+    old = ha.wait_sync(120)
+    new = next(pg for pg in PGS if pg != old)
+    with ha.connect(old, "postgres", superuser=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS ha_partition_probe")
+        conn.execute("CREATE TABLE ha_partition_probe (at timestamptz, n integer)")
+    rewinds = _rewinds(ha, old)
+    demotions = ha.log(old).read_text(errors="replace").count("demoting self because DCS is not accessible")
+    say(f"partition: leader {old}, synchronous standby {new}; {payers} paying threads")
+    load = PaymentLoad(ctx, payers=payers)
+    watch = PartitionWatch(ha, old, new)
+    cut = demoted = promoted = accepted_at = None
+    isolated_view: dict[str, Any] = {}
+    isolated_sql = ("not asked", "")
+    unsettled: list[str] | None = None
+    load.start()
+    try:
+        time.sleep(before)
+        load.phase = "during"
+        say(f"partition: {old}'s link down (its processes keep running)")
+        cut = time.monotonic()
+        ha.disconnect(old)
+        watch.start()
+        deadline = cut + PROMOTION_LIMIT
+        while time.monotonic() < deadline and (promoted is None or demoted is None):
+            promoted = promoted or watch.first(cut, new=True)
+            demoted = watch.no_longer_writable(cut)
+            time.sleep(0.1)
+        while promoted is not None and accepted_at is None and time.monotonic() < deadline:
+            accepted_at = load.first_accepted_after(promoted)
+            time.sleep(0.1)
+        load.phase = "after"
+        time.sleep(after)
+        isolated_view = ha.local_patroni(old)  # still cut off: its own REST API, from inside
+        isolated_sql = ha.local_sql(old, "SELECT pg_is_in_recovery()")
+        watch.stop()
+        unsettled = load.stop()
+    finally:
+        watch.stop()
+        if cut is not None:
+            say(f"partition: {old}'s link up again")
+            ha.reconnect(old)
+        if unsettled is None:
+            unsettled = load.stop()
+    assert cut is not None  # the try above either set it or raised
+
+    def since_cut(at: float | None) -> str:
+        return f"{at - cut:.1f}" if at is not None else "never"
+
+    demoted = watch.no_longer_writable(cut)  # all the looks, up to the link's restoration
+    writes = watch.writes
+    acknowledged = [w for w in writes if w.outcome == "ok"]
+    refused = [w for w in writes if w.outcome != "ok"]
+    hung = [w for w in writes if w.outcome == "no answer"]
+    overlap = watch.both_writable()
+    figures["partition: isolated"] = old
+    figures["partition: seconds until the isolated primary was read-only (demoted)"] = since_cut(demoted)
+    figures["partition: seconds until the other node was promoted"] = since_cut(promoted)
+    figures["partition: seconds until payments were accepted again"] = since_cut(accepted_at)
+    figures["partition: writes tried on the isolated node / acknowledged"] = f"{len(writes)} / {len(acknowledged)}"
+    figures["partition: isolated node's Patroni (its own REST API)"] = (
+        f"{isolated_view.get('role')}, {isolated_view.get('state')}" if isolated_view else "no answer"
+    )
+    figures["partition: isolated server, pg_is_in_recovery() from inside at the end"] = (
+        f"{isolated_sql[0]}: {isolated_sql[1][:160]}"
+    )
+    report.details += [f"partition: write on {old} at +{w.at - cut:.1f} s: {w.outcome} ({w.said[:120]})" for w in
+                       writes[:3] + writes[-2:]]  # fmt: skip
+    checks.expect(
+        demoted is not None,
+        f"{old}, cut off, stopped being writable (pg_is_in_recovery() or a refused connection, from inside)",
+    )
+    checks.expect(promoted is not None, f"{new} was promoted", f"within {PROMOTION_LIMIT:.0f} s")
+    checks.expect(
+        demoted is not None and promoted is not None and demoted < promoted,
+        "the isolated primary was read-only before the other node was promoted",
+        f"demoted +{since_cut(demoted)} s, promoted +{since_cut(promoted)} s",
+    )
+    checks.expect(overlap == 0, "never two writable servers at once", f"{overlap} looks saw both writable")
+    checks.expect(bool(writes) and not acknowledged, "no write acknowledged on the isolated node",
+                  "; ".join(f"+{w.at - cut:.1f} s" for w in acknowledged[:5]) or "no write tried")  # fmt: skip
+    # Patroni demotes "offline": it stops PostgreSQL (fast), whose walsender then waits for the cut-off
+    # standby (wal_sender_timeout) before the shutdown completes; meanwhile the server refuses every
+    # connection and Patroni's REST API says role master, state "stopping", cluster_unlocked.
+    leading = isolated_view.get("role") in ("master", "primary") and isolated_view.get("state") == "running"
+    checks.expect(not leading, f"{old}'s Patroni does not run as the leader while cut off", f"{isolated_view}")
+    said = ha.log(old).read_text(errors="replace").count("demoting self because DCS is not accessible")
+    checks.expect(said > demotions, f"{old}'s Patroni demoted itself (its log: DCS not accessible)")
+    checks.expect(accepted_at is not None, "payments were accepted again through the API during the partition")
+    _answer_checks(checks, load, unsettled, "the partition")
+    book = _book_check(ha, ctx, load, checks)
+    figures["partition: payments confirmed / in the new primary's book"] = f"{book['confirmed']} / {book['in_book']}"
+    figures["partition: lost / doubled"] = f"{book['lost']} / {book['doubled']}"
+
+    say(f"partition: waiting for {old} to rejoin as the standby")
+    restored = time.monotonic()
+    leaders_after = "none"
+    try:
+        leader = ha.wait_sync(120)
+        figures["partition: seconds until the old primary was a synchronous standby again"] = (
+            f"{time.monotonic() - restored:.1f}"
+        )
+        checks.expect(leader == new, f"{new} stays the only leader after the link is back", f"leader {leader}")
+    except HaError as exc:
+        checks.expect(False, f"{old} rejoined as a standby after the partition", str(exc))
+    members = ha.members()
+    leaders = [m["name"] for m in members if m.get("role") == "leader"]
+    leaders_after = ", ".join(leaders) or "none"
+    checks.expect(len(leaders) == 1, "exactly one leader after the partition (Patroni's /cluster)", f"{members}")
+    seen = ha.patroni(old)
+    checks.expect(seen.get("role") == "replica", f"{old} is a replica after the partition", f"{seen}")
+    rewound = _rewinds(ha, old) > rewinds
+    figures["partition: old primary rewound (pg_rewind in its log)"] = rewound
+    kept = -1
+    leader_now = ha.leader()
+    if leader_now is not None:
+        with ha.connect(leader_now, "postgres", superuser=True) as conn:
+            row = conn.execute("SELECT count(*) FROM ha_partition_probe").fetchone()
+            kept = int(row[0]) if row else -1
+            conn.execute("DROP TABLE IF EXISTS ha_partition_probe")
+    checks.expect(kept == 0, "no write tried on the isolated node survived anywhere", f"{kept} rows")
+    report.scenarios["network partition"] = {
+        "the cut": f"{old}'s link down (leader, its processes running), {new} the synchronous standby",
+        "requests / payments accepted per phase": _phases(load),
+        "answers while cut off until payments were accepted again": _counts(load.in_phase("during")),
+        "seconds until the isolated primary took no more writes (from inside: in recovery or refusing connections)": (
+            since_cut(demoted)
+        ),
+        "seconds until the other node was promoted": since_cut(promoted),
+        "seconds until payments were accepted again": since_cut(accepted_at),
+        "writes tried on the isolated node (psql from inside its namespace)": (
+            f"{len(writes)}: {len(acknowledged)} acknowledged, {len(refused) - len(hung)} refused, "
+            f"{len(hung)} left waiting for the synchronous standby (no answer in 3 s), {max(kept, 0)} kept"
+        ),
+        "its Patroni while cut off (its own REST API)": figures[
+            "partition: isolated node's Patroni (its own REST API)"
+        ],
+        "its server at the end of the cut (psql from inside)": figures[
+            "partition: isolated server, pg_is_in_recovery() from inside at the end"
+        ],
+        "looks that saw two writable servers": overlap,
+        "payments confirmed / in the new primary's book": f"{book['confirmed']} / {book['in_book']}",
+        "payments lost / doubled": f"{book['lost']} / {book['doubled']}",
+        "check_book": book["check_book"],
+        "link restored: a synchronous standby again after (s)": figures.get(
+            "partition: seconds until the old primary was a synchronous standby again", "never"
+        ),
+        "pg_rewind": "yes" if rewound else "no",
+        "leaders after the rejoin (Patroni's /cluster)": f"{len(leaders)} ({leaders_after})",
+    }
     return report
 
 

@@ -71,6 +71,21 @@ def test_failover_drill(ha: HaCluster) -> None:
     assert report.figures["lost (confirmed, not in the book)"] == 0
     assert report.figures["doubled or unconfirmed rows"] == 0
     assert report.figures["old primary rewound (pg_rewind in its log)"] is True
+    # The network partition (the drill's last step): the isolated leader stops taking writes before the
+    # other node is promoted, no write is acknowledged on it, nothing lost or doubled, it rejoins.
+    demoted = float(report.figures["partition: seconds until the isolated primary was read-only (demoted)"])
+    promoted = float(report.figures["partition: seconds until the other node was promoted"])
+    assert demoted < promoted <= PROMOTION_BOUND, report.figures
+    assert report.figures["partition: writes tried on the isolated node / acknowledged"].endswith(" / 0")
+    assert report.figures["partition: lost / doubled"] == "0 / 0"
+    assert report.figures["partition: old primary rewound (pg_rewind in its log)"] is True
+    assert list(report.scenarios) == [
+        "primary SIGKILLed",
+        "old primary rejoins",
+        "etcd member lost",
+        "network partition",
+    ]
+    assert ha.leader() is not None and len([m for m in ha.members() if m.get("role") == "leader"]) == 1
 
 
 def test_down_leaves_nothing_behind(ha: HaCluster) -> None:

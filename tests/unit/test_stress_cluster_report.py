@@ -3,6 +3,8 @@ each run must leave the rest of the file, `make stress`'s report, exactly as it 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from stress.cluster import BEGIN, END, TITLE, render_section, replace_section
 from stress.core import Result
@@ -108,3 +110,71 @@ def test_make_stress_keeps_the_cluster_section_of_the_file_it_rewrites() -> None
     assert carried_section("# Reliability\nno section\n") is None
     rewritten = replace_section("# Reliability\n\nnew body\n", carried_section(old) or "")
     assert rewritten.startswith("# Reliability\n\nnew body\n") and f"{BEGIN}\n## Cluster\nfigures\n{END}" in rewritten
+
+
+# The failover drill's section (deploy/ha/report.py) goes through the same helpers with its own markers.
+def test_another_sections_markers_leave_the_cluster_section_alone() -> None:
+    from deploy.ha.report import HA_BEGIN, HA_END
+
+    with_cluster = replace_section(REPORT, _section("cluster figures"))
+
+    with_both = replace_section(with_cluster, "## HA\n\ndrill 1", begin=HA_BEGIN, end=HA_END)
+    again = replace_section(with_both, "## HA\n\ndrill 2", begin=HA_BEGIN, end=HA_END)
+
+    assert with_both == with_cluster + f"\n{HA_BEGIN}\n## HA\n\ndrill 1\n{HA_END}\n"
+    assert again == with_both.replace("drill 1", "drill 2")
+    assert again.count(BEGIN) == 1 and again.count(HA_BEGIN) == 1
+    # and the cluster's run, after the drill's, replaces only its own
+    cluster_again = replace_section(again, _section("cluster figures 2"))
+    assert cluster_again == again.replace("cluster figures", "cluster figures 2")
+
+
+def test_another_sections_start_marker_without_its_end_is_refused() -> None:
+    from deploy.ha.report import HA_BEGIN, HA_END
+
+    with pytest.raises(ValueError, match="end"):
+        replace_section(REPORT + f"\n{HA_BEGIN}\nhalf\n", "x", begin=HA_BEGIN, end=HA_END)
+
+
+def test_make_stress_carries_both_sections_over() -> None:
+    from stress.__main__ import CARRIED
+    from stress.cluster import carried_section
+
+    old = replace_section(REPORT, _section("cluster figures"))
+    old = replace_section(old, "## HA\n\ndrill", begin=CARRIED[1][0], end=CARRIED[1][1])
+    rewritten = "# Reliability\n\nnew body\n"
+    for begin, end in CARRIED:
+        kept = carried_section(old, begin=begin, end=end)
+        assert kept
+        rewritten = replace_section(rewritten, kept, begin=begin, end=end)
+
+    assert rewritten.startswith("# Reliability\n\nnew body\n")
+    assert f"{BEGIN}\n{TITLE}\n\ncluster figures\n{END}" in rewritten
+    assert f"{CARRIED[1][0]}\n## HA\n\ndrill\n{CARRIED[1][1]}" in rewritten
+    assert carried_section(REPORT, begin=CARRIED[1][0], end=CARRIED[1][1]) is None
+
+
+def test_the_drills_section_has_its_scenarios_and_figures(tmp_path: Path) -> None:
+    from deploy.ha.report import HA_BEGIN, HA_END, render_section, write_section
+    from deploy.ha.report import TITLE as HA_TITLE
+
+    text = render_section(
+        {"network partition": {"payments lost / doubled": "0 / 0", "check_book": "pass"}},
+        ok=True,
+        checks=(40, 0),
+        topology="3 etcd, 2 Patroni",
+        command="python -m deploy.ha failover-drill",
+        when="2026-01-01 00:00 UTC",
+        seconds=120,
+    )
+    assert text.startswith(HA_TITLE + "\n") and "**PASSED**: 1 scenarios, 40 checks passed, 0 failed" in text
+    assert "### network partition" in text and "| payments lost / doubled | 0 / 0 |" in text
+    assert "- topology: 3 etcd, 2 Patroni" in text and "`python -m deploy.ha failover-drill`" in text
+
+    path = tmp_path / "RELIABILITY.md"
+    path.write_text(REPORT, encoding="utf-8")
+    write_section(path, text)
+    write_section(path, text.replace("40 checks", "41 checks"))
+    written = path.read_text(encoding="utf-8")
+    assert written.startswith(REPORT) and written.count(HA_BEGIN) == 1 and written.endswith(HA_END + "\n")
+    assert "41 checks" in written and "40 checks" not in written
