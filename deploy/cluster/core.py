@@ -125,7 +125,7 @@ def say(message: str) -> None:
     print(f"[cluster {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _executable(name: str) -> str | None:
+def executable(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
 
 
@@ -136,7 +136,7 @@ def prerequisites() -> list[str]:
         missing.append(
             "the cluster needs root: it creates network namespaces, veth pairs and a bridge (run `sudo make cluster`)"
         )
-    absent = [name for name in ("haproxy", "pgbouncer", "pgbackrest") if _executable(name) is None]
+    absent = [name for name in ("haproxy", "pgbouncer", "pgbackrest") if executable(name) is None]
     if absent:
         missing.append(
             f"{' and '.join(absent)} {'is' if len(absent) == 1 else 'are'} not installed: `make cluster` installs "
@@ -144,7 +144,7 @@ def prerequisites() -> list[str]:
             f"(apt-get install -y {' '.join(absent)})"
         )
     for name, package in (("redis-server", "redis-server"), ("ip", "iproute2"), ("setpriv", "util-linux")):
-        if _executable(name) is None:
+        if executable(name) is None:
             missing.append(f"{name} is not installed (Debian: apt-get install {package})")
     for name in ("granian", "celery"):
         if not (VENV_BIN / name).exists():
@@ -152,7 +152,7 @@ def prerequisites() -> list[str]:
     return missing
 
 
-def _pg_tools() -> tuple[Path, str]:
+def pg_tools() -> tuple[Path, str]:
     """PostgreSQL's bin directory and the system user the servers run as (they refuse root): the
     read-replica tests' own choices (tests/integration/replica_harness.py)."""
     from tests.integration.replica_harness import HarnessError, _server_user, find_bindir
@@ -191,7 +191,7 @@ def _render(template: str, values: dict[str, str]) -> str:
     return text.substitute(values)
 
 
-def _write_private(path: Path, text: str, owner: str | None = None) -> None:
+def write_private(path: Path, text: str, owner: str | None = None) -> None:
     """A file only its owner reads (mode 0600 from the start, never world-readable for a moment)."""
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -228,7 +228,7 @@ class Cluster:
     def _save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         temporary = self.state_file.with_suffix(".tmp")
-        _write_private(temporary, json.dumps(self.state, indent=2, sort_keys=True))
+        write_private(temporary, json.dumps(self.state, indent=2, sort_keys=True))
         temporary.replace(self.state_file)
 
     @property
@@ -394,7 +394,7 @@ class Cluster:
         return True
 
     def _build(self) -> None:
-        bindir, pg_user = _pg_tools()
+        bindir, pg_user = pg_tools()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir.chmod(0o755)  # the postgres user walks through it to its data and config
         self.logs_dir.mkdir(exist_ok=True)
@@ -412,7 +412,7 @@ class Cluster:
             "nodes": {},
         }
         self._save()
-        _write_private(
+        write_private(
             self.secrets_file,
             json.dumps({name: secrets.token_urlsafe(48) for name in SECRET_NAMES}, indent=2),
         )
@@ -537,7 +537,7 @@ class Cluster:
         self._chown_to_server_user(data.parent, self.node_dir("pg-primary"), self.node_dir("pg-replica"))
         self._chown_to_server_user(self.pg_data("pg-replica").parent)
         pwfile = data.parent / "initdb.pw"
-        _write_private(pwfile, self.secrets["postgres_password"] + "\n", owner=self.state["pg_user"])
+        write_private(pwfile, self.secrets["postgres_password"] + "\n", owner=self.state["pg_user"])
         try:
             self._pg_run(
                 "pg-primary", "initdb", "-D", str(data), "-U", "postgres", f"--pwfile={pwfile}",
@@ -678,7 +678,7 @@ log_line_prefix = '%m [%p] %q%u@%d '
         user = self.state["pg_user"]  # pgbouncer refuses to run as root
         self._chown_to_server_user(here)
         keys = self.secrets
-        _write_private(
+        write_private(
             here / "userlist.txt",
             f'"{APP_ROLE}" "{keys["app_password"]}"\n"{PGBOUNCER_ADMIN}" "{keys["pgbouncer_admin_password"]}"\n',
             owner=user,
@@ -693,7 +693,7 @@ log_line_prefix = '%m [%p] %q%u@%d '
             "PGBOUNCER_AUTH_FILE": str(here / "userlist.txt"),
             "PGBOUNCER_ADMIN_USER": PGBOUNCER_ADMIN,
         }
-        _write_private(here / "pgbouncer.ini", _render("pgbouncer.ini", values), owner=user)
+        write_private(here / "pgbouncer.ini", _render("pgbouncer.ini", values), owner=user)
 
     def pgbouncer_admin(self, command: str) -> list[dict[str, Any]]:
         """A command on pgbouncer's admin console (SHOW POOLS, SHOW CLIENTS, PAUSE, RESUME, RELOAD...).
@@ -718,7 +718,7 @@ log_line_prefix = '%m [%p] %q%u@%d '
             "HAPROXY_ERRORS": str(ROOT / "deploy" / "cluster" / "errors"),
             **{f"APP_{n}": f"{self.address(app)}:8000" for n, app in enumerate(APPS, start=1)},
         }
-        _write_private(here / "haproxy.cfg", _render("haproxy.cfg", values))
+        write_private(here / "haproxy.cfg", _render("haproxy.cfg", values))
 
     def haproxy_admin(self, command: str, *, master: bool = False, timeout: float = 5.0) -> str:
         """A command on HAProxy's admin socket (`show stat`, `disable server api_nodes/app-1`, `set
@@ -828,7 +828,7 @@ log_line_prefix = '%m [%p] %q%u@%d '
             # The broker must never drop a queued message; cache shards drop their least-used keys.
             policy = "noeviction" if node == "redis-broker" else "allkeys-lru"
             argv = [
-                _executable("redis-server") or "redis-server", "--bind", address, "--port", str(role.port),
+                executable("redis-server") or "redis-server", "--bind", address, "--port", str(role.port),
                 "--save", "", "--appendonly", "no", "--dir", str(here), "--daemonize", "no",
                 "--maxmemory", "256mb", "--maxmemory-policy", policy, "--protected-mode", "no",
             ]  # fmt: skip
@@ -845,10 +845,10 @@ log_line_prefix = '%m [%p] %q%u@%d '
             )
         if role.kind == "pgbouncer":
             env = {**self._base_env(), "HOME": str(here)}
-            return [_executable("pgbouncer") or "pgbouncer", str(here / "pgbouncer.ini")], env, self.state["pg_user"]
+            return [executable("pgbouncer") or "pgbouncer", str(here / "pgbouncer.ini")], env, self.state["pg_user"]
         if role.kind == "haproxy":
             argv = [
-                _executable("haproxy") or "haproxy", "-W", "-f", str(here / "haproxy.cfg"),
+                executable("haproxy") or "haproxy", "-W", "-f", str(here / "haproxy.cfg"),
                 "-p", str(here / "haproxy.pid"), "-S", f"{here / 'master.sock'},mode,600",
             ]  # fmt: skip
             return argv, self._base_env(), None

@@ -41,6 +41,7 @@ import psycopg
 from psycopg import sql
 
 from deploy.cluster import net
+from deploy.cluster.core import executable, pg_tools, write_private
 from deploy.cluster.proc import Proc, kill_pids, reap, signal_one, spawn, wait_gone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,10 +114,6 @@ def say(message: str) -> None:
     print(f"[ha {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def executable(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
-
-
 def prerequisites() -> list[str]:
     """What this machine lacks for `up`, one line each."""
     missing = []
@@ -156,23 +153,6 @@ def http_json(url: str, *, method: str = "GET", body: Any = None, timeout: float
         return status, json.loads(text)
     except ValueError:
         return status, text
-
-
-def write_private(path: Path, text: str, owner: str | None = None) -> None:
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    if owner is not None:
-        entry = pwd.getpwnam(owner)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-
-
-def _pg_tools() -> tuple[Path, str]:
-    """PostgreSQL's bin directory and the system user the servers run as: the cluster's own choice."""
-    from deploy.cluster.core import _pg_tools as cluster_pg_tools
-
-    return cluster_pg_tools()
 
 
 class HaCluster:
@@ -352,7 +332,7 @@ class HaCluster:
             self.out(f"healthy in {time.monotonic() - started:.0f} s")
 
     def _build(self) -> None:
-        bindir, pg_user = _pg_tools()
+        bindir, pg_user = pg_tools()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir.chmod(0o755)
         self.logs_dir.mkdir(exist_ok=True)
