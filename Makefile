@@ -6,7 +6,7 @@ unexport PYTHONDONTWRITEBYTECODE
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress stress-cluster cluster cluster-stop cluster-status cluster-packages test-cluster capacity backup restore restore-stop ha ha-stop ha-status
+.PHONY: run test lint unit stop migrate worker beat clean-data help bench stress stress-cluster cluster cluster-stop cluster-status cluster-packages test-cluster capacity backup restore restore-stop failover-drill
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:8000 with a Celery worker and beat (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -15,16 +15,16 @@ help:
 	@echo "make stop   - stop the embedded PostgreSQL and the test Redis started by the tests"
 	@echo "make stress - concurrency, faults, hostile input and attacks on a stack of its own (RELIABILITY.md)"
 	@echo "make bench LEVEL=n - load level n (if needed) and benchmark it with wrk and pgbench (BENCHMARKS.md)"
-	@echo "make cluster        - the production topology on this machine, one network namespace per node: PostgreSQL"
-	@echo "                       primary + replica, pgbouncer, 3 Redis, 3 API nodes behind HAProxy, a worker (root;"
-	@echo "                       installs haproxy, pgbouncer and pgbackrest with apt-get when missing; docs/deployment.md)"
+	@echo "make cluster        - the production topology on this machine, one network namespace per node: 3 etcd, 2"
+	@echo "                       PostgreSQL under Patroni (automatic failover, synchronous standby, WAL to pgBackRest),"
+	@echo "                       HAProxy for the database, pgbouncer, 3 Redis, 3 API nodes behind HAProxy, a worker (root;"
+	@echo "                       installs haproxy, pgbouncer, pgbackrest, patroni and etcd-server with apt-get when missing;"
+	@echo "                       docs/deployment.md)"
 	@echo "make cluster-status - each node of the cluster: address, pid, running and ready or not"
 	@echo "make cluster-stop   - stop the cluster and remove its namespaces, interfaces and data"
 	@echo "make test-cluster   - the cluster's own tests (root; installs the packages make cluster needs)"
-	@echo "make ha             - automatic failover on this machine: 3 etcd, 2 PostgreSQL under Patroni (synchronous"
-	@echo "                       standby), HAProxy finding the primary, an API node (root; installs patroni and"
-	@echo "                       etcd-server, services kept from starting); python -m deploy.ha failover-drill"
-	@echo "make ha-status      - each node of the HA cluster, its Patroni role; make ha-stop removes it"
+	@echo "make failover-drill - on the running cluster: the primary SIGKILLed under payments, its return (pg_rewind),"
+	@echo "                       an etcd member lost, a network partition (RELIABILITY.md); python -m deploy.ha sync-cost"
 	@echo "make stress-cluster - faults under load on the cluster (make cluster first if it is not running; it is"
 	@echo "                       left running): a node killed, a rolling restart, pgbouncer, a cache shard, reloads"
 	@echo "make backup [TYPE=incr|full] - a pgBackRest backup of the cluster's primary (incremental; full when there is none)"
@@ -119,16 +119,11 @@ cluster-status:
 cluster-stop:
 	$(PY) -m deploy.cluster down
 
-# Automatic failover with Patroni and etcd (deploy/ha/, docs/operations.md "Automatic failover"), in
-# network namespaces of its own (.data/ha, FC_HA_DIR); the drill: python -m deploy.ha failover-drill.
-ha: $(STAMP) cluster-packages
-	$(PY) -m deploy.ha up
-
-ha-status:
-	$(PY) -m deploy.ha status
-
-ha-stop:
-	$(PY) -m deploy.ha down
+# The failover drills on the running cluster (deploy/ha/, docs/operations.md "Automatic failover"),
+# starting it first when it is not running; their figures go into RELIABILITY.md's section.
+failover-drill: $(STAMP)
+	@$(PY) -m deploy.cluster status >/dev/null 2>&1 || $(MAKE) --no-print-directory cluster
+	$(PY) -m deploy.ha failover-drill --report
 
 # Backups and point-in-time recovery of the cluster's primary with pgBackRest (deploy/backup/,
 # docs/operations.md); the repository is .data/cluster-backup (beside FC_CLUSTER_DIR's state dir).

@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             if not args.target_time:
                 raise BackupError("which moment? make restore TARGET_TIME='YYYY-MM-DD HH:MM:SS+00'")
             root = ops.backup_root(cluster) if cluster.state else ops.root_of(args.state_dir)
-            running = bool(cluster.state) and cluster.running("pg-primary")
+            leader = cluster.leader() if cluster.state else None
             done = ops.restore(
                 root,
                 args.target_time,
-                (lambda: cluster.connect("pg-primary", "postgres", superuser=True)) if running else None,
+                (lambda: cluster.connect(leader, "postgres", superuser=True)) if leader else None,
             )
             print("\n".join(ops.how_to_reach(done, cluster.state_dir)), flush=True)
         else:

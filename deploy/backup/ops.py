@@ -78,19 +78,24 @@ def config_path(cluster: Cluster) -> Path:
     return backup_root(cluster) / "pgbackrest.conf"
 
 
-def cluster_repo(cluster: Cluster) -> Repo:
-    data = cluster.pg_data("pg-primary")
+def cluster_repo(cluster: Cluster, leader: str | None = None) -> Repo:
+    """The repository as seen from the current leader (Patroni's): pgBackRest backs up from it, through
+    its data directory and its socket (its unix_socket_directories, deploy/cluster/core.py)."""
+    leader = leader or cluster.leader()
+    if leader is None:
+        raise BackupError(f"the cluster in {cluster.state_dir} has no PostgreSQL leader now: {cluster.members()}")
+    data = cluster.pg_data(leader)
     return Repo(
         root=backup_root(cluster),
         pg_data=data,
-        socket_dir=data.parent,  # the primary's unix_socket_directories (deploy/cluster/core.py)
+        socket_dir=data.parent,
         pg_port=PRIMARY_PORT,
         user=cluster.state["pg_user"],
     )
 
 
 def create_stanza(cluster: Cluster) -> Repo:
-    """During `make cluster`, once the primary runs: a new repository for this new database system
+    """During `make cluster`, once the first leader runs: a new repository for this new database system
     (the previous cluster's backups go, as its data went with `make cluster-stop`), the stanza, and
     pgBackRest's `check` (a WAL segment switched and found in the repository)."""
     repo = cluster_repo(cluster)
@@ -134,18 +139,22 @@ def _facts(root: Path) -> tuple[Repo, str]:
 
 def running_repo(cluster: Cluster) -> Repo:
     """The repository of a running cluster whose primary archives into it."""
-    if not cluster.state or not cluster.running("pg-primary"):
+    leader = cluster.leader() if cluster.state else None
+    if leader is None:
         raise BackupError(f"no cluster's primary is running ({cluster.state_dir}): `make cluster` first")
-    repo = cluster_repo(cluster)
+    repo = cluster_repo(cluster, leader)
     if not repo.config.exists():
         raise BackupError(
             f"the cluster in {cluster.state_dir} was started without WAL archiving (no {repo.config}): "
             "`make cluster-stop && make cluster` starts one that archives"
         )
-    with cluster.connect("pg-primary", "postgres", superuser=True) as db:
+    with cluster.connect(leader, "postgres", superuser=True) as db:
         mode = db.execute("SELECT current_setting('archive_mode')").fetchone()
     if mode != ("on",):
         raise BackupError("the cluster's primary has archive_mode off: `make cluster-stop && make cluster`")
+    # After a failover the leader is another node: the configuration names its data and socket
+    # (each node's archive_command names its own data directory, whatever this file says).
+    repo.prepare()
     return repo
 
 
@@ -331,14 +340,17 @@ def _own(path: Path, user: str | None) -> None:
 
 def _scratch_settings(scratch: Path, port: int, user: str | None) -> None:
     """The restored copy is not the primary: it listens on 127.0.0.1 and its own port and socket,
-    never archives, and lets in the postgres role (root and the server user, by peer) over its socket
-    and the restored roles with their passwords over TCP from this machine."""
+    never archives, waits for no synchronous standby, and lets in the postgres role (root and the
+    server user, by peer) over its socket and the restored roles with their passwords over TCP from
+    this machine. Patroni's postgresql.conf, restored with the files, names the live node's pg_hba.conf
+    and pg_ident.conf by absolute path and its synchronous standby: each is set again here."""
     data = scratch / "data"
     with (data / "postgresql.conf").open("a") as conf:
         conf.write(
             "\n# --- a scratch restore (deploy/backup/ops.py): not the primary ---\n"
             f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{scratch}'\n"
-            "archive_mode = off\n"
+            "archive_mode = off\nsynchronous_standby_names = ''\nprimary_conninfo = ''\n"
+            f"hba_file = '{data / 'pg_hba.conf'}'\nident_file = '{data / 'pg_ident.conf'}'\n"
         )
     (data / "pg_hba.conf").write_text("local all postgres peer map=restore\nhost all all 127.0.0.1/32 scram-sha-256\n")
     (data / "pg_ident.conf").write_text(f"restore {user or 'postgres'} postgres\nrestore root postgres\n")

@@ -1,8 +1,12 @@
-"""The production topology on one machine, each node in a network namespace of its own (issue 16).
+"""The production topology on one machine, each node in a network namespace of its own (issues 16, 17).
 
-    pg-primary   PostgreSQL primary (fsync and synchronous_commit on, WAL for a standby)
-    pg-replica   hot standby streaming from it (pg_basebackup -R -X stream)
-    pgbouncer    transaction pooling: database `fintech` -> primary, `fintech_replica` -> replica
+    etcd-1/2/3   one etcd cluster (Debian's etcd-server): Patroni's consensus store
+    pg-1, pg-2   PostgreSQL under Patroni (Debian's patroni): one leader, one synchronous standby,
+                 automatic failover, pg_rewind for an old primary rejoining; the leader archives its
+                 WAL with pgBackRest (deploy/backup); settings in deploy/patroni/patroni.yml
+    dbproxy      HAProxy in front of them: :5000 the current primary, :5001 a replica, each found
+                 through Patroni's REST API (GET /primary, GET /replica), checked every second
+    pgbouncer    transaction pooling: database `fintech` -> dbproxy:5000, `fintech_replica` -> :5001
     redis-1/2    the sharded read cache (REDIS_URLS)
     redis-broker the Celery broker, apart from the cache shards
     app-1/2/3    the API under granian, connected only through pgbouncer
@@ -12,9 +16,10 @@
 `Cluster.up()` builds it all and returns once it is healthy, leaving the processes running on their
 own; `Cluster.down()` stops them and removes namespaces, interfaces and data. Everything the
 cluster knows about itself (addresses, pids, logs) is in `<state dir>/state.json`, so a later
-process (`status`, `down`, a stress scenario) picks it up from there. The node-level controls
-(`start`, `stop`, `kill`, `pause`, `resume`, `reload_haproxy`, `haproxy_admin`, `pgbouncer_admin`)
-are what fault scenarios need.
+process (`status`, `down`, a stress scenario, a failover drill) picks it up from there. The
+node-level controls (`start`, `stop`, `kill`, `pause`, `resume`, `disconnect`, `reload_haproxy`,
+`haproxy_admin`, `pgbouncer_admin`) and Patroni's view (`members`, `leader`, `wait_sync`) are what
+fault scenarios and the failover drills (deploy/ha) need.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from string import Template
 from typing import Any
 
 import psycopg
+import yaml
 from psycopg import sql
 
 from deploy.cluster import net
@@ -50,6 +56,7 @@ from deploy.cluster.proc import Proc, kill_pids, reap, signal_one, spawn, wait_g
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = ROOT / ".data" / "cluster"
 TEMPLATES = Path(__file__).resolve().parent
+PATRONI_SETTINGS = ROOT / "deploy" / "patroni" / "patroni.yml"  # shared with docker-compose
 VENV_BIN = Path(sys.executable).parent
 
 DATABASE = "fintech"  # the database on the servers, and pgbouncer's name for the primary's pool
@@ -59,10 +66,17 @@ REPLICATION_ROLE = "replicator"
 PGBOUNCER_ADMIN = "pgbouncer_admin"
 HAPROXY_PORT = 8080
 STATS_PORT = 8404
+DBPROXY_PRIMARY_PORT = 5000  # dbproxy: the current primary
+DBPROXY_REPLICA_PORT = 5001  # dbproxy: a streaming replica
+DBPROXY_STATS_PORT = 7000
+PATRONI_PORT = 8008  # Patroni's REST API (dbproxy.cfg checks it there)
 DEMO_PASSWORD_LINE = "password for all:"  # noqa: S105 - what load_demo prints before it
 
 # Every wait has a bound: a node that is not ready by then fails `up`, which names it and its log.
-READY_TIMEOUT = {"redis": 15.0, "postgres": 60.0, "pgbouncer": 15.0, "app": 90.0, "worker": 90.0, "haproxy": 30.0}
+READY_TIMEOUT = {
+    "etcd": 30.0, "redis": 15.0, "patroni": 120.0, "dbproxy": 30.0, "pgbouncer": 15.0, "app": 90.0, "worker": 90.0,
+    "haproxy": 30.0,
+}  # fmt: skip
 MANAGE_TIMEOUT = 600.0
 # Generated per cluster into secrets.json (mode 0600): Django's and the JWT keys, the database roles'.
 SECRET_NAMES = ("secret_key", "jwt_signing_key", "postgres_password", "app_password", "replication_password",
@@ -76,15 +90,20 @@ class Role:
     short: str  # the namespace's and the host-side veth's suffix: "<prefix>-<short>" fits 15 characters
     host: int  # last octet of its address
     port: int
-    kind: str  # postgres | pgbouncer | redis | app | worker | haproxy
+    kind: str  # etcd | redis | patroni | dbproxy | pgbouncer | app | worker | haproxy
 
 
+# In start order: what a node depends on comes before it.
 ROLES: tuple[Role, ...] = (
+    Role("etcd-1", "etcd1", 61, 2379, "etcd"),
+    Role("etcd-2", "etcd2", 62, 2379, "etcd"),
+    Role("etcd-3", "etcd3", 63, 2379, "etcd"),
     Role("redis-1", "redis1", 21, 6379, "redis"),
     Role("redis-2", "redis2", 22, 6379, "redis"),
     Role("redis-broker", "broker", 23, 6379, "redis"),
-    Role("pg-primary", "pgpri", 11, 5432, "postgres"),
-    Role("pg-replica", "pgrep", 12, 5432, "postgres"),
+    Role("pg-1", "pg1", 11, 5432, "patroni"),
+    Role("pg-2", "pg2", 12, 5432, "patroni"),
+    Role("dbproxy", "dbproxy", 14, DBPROXY_PRIMARY_PORT, "dbproxy"),
     Role("pgbouncer", "pgbnc", 13, 6432, "pgbouncer"),
     Role("worker", "worker", 51, 0, "worker"),
     Role("app-1", "app1", 31, 8000, "app"),
@@ -94,11 +113,14 @@ ROLES: tuple[Role, ...] = (
 )
 ROLE = {role.name: role for role in ROLES}
 APPS = tuple(role.name for role in ROLES if role.kind == "app")
+PGS = tuple(role.name for role in ROLES if role.kind == "patroni")
+ETCDS = tuple(role.name for role in ROLES if role.kind == "etcd")
 # Stopping: what takes requests first, then what they depend on (each group in parallel).
 STOP_GROUPS = (
     ("haproxy", *APPS, "worker"),
-    ("pgbouncer", "pg-replica", "pg-primary"),
-    ("redis-1", "redis-2", "redis-broker"),
+    ("pgbouncer", "dbproxy"),
+    PGS,
+    ("redis-1", "redis-2", "redis-broker", *ETCDS),
 )
 
 
@@ -136,12 +158,12 @@ def prerequisites() -> list[str]:
         missing.append(
             "the cluster needs root: it creates network namespaces, veth pairs and a bridge (run `sudo make cluster`)"
         )
-    absent = [name for name in ("haproxy", "pgbouncer", "pgbackrest") if executable(name) is None]
+    absent = [name for name in ("haproxy", "pgbouncer", "pgbackrest", "patroni", "etcd") if executable(name) is None]
     if absent:
         missing.append(
             f"{' and '.join(absent)} {'is' if len(absent) == 1 else 'are'} not installed: `make cluster` installs "
             f"{'it' if len(absent) == 1 else 'them'} "
-            f"(apt-get install -y {' '.join(absent)})"
+            f"(apt-get install -y {' '.join('etcd-server' if name == 'etcd' else name for name in absent)})"
         )
     for name, package in (("redis-server", "redis-server"), ("ip", "iproute2"), ("setpriv", "util-linux")):
         if executable(name) is None:
@@ -165,10 +187,15 @@ def pg_tools() -> tuple[Path, str]:
     return bindir, user
 
 
-def _http(url: str, timeout: float = 3.0) -> tuple[int, dict[str, str], Any]:
-    """One GET: (status, lower-cased headers, parsed JSON or text); status 0 when nothing answered."""
+def _http(url: str, timeout: float = 3.0, *, method: str = "GET", body: Any = None) -> tuple[int, dict[str, str], Any]:
+    """One request (JSON `body`, if any): (status, lower-cased headers, parsed JSON or text); status 0
+    when nothing answered."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - our own http:// URL
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own http:// URL
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             status, headers, raw = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         status, headers, raw = error.code, dict(error.headers), error.read()
@@ -176,10 +203,10 @@ def _http(url: str, timeout: float = 3.0) -> tuple[int, dict[str, str], Any]:
         return 0, {}, None
     text = raw.decode(errors="replace")
     try:
-        body: Any = json.loads(text)
+        parsed: Any = json.loads(text)
     except ValueError:
-        body = text
-    return status, {k.lower(): v for k, v in headers.items()}, body
+        parsed = text
+    return status, {k.lower(): v for k, v in headers.items()}, parsed
 
 
 def _render(template: str, values: dict[str, str]) -> str:
@@ -249,10 +276,19 @@ class Cluster:
         return self.logs_dir / f"{node}.log"
 
     def node_dir(self, node: str) -> Path:
+        """A node's own folder; the server user's nodes (etcd, Patroni) under pg_root, which it can reach."""
+        if node in ROLE and ROLE[node].kind in ("patroni", "etcd"):
+            return Path(self.state["pg_root"]) / node
         return self.state_dir / "nodes" / node
 
     def pg_data(self, node: str) -> Path:
-        return Path(self.state["pg_root"]) / node / "data"
+        return self.node_dir(node) / "data"
+
+    def patroni_config(self, node: str) -> Path:
+        return self.node_dir(node) / "patroni.yml"
+
+    def patroni_url(self, node: str) -> str:
+        return f"http://{self.address(node)}:{PATRONI_PORT}"
 
     @property
     def balancer_url(self) -> str:
@@ -263,11 +299,16 @@ class Cluster:
         return f"http://{self.address('haproxy')}:{STATS_PORT}/"
 
     def database_url(self, *, direct: bool = True, replica: bool = False) -> str:
-        """The app role's URL: straight to a server (`direct`), else through pgbouncer's pool."""
+        """The app role's URL: a session of its own on the current primary or a replica through dbproxy
+        (`direct`), else through pgbouncer's pool (which goes through dbproxy too)."""
         password = self.secrets["app_password"]
         if direct:
-            host = self.address("pg-replica" if replica else "pg-primary")
-            return f"postgresql://{APP_ROLE}:{password}@{host}:5432/{DATABASE}"
+            port = DBPROXY_REPLICA_PORT if replica else DBPROXY_PRIMARY_PORT
+            url = f"postgresql://{APP_ROLE}:{password}@{self.address('dbproxy')}:{port}/{DATABASE}"
+            # Patroni's GET /primary answers 200 as soon as its node holds the leader key, a moment
+            # before the promotion has made the server writable: libpq then refuses that server instead
+            # of a migration meeting "cannot execute ... in a read-only transaction".
+            return url if replica else url + "?target_session_attrs=read-write"
         name = REPLICA_DATABASE if replica else DATABASE
         return f"postgresql://{APP_ROLE}:{password}@{self.address('pgbouncer')}:6432/{name}"
 
@@ -326,7 +367,7 @@ class Cluster:
         return env
 
     def manage_env(self) -> dict[str, str]:
-        """For `manage.py` against the cluster (check_book, a shell): the primary directly."""
+        """For `manage.py` against the cluster (check_book, a shell): the primary, not through pgbouncer."""
         env = self.app_env("manage", through_pgbouncer=False)
         env.pop("PROMETHEUS_MULTIPROC_DIR")
         return env
@@ -423,11 +464,13 @@ class Cluster:
                 "address": self.address(role.name),
                 "port": role.port or None,
                 "log": str(self.log(role.name)),
-                "data": str(self.pg_data(role.name) if role.kind == "postgres" else self.node_dir(role.name)),
+                "data": str(self.pg_data(role.name) if role.kind == "patroni" else self.node_dir(role.name)),
                 "pid": None,
                 "started": None,
             }
             self.node_dir(role.name).mkdir(parents=True, exist_ok=True)
+            if role.kind in ("patroni", "etcd"):
+                self._chown_to_server_user(self.node_dir(role.name))
         self._save()
 
         self.out(f"network {subnet}: bridge {self.bridge} ({subnet.network_address + 1}), {len(ROLES)} namespaces")
@@ -436,32 +479,37 @@ class Cluster:
             address = IPv4Interface(f"{self.address(role.name)}/{subnet.prefixlen}")
             net.add_namespace(self.namespace(role.name), self.namespace(role.name), self.bridge, address)
 
-        self.out("redis-1, redis-2 (cache shards), redis-broker")
-        for name in ("redis-1", "redis-2", "redis-broker"):
+        self.out("etcd-1, etcd-2, etcd-3 (one etcd cluster); redis-1, redis-2 (cache shards), redis-broker")
+        first = (*ETCDS, "redis-1", "redis-2", "redis-broker")
+        for name in first:
             self._spawn(name)
-        for name in ("redis-1", "redis-2", "redis-broker"):
+        for name in first:
             self._wait_ready(name)
         self._check_bridge()
 
-        self.out("pg-primary: initdb, start")
-        self._init_primary()
-        self._spawn("pg-primary")
-        self._wait_ready("pg-primary")
+        self.out("pg-1: Patroni bootstraps the first leader (initdb)")
+        for node in PGS:
+            self._write_patroni_config(node)
+        self._spawn("pg-1")
+        self._wait_ready("pg-1")
+        self._bootstrap_roles("pg-1")
         self._create_backup_stanza()
-        self._bootstrap_primary()
-        self.out("pg-replica: pg_basebackup from the primary, start")
-        self._clone_replica()
-        self._spawn("pg-replica")
-        self._wait_ready("pg-replica")
+        self.out("pg-2: Patroni clones the leader (pg_basebackup) and streams from it, synchronously")
+        self._spawn("pg-2")
+        self._wait_ready("pg-2")
+        self.wait_sync(READY_TIMEOUT["patroni"])
 
-        self.out("pgbouncer (transaction pooling)")
+        self.out("dbproxy (HAProxy: :5000 primary, :5001 replica, by Patroni's REST API); pgbouncer on it")
+        self._configure_dbproxy()
+        self._spawn("dbproxy")
+        self._wait_ready("dbproxy")
         self._configure_pgbouncer()
         self._spawn("pgbouncer")
         self._wait_ready("pgbouncer")
 
         self.out("migrate, partitions, static files, demo book")
         self._prepare_database()
-        self._wait_streaming()
+        self._wait_replayed()
 
         self.out("worker, app-1, app-2, app-3")
         for name in ("worker", *APPS):
@@ -507,86 +555,13 @@ class Cluster:
                 f"iptables FORWARD policy of DROP)? {probe.stderr.strip()}"
             )
 
-    # --- PostgreSQL ----------------------------------------------------------------------------------------
-    def _pg_run(self, node: str, program: str, *args: str, env: dict[str, str] | None = None) -> str:
-        """A PostgreSQL tool as the server user, inside the node's namespace."""
-        user = self.state["pg_user"]
-        command = [net.system_tool("ip"), "netns", "exec", self.namespace(node)]
-        if user != pwd.getpwuid(os.geteuid()).pw_name:
-            command += [net.system_tool("setpriv"), f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
-        command += [str(Path(self.state["bindir"]) / program), *args]
-        done = subprocess.run(  # noqa: S603
-            command, capture_output=True, text=True, timeout=300, check=False, cwd=self.node_dir(node),
-            env={**self._base_env(), "LC_ALL": "C", "PGTZ": "UTC", "HOME": str(self.node_dir(node)), **(env or {})},
-        )  # fmt: skip
-        with self.log(node).open("a") as log:
-            log.write(f"\n=== {program} {' '.join(args)}\n{done.stdout}{done.stderr}")
-        if done.returncode != 0:
-            raise NodeFailed(node, f"{program} exited with {done.returncode}", self.log(node))
-        return done.stdout
-
+    # --- PostgreSQL under Patroni --------------------------------------------------------------------------
     def _chown_to_server_user(self, *paths: Path) -> None:
         entry = pwd.getpwnam(self.state["pg_user"])
         for path in paths:
             path.mkdir(parents=True, exist_ok=True)
             os.chown(path, entry.pw_uid, entry.pw_gid)
             path.chmod(0o700)
-
-    def _init_primary(self) -> None:
-        data = self.pg_data("pg-primary")
-        self._chown_to_server_user(data.parent, self.node_dir("pg-primary"), self.node_dir("pg-replica"))
-        self._chown_to_server_user(self.pg_data("pg-replica").parent)
-        pwfile = data.parent / "initdb.pw"
-        write_private(pwfile, self.secrets["postgres_password"] + "\n", owner=self.state["pg_user"])
-        try:
-            self._pg_run(
-                "pg-primary", "initdb", "-D", str(data), "-U", "postgres", f"--pwfile={pwfile}",
-                "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--locale=C",
-            )  # fmt: skip
-        finally:
-            pwfile.unlink(missing_ok=True)
-        subnet = self.state["subnet"]
-        with (data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"""
-# --- make cluster: a production-like primary ---
-listen_addresses = '{self.address("pg-primary")}'
-port = 5432
-# A socket in the node's own folder, for pgBackRest only (it reaches PostgreSQL through a socket):
-# local connections as postgres, by the server user (pg_hba.conf, pg_ident.conf).
-unix_socket_directories = '{data.parent}'
-# WAL archiving into the pgBackRest repository (deploy/backup, docs/operations.md): every completed
-# segment is pushed by pgBackRest, which finds its configuration in PGBACKREST_CONFIG (set in the
-# server's environment).
-archive_mode = on
-archive_command = 'pgbackrest --stanza=fintech archive-push %p'
-max_connections = 100
-shared_buffers = '128MB'
-password_encryption = scram-sha-256
-wal_level = replica
-max_wal_senders = 10
-wal_keep_size = '512MB'
-hot_standby = on
-hot_standby_feedback = on
-wal_receiver_status_interval = 1s
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-autovacuum = on
-timezone = 'UTC'
-log_timezone = 'UTC'
-logging_collector = off
-log_min_messages = warning
-log_line_prefix = '%m [%p] %q%u@%d '
-"""
-            )
-        # Passwords (SCRAM) from the cluster's subnet only; on the socket, the postgres role for the
-        # server user alone (pgBackRest's backups and checks).
-        (data / "pg_hba.conf").write_text(
-            f"host all all {subnet} scram-sha-256\nhost replication {REPLICATION_ROLE} {subnet} scram-sha-256\n"
-            "local all postgres peer map=backup\n"
-        )
-        (data / "pg_ident.conf").write_text(f"backup {self.state['pg_user']} postgres\n")
 
     def _create_backup_stanza(self) -> None:
         """The pgBackRest stanza the primary archives its WAL into (deploy/backup/ops.py), and
@@ -597,13 +572,124 @@ log_line_prefix = '%m [%p] %q%u@%d '
         try:
             repo = create_stanza(self)
         except BackupError as exc:
-            raise NodeFailed("pg-primary", f"WAL archiving with pgBackRest: {exc}", self.log("pg-primary")) from exc
-        self.out(f"pg-primary: archiving WAL into {repo.path} (pgBackRest stanza {repo.stanza})")
+            raise NodeFailed("pg-1", f"WAL archiving with pgBackRest: {exc}", self.log("pg-1")) from exc
+        self.out(f"pg-1: archiving WAL into {repo.path} (pgBackRest stanza {repo.stanza})")
+
+    def _write_patroni_config(self, node: str) -> None:
+        """deploy/patroni/patroni.yml (what every node shares, docker-compose's too) with this node's
+        own settings: its name and addresses, the etcd members, its data, passwords and archive_command."""
+        keys = self.secrets
+        here = self.node_dir(node)
+        address = self.address(node)
+        config = yaml.safe_load(PATRONI_SETTINGS.read_text())
+        from deploy.backup.ops import config_path
+        from deploy.backup.repo import STANZA
+
+        # Each node archives with its own data directory (pgBackRest reads its pg_control), into the
+        # one repository; only the leader archives (archive_mode on, not always).
+        archive = f"pgbackrest --config={config_path(self)} --stanza={STANZA} --pg1-path={self.pg_data(node)} "
+        archive += "archive-push %p"
+        config.update(
+            {
+                "name": node,
+                "restapi": {"listen": f"{address}:{PATRONI_PORT}", "connect_address": f"{address}:{PATRONI_PORT}"},
+                "etcd3": {"hosts": [f"{self.address(e)}:2379" for e in ETCDS]},
+            }
+        )
+        postgresql = config.setdefault("postgresql", {})
+        postgresql.update(
+            {
+                "listen": f"{address}:5432",
+                "connect_address": f"{address}:5432",
+                "data_dir": str(self.pg_data(node)),
+                "bin_dir": self.state["bindir"],
+                "pgpass": str(here / "pgpass"),
+                "authentication": {
+                    "superuser": {"username": "postgres", "password": keys["postgres_password"]},
+                    "replication": {"username": REPLICATION_ROLE, "password": keys["replication_password"]},
+                },
+                # Passwords (SCRAM) from the cluster's subnet only; on the node's socket, peer (pgBackRest).
+                "pg_hba": [
+                    "local all all peer",
+                    f"host all all {self.state['subnet']} scram-sha-256",
+                    f"host replication {REPLICATION_ROLE} {self.state['subnet']} scram-sha-256",
+                ],
+            }
+        )
+        postgresql.setdefault("parameters", {}).update(
+            {"unix_socket_directories": str(here), "archive_command": archive}
+        )
+        write_private(self.patroni_config(node), json.dumps(config, indent=2), owner=self.state["pg_user"])
+
+    def patroni(self, node: str) -> dict[str, Any]:
+        """Patroni's own view of its node (GET /patroni): role, state, timeline...; {} when it is down."""
+        status, _, body = _http(f"{self.patroni_url(node)}/patroni", timeout=2.0)
+        return body if status in (200, 503) and isinstance(body, dict) else {}
+
+    def members(self) -> list[dict[str, Any]]:
+        """The PostgreSQL nodes as Patroni sees them in etcd (GET /cluster on whichever node answers)."""
+        for node in PGS:
+            status, _, body = _http(f"{self.patroni_url(node)}/cluster", timeout=2.0)
+            if status == 200 and isinstance(body, dict):
+                return list(body.get("members", []))
+        return []
+
+    def leader(self) -> str | None:
+        leaders = [m["name"] for m in self.members() if m.get("role") == "leader"]
+        return str(leaders[0]) if len(leaders) == 1 else None
+
+    def etcd_leader(self) -> str | None:
+        """The etcd member that is Raft's leader (the v3 gateway's maintenance status), if one answers."""
+        for node in ETCDS:
+            url = f"http://{self.address(node)}:2379/v3/maintenance/status"
+            status, _, body = _http(url, timeout=2.0, method="POST", body={})
+            if not (status == 200 and isinstance(body, dict)):
+                continue
+            if body.get("header", {}).get("member_id") == body.get("leader"):
+                return node
+        return None
+
+    def wait_sync(self, timeout: float = 60.0) -> str:
+        """Until there is exactly one leader and a streaming synchronous standby; returns the leader."""
+        deadline = time.monotonic() + timeout
+        members: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            members = self.members()
+            roles = sorted(str(m.get("role")) for m in members)
+            if roles == ["leader", "sync_standby"] and all(m.get("state") in ("running", "streaming") for m in members):
+                return next(str(m["name"]) for m in members if m.get("role") == "leader")
+            time.sleep(0.3)
+        raise ClusterError(f"no leader with a synchronous standby after {timeout:.0f} s: {members}")
+
+    def wait_one_leader(self, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        members: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            members = self.members()
+            leaders = [m for m in members if m.get("role") == "leader" and m.get("state") == "running"]
+            if len(leaders) == 1:
+                return str(leaders[0]["name"])
+            time.sleep(0.3)
+        raise ClusterError(f"no single running leader after {timeout:.0f} s: {members}")
+
+    def set_dynamic(self, **settings: Any) -> None:
+        """Change Patroni's dynamic configuration in etcd (PATCH /config, what `patronictl edit-config` does)."""
+        status, body = 0, None
+        for node in PGS:
+            status, _, body = _http(f"{self.patroni_url(node)}/config", timeout=5.0, method="PATCH", body=settings)
+            if status == 200:
+                return
+        raise ClusterError(f"PATCH /config {settings} refused by every Patroni node ({status}: {body})")
 
     def connect(
-        self, node: str = "pg-primary", dbname: str = DATABASE, *, superuser: bool = False
+        self, node: str | None = None, dbname: str = DATABASE, *, superuser: bool = False
     ) -> psycopg.Connection:
-        """A connection straight to a server (autocommit), as the app's role or as postgres."""
+        """A connection straight to a server (autocommit), as the app's role or as postgres; `node`
+        None: the current leader."""
+        if node is None:
+            node = self.leader()
+            if node is None:
+                raise ClusterError(f"no PostgreSQL leader now (Patroni: {self.members()})")
         keys = self.secrets
         user, password = ("postgres", keys["postgres_password"]) if superuser else (APP_ROLE, keys["app_password"])
         return psycopg.connect(
@@ -611,14 +697,9 @@ log_line_prefix = '%m [%p] %q%u@%d '
             autocommit=True, connect_timeout=3,
         )  # fmt: skip
 
-    def _bootstrap_primary(self) -> None:
+    def _bootstrap_roles(self, leader: str) -> None:
         keys = self.secrets
-        with self.connect("pg-primary", "postgres", superuser=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} WITH REPLICATION LOGIN PASSWORD {}").format(
-                    sql.Identifier(REPLICATION_ROLE), sql.Literal(keys["replication_password"])
-                )
-            )
+        with self.connect(leader, "postgres", superuser=True) as conn:
             conn.execute(
                 sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
                     sql.Identifier(APP_ROLE), sql.Literal(keys["app_password"])
@@ -629,48 +710,80 @@ log_line_prefix = '%m [%p] %q%u@%d '
             conn.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(APP_ROLE))
             )
-        with self.connect("pg-primary", DATABASE, superuser=True) as conn:
+        with self.connect(leader, DATABASE, superuser=True) as conn:
             # The migrations create them too (both are trusted extensions); here the app's role
             # needs no privilege beyond owning its database.
             conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
 
-    def _clone_replica(self) -> None:
-        data = self.pg_data("pg-replica")
-        self._pg_run(
-            "pg-replica", "pg_basebackup", "-h", self.address("pg-primary"), "-p", "5432", "-U", REPLICATION_ROLE,
-            "-D", str(data), "-R", "-X", "stream", "-c", "fast",
-            env={"PGPASSWORD": self.secrets["replication_password"]},
-        )  # fmt: skip
-        with (data / "postgresql.conf").open("a") as conf:  # the copy listens on the primary's address
-            conf.write(
-                f"\n# --- make cluster: the standby ---\nlisten_addresses = '{self.address('pg-replica')}'\n"
-                f"unix_socket_directories = '{data.parent}'\n"  # its own, not the primary's socket
-            )
-
-    def _wait_streaming(self, timeout: float = 60.0) -> None:
-        """Until the replica streams and has replayed everything the primary has flushed."""
+    def _wait_replayed(self, timeout: float = 60.0) -> None:
+        """Until the standby streams and has replayed everything the leader has flushed (synchronous
+        mode waits for its flush, not its replay: reads on it right after `up` must see the demo book)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
             try:
-                with (
-                    self.connect("pg-primary", superuser=True) as primary,
-                    self.connect("pg-replica", superuser=True) as replica,
-                ):
-                    target = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone()
-                    row = replica.execute(
-                        "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= %s::pg_lsn, "
-                        "EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')",
-                        [target[0] if target else None],
-                    ).fetchone()
-                if row == (True, True, True):
-                    return
-                last = f"in recovery, caught up, streaming: {row}"
+                leader = self.leader()
+                standby = next((pg for pg in PGS if pg != leader), None)
+                if leader is not None and standby is not None:
+                    with (
+                        self.connect(leader, superuser=True) as primary,
+                        self.connect(standby, superuser=True) as replica,
+                    ):
+                        target = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone()
+                        row = replica.execute(
+                            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= %s::pg_lsn, "
+                            "EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')",
+                            [target[0] if target else None],
+                        ).fetchone()
+                    if row == (True, True, True):
+                        return
+                    last = f"{standby}: in recovery, caught up, streaming: {row}"
             except psycopg.Error as exc:
                 last = str(exc).strip()
             time.sleep(0.1)
-        raise NodeFailed("pg-replica", f"not streaming after {timeout:.0f} s ({last})", self.log("pg-replica"))
+        raise NodeFailed("pg-2", f"the standby has not replayed the leader's WAL after {timeout:.0f} s ({last})", None)
+
+    def local_sql(self, node: str, query: str, *, database: str = "postgres", timeout: float = 3.0) -> tuple[str, str]:
+        """`psql -c query` as the superuser from inside the node's own namespace, on its own address:
+        what a client on that machine sees, also while the node is cut off. ("ok", output), ("error",
+        what the server or libpq said) or ("no answer", ...) when nothing came back within `timeout`
+        (psql is then killed: a commit left waiting for a synchronous standby is never acknowledged)."""
+        conninfo = f"host={self.address(node)} port=5432 user=postgres dbname={database} connect_timeout=2"
+        psql = str(Path(self.state["bindir"]) / "psql")
+        env = {**self._base_env(), "PGPASSWORD": self.secrets["postgres_password"]}
+        try:
+            done = subprocess.run(  # noqa: S603
+                [net.system_tool("ip"), "netns", "exec", self.namespace(node), psql, "-XAtq", "-v", "ON_ERROR_STOP=1",
+                 "-d", conninfo, "-c", query],
+                env=env, capture_output=True, text=True, timeout=timeout, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return "no answer", f"nothing within {timeout:.0f} s"
+        if done.returncode != 0:
+            said = (done.stderr or done.stdout).strip().splitlines()
+            return "error", said[-1] if said else f"psql exited with {done.returncode}"
+        return "ok", done.stdout.strip()
+
+    def local_patroni(self, node: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Patroni's view of its node (GET /patroni) asked from inside the node's namespace: answers
+        while the node is cut off from the others; {} when it does not."""
+        url = f"{self.patroni_url(node)}/patroni"
+        code = (
+            "import sys, urllib.request, urllib.error\n"
+            "try:\n    body = urllib.request.urlopen(sys.argv[1], timeout=3).read()\n"
+            "except urllib.error.HTTPError as e:\n    body = e.read()\n"
+            "sys.stdout.write(body.decode())\n"
+        )
+        try:
+            done = subprocess.run(  # noqa: S603
+                [net.system_tool("ip"), "netns", "exec", self.namespace(node), sys.executable, "-c", code, url],
+                capture_output=True, text=True, timeout=timeout, check=False,
+            )  # fmt: skip
+            body = json.loads(done.stdout)
+        except (subprocess.TimeoutExpired, ValueError):
+            return {}
+        return body if isinstance(body, dict) else {}
 
     # --- pgbouncer, HAProxy -------------------------------------------------------------------------------
     def _configure_pgbouncer(self) -> None:
@@ -684,9 +797,10 @@ log_line_prefix = '%m [%p] %q%u@%d '
             owner=user,
         )
         values = {
-            "PG_PRIMARY_HOST": self.address("pg-primary"),
-            "PG_REPLICA_HOST": self.address("pg-replica"),
-            "PG_PORT": "5432",
+            "PG_PRIMARY_HOST": self.address("dbproxy"),
+            "PG_PRIMARY_PORT": str(DBPROXY_PRIMARY_PORT),
+            "PG_REPLICA_HOST": self.address("dbproxy"),
+            "PG_REPLICA_PORT": str(DBPROXY_REPLICA_PORT),
             "PG_DATABASE": DATABASE,
             "PGBOUNCER_LISTEN_ADDR": self.address("pgbouncer"),
             "PGBOUNCER_PORT": "6432",
@@ -709,6 +823,25 @@ log_line_prefix = '%m [%p] %q%u@%d '
             names = [column.name for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def _configure_dbproxy(self) -> None:
+        here = self.node_dir("dbproxy")
+        values = {
+            "DBPROXY_PRIMARY_BIND": f"{self.address('dbproxy')}:{DBPROXY_PRIMARY_PORT}",
+            "DBPROXY_REPLICA_BIND": f"{self.address('dbproxy')}:{DBPROXY_REPLICA_PORT}",
+            "DBPROXY_STATS_BIND": f"{self.address('dbproxy')}:{DBPROXY_STATS_PORT}",
+            "DBPROXY_ADMIN_SOCKET": str(here / "admin.sock"),
+            **{f"PG_{n}": f"{self.address(pg)}:5432" for n, pg in enumerate(PGS, start=1)},
+        }
+        write_private(here / "haproxy.cfg", _render("dbproxy.cfg", values))
+
+    def dbproxy_servers(self) -> dict[tuple[str, str], str]:
+        """{(listener, node): UP/DOWN...} of dbproxy's `primary` and `replicas` listeners."""
+        return {
+            (proxy, server): state
+            for (proxy, server), state in self._haproxy_stat("dbproxy").items()
+            if proxy in ("primary", "replicas")
+        }
+
     def _configure_haproxy(self) -> None:
         here = self.node_dir("haproxy")
         values = {
@@ -720,10 +853,11 @@ log_line_prefix = '%m [%p] %q%u@%d '
         }
         write_private(here / "haproxy.cfg", _render("haproxy.cfg", values))
 
-    def haproxy_admin(self, command: str, *, master: bool = False, timeout: float = 5.0) -> str:
+    def haproxy_admin(self, command: str, *, master: bool = False, timeout: float = 5.0, node: str = "haproxy") -> str:
         """A command on HAProxy's admin socket (`show stat`, `disable server api_nodes/app-1`, `set
-        server api_nodes/app-2 state drain`...), or on the master's (`show proc`, `reload`)."""
-        path = self.node_dir("haproxy") / ("master.sock" if master else "admin.sock")
+        server api_nodes/app-2 state drain`...), or on the master's (`show proc`, `reload`); `node`
+        "dbproxy" for the database's HAProxy."""
+        path = self.node_dir(node) / ("master.sock" if master else "admin.sock")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
@@ -734,18 +868,23 @@ log_line_prefix = '%m [%p] %q%u@%d '
                 chunks.append(chunk)
         return b"".join(chunks).decode(errors="replace")
 
-    def haproxy_servers(self) -> dict[str, str]:
-        """Each app node's state as the balancer sees it (UP, DOWN, MAINT, DRAIN...)."""
-        lines = self.haproxy_admin("show stat").splitlines()
+    def _haproxy_stat(self, node: str) -> dict[tuple[str, str], str]:
+        """{(proxy, server): status} from `show stat` of the HAProxy `node` (servers only)."""
+        lines = self.haproxy_admin("show stat", node=node).splitlines()
         if not lines or not lines[0].startswith("# "):
             return {}
         header = lines[0][2:].split(",")
         servers = {}
         for line in lines[1:]:
             row = dict(zip(header, line.split(","), strict=False))
-            if row.get("pxname") == "api_nodes" and row.get("svname") not in ("FRONTEND", "BACKEND"):
-                servers[row["svname"]] = row.get("status", "")
+            if row.get("svname") not in (None, "FRONTEND", "BACKEND"):
+                servers[(row.get("pxname", ""), row["svname"])] = row.get("status", "")
         return servers
+
+    def haproxy_servers(self) -> dict[str, str]:
+        """Each app node's state as the balancer sees it (UP, DOWN, MAINT, DRAIN...)."""
+        servers = self._haproxy_stat("haproxy").items()
+        return {server: state for (proxy, server), state in servers if proxy == "api_nodes"}
 
     def haproxy_workers(self) -> list[int]:
         """The current workers' pids, from the master's `show proc` (old workers still finishing their
@@ -833,20 +972,23 @@ log_line_prefix = '%m [%p] %q%u@%d '
                 "--maxmemory", "256mb", "--maxmemory-policy", policy, "--protected-mode", "no",
             ]  # fmt: skip
             return argv, self._base_env(), None
-        if role.kind == "postgres":
-            from deploy.backup.ops import config_path
-
-            # PGBACKREST_CONFIG: the configuration archive_command's pgBackRest reads.
-            env = {**self._base_env(), "LC_ALL": "C", "HOME": str(here), "PGBACKREST_CONFIG": str(config_path(self))}
-            return (
-                [str(Path(self.state["bindir"]) / "postgres"), "-D", str(self.pg_data(node))],
-                env,
-                self.state["pg_user"],
-            )
+        if role.kind == "etcd":
+            members = ",".join(f"{e}=http://{self.address(e)}:2380" for e in ETCDS)
+            argv = [
+                executable("etcd") or "etcd", "--name", node, "--data-dir", str(here / "data"),
+                "--listen-client-urls", f"http://{address}:2379", "--advertise-client-urls", f"http://{address}:2379",
+                "--listen-peer-urls", f"http://{address}:2380", "--initial-advertise-peer-urls", f"http://{address}:2380",
+                "--initial-cluster", members, "--initial-cluster-token", self.prefix, "--initial-cluster-state", "new",
+                "--heartbeat-interval", "100", "--election-timeout", "1000", "--log-level", "warn",
+            ]  # fmt: skip
+            return argv, {**self._base_env(), "HOME": str(here)}, self.state["pg_user"]
+        if role.kind == "patroni":
+            env = {**self._base_env(), "HOME": str(here), "LC_ALL": "C.UTF-8", "PGTZ": "UTC"}
+            return [executable("patroni") or "patroni", str(self.patroni_config(node))], env, self.state["pg_user"]
         if role.kind == "pgbouncer":
             env = {**self._base_env(), "HOME": str(here)}
             return [executable("pgbouncer") or "pgbouncer", str(here / "pgbouncer.ini")], env, self.state["pg_user"]
-        if role.kind == "haproxy":
+        if role.kind in ("haproxy", "dbproxy"):
             argv = [
                 executable("haproxy") or "haproxy", "-W", "-f", str(here / "haproxy.cfg"),
                 "-p", str(here / "haproxy.pid"), "-S", f"{here / 'master.sock'},mode,600",
@@ -891,14 +1033,19 @@ log_line_prefix = '%m [%p] %q%u@%d '
                 return bool(redis.Redis(host=address, port=role.port, socket_timeout=1).ping()), "PONG"
             except redis.RedisError as exc:
                 return False, str(exc)
-        if role.kind == "postgres":
+        if role.kind == "etcd":
+            status, _, body = _http(f"http://{address}:2379/health", timeout=1.0)
+            return status == 200 and isinstance(body, dict) and body.get("health") == "true", f"/health: {body}"
+        if role.kind == "patroni":
+            patroni = self.patroni(node)
+            return patroni.get("state") == "running", f"Patroni: {patroni.get('role')} {patroni.get('state')}"
+        if role.kind == "dbproxy":
             try:
-                with self.connect(node, "postgres", superuser=True) as conn:
-                    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-                in_recovery = bool(row and row[0])
-                return in_recovery == (node == "pg-replica"), f"in recovery: {in_recovery}"
-            except psycopg.Error as exc:
-                return False, str(exc).strip()
+                behind = self.dbproxy_servers()
+            except OSError as exc:
+                return False, f"admin socket: {exc}"
+            primaries = [s for (proxy, s), state in behind.items() if proxy == "primary" and state == "UP"]
+            return len(primaries) == 1, f"servers {behind}"
         if role.kind == "pgbouncer":
             try:
                 return bool(self.pgbouncer_admin("SHOW VERSION")), "SHOW VERSION answered"
@@ -964,12 +1111,14 @@ log_line_prefix = '%m [%p] %q%u@%d '
         )
 
     # --- one node at a time (fault scenarios) ------------------------------------------------------------------
-    def start(self, node: str) -> None:
-        """Start a stopped node again (its data and configuration stay as they were) and wait until ready."""
+    def start(self, node: str, *, wait: bool = True) -> None:
+        """Start a stopped node again (its data and configuration stay as they were) and, with `wait`,
+        until it is ready."""
         if self.running(node):
             return
         self._spawn(node)
-        self._wait_ready(node)
+        if wait:
+            self._wait_ready(node)
 
     def stop(self, node: str, timeout: float = STOP_TIMEOUT) -> None:
         """A clean stop: PostgreSQL's fast shutdown, granian's and Celery's graceful ones, HAProxy's
@@ -987,14 +1136,14 @@ log_line_prefix = '%m [%p] %q%u@%d '
         """The signal each program takes as "stop cleanly", to its main process (which stops its own
         children: granian its workers, Celery its pool, the postmaster its backends)."""
         kind = ROLE[node].kind
-        if kind == "postgres":
-            signal_one(proc, signal.SIGINT)  # fast shutdown: clients cut, everything checkpointed
-        elif kind == "haproxy":
+        if kind == "haproxy" or kind == "dbproxy":
             signal_one(proc, signal.SIGUSR1)  # soft stop: the requests in flight finish
         elif kind == "pgbouncer":
             signal_one(proc, signal.SIGINT)  # safe shutdown: the queries in flight finish
         else:
-            signal_one(proc, signal.SIGTERM)  # granian's graceful stop, Celery's warm shutdown
+            # granian's graceful stop, Celery's warm shutdown, Patroni's (PostgreSQL's fast shutdown,
+            # the leader key released: the standby takes over at once), etcd's
+            signal_one(proc, signal.SIGTERM)
 
     def kill(self, node: str) -> None:
         """SIGKILL to every process of the node: a machine lost, no goodbye to anyone."""
@@ -1072,6 +1221,7 @@ log_line_prefix = '%m [%p] %q%u@%d '
     def status(self) -> list[dict[str, str]]:
         """One row per node: address, pid, whether its process runs and what a probe of it says."""
         rows = []
+        members = {str(m.get("name")): m for m in self.members()} if self.state else {}
         for role in ROLES:
             node = role.name
             proc = self.proc(node)
@@ -1081,8 +1231,11 @@ log_line_prefix = '%m [%p] %q%u@%d '
                 with contextlib.suppress(Exception):
                     ok, detail = self._ready(node)
                     detail = ("ok" if ok else "not ready") + (f" ({detail})" if detail and not ok else "")
-            if alive and node == "pg-replica" and detail == "ok":
-                detail = self._replication_detail()
+            if node in members:
+                member = members[node]
+                lag = member.get("lag")
+                detail += f" [{member.get('role')}, {member.get('state')}, timeline {member.get('timeline')}"
+                detail += f", lag {lag}]" if lag is not None else "]"
             rows.append(
                 {
                     "node": node,
@@ -1094,21 +1247,16 @@ log_line_prefix = '%m [%p] %q%u@%d '
             )
         return rows
 
-    def _replication_detail(self) -> str:
-        try:
-            with self.connect("pg-primary", superuser=True) as conn:
-                row = conn.execute(
-                    "SELECT state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication"
-                ).fetchone()
-        except psycopg.Error as exc:
-            return f"primary unreachable: {exc}"
-        return f"ok ({row[0]}, {int(row[1] or 0)} bytes behind)" if row else "ok (not streaming)"
-
     def summary(self) -> list[str]:
         """What `make cluster` prints at the end: where to go, where everything is, how to log in."""
         lines = [
             f"balancer:  {self.balancer_url}/api/v1/health   (docs: {self.balancer_url}/api/v1/docs)",
             f"stats:     {self.stats_url}",
+            f"database:  primary {self.address('dbproxy')}:{DBPROXY_PRIMARY_PORT}, replicas "
+            f"{self.address('dbproxy')}:{DBPROXY_REPLICA_PORT} (dbproxy's stats "
+            f"http://{self.address('dbproxy')}:{DBPROXY_STATS_PORT}/), pgbouncer {self.address('pgbouncer')}:6432",
+            f"Patroni:   {', '.join(self.patroni_url(pg) + '/cluster' for pg in PGS)}",
+            f"           patronictl -c {self.patroni_config('pg-1')} list",
             "nodes:",
         ]
         for role in ROLES:
@@ -1123,5 +1271,6 @@ log_line_prefix = '%m [%p] %q%u@%d '
             f"try:       curl -s {self.balancer_url}/api/v1/auth/token -H 'Content-Type: application/json' "
             f"""-d '{{"username": "client1", "password": "{self.state.get("demo_password", "...")}"}}'"""
         )
+        lines.append("drills:    make failover-drill    (python -m deploy.ha partition-drill | sync-cost)")
         lines.append("stop:      make cluster-stop")
         return lines

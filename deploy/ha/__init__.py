@@ -1,5 +1,3 @@
-"""Automatic failover with Patroni and etcd on one machine (`python -m deploy.ha`, `make ha`)."""
-
-from deploy.ha.core import DEFAULT_STATE_DIR, HaCluster, HaError, prerequisites
-
-__all__ = ["DEFAULT_STATE_DIR", "HaCluster", "HaError", "prerequisites"]
+"""The failover drills on a running `make cluster` (`python -m deploy.ha`, `make failover-drill`):
+the primary SIGKILLed, the old primary rejoining, an etcd member lost, a network partition; and the
+cost of synchronous replication. The topology itself (Patroni, etcd, dbproxy) is deploy/cluster's."""

@@ -1,4 +1,4 @@
-"""The failover drill and the cost of synchronous replication, on a running HA cluster (deploy/ha).
+"""The failover drill and the cost of synchronous replication, on a running `make cluster` (deploy/cluster).
 
 The load: `payers` threads, each paying 1.00 at a time on a credit of its own through the API with
 an Idempotency-Key per payment; a payment whose answer was lost (no answer or a 5xx) is retried with
@@ -31,7 +31,7 @@ import psycopg
 from stress.client import Api
 from stress.core import Context
 
-from deploy.ha.core import ETCDS, PGS, HaCluster, HaError, executable, say
+from deploy.cluster.core import ETCDS, PGS, Cluster, ClusterError, executable
 
 # stress's invariant checks (book.py) and its desk (log in, open a credit, pay), loaded at run time:
 # mypy, which covers deploy/ but not stress/, would otherwise follow these imports and report
@@ -40,6 +40,11 @@ _book: Any = importlib.import_module("stress.book")
 Desk: Any = importlib.import_module("stress.scenarios.concurrency").Desk
 check_book = _book.check_book
 check_credit = _book.check_credit
+
+
+def say(message: str) -> None:
+    print(f"[drill {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
 
 PRICE = "100000.00"
 AMOUNT = "1.00"
@@ -71,23 +76,23 @@ class NoControl:
     """stress.core.StackControl for the checks that take one: the drill does its faults itself."""
 
     def stop(self, service: str) -> None:
-        raise HaError("not used")
+        raise ClusterError("not used")
 
     def start(self, service: str) -> None:
-        raise HaError("not used")
+        raise ClusterError("not used")
 
     def kill(self, service: str) -> None:
-        raise HaError("not used")
+        raise ClusterError("not used")
 
 
-def context(ha: HaCluster) -> Context:
-    """stress's Context on the HA cluster: the API node, the primary through dbproxy."""
+def context(ha: Cluster) -> Context:
+    """stress's Context on the cluster: the API through its balancer, the primary through dbproxy."""
     logins = ha.state.get("demo_logins") or []
     names: dict[str, list[str]] = {}
     for role, name in logins:
         names.setdefault(role, []).append(name)
     return Context(
-        base_url=ha.api_url,
+        base_url=ha.balancer_url,
         database_url=ha.database_url(),
         password=str(ha.state.get("demo_password") or "demo-pass-2026"),
         admin=(names.get("admin") or ["admin"])[0],
@@ -197,7 +202,7 @@ class Report:
         return out
 
 
-def _book_rows(ha: HaCluster, credit_ids: list[str]) -> list[tuple[str, str]]:
+def _book_rows(ha: Cluster, credit_ids: list[str]) -> list[tuple[str, str]]:
     """(credit id, payment id) of every payment on these credits, read on the current primary."""
     with psycopg.connect(ha.database_url(), autocommit=True, connect_timeout=5) as db:
         rows = db.execute(
@@ -240,7 +245,7 @@ def _api_pending(load: PaymentLoad, credit_id: str, timeout: float = 45.0) -> An
             time.sleep(1)
 
 
-def _book_check(ha: HaCluster, ctx: Context, load: PaymentLoad, checks: Any) -> dict[str, Any]:
+def _book_check(ha: Cluster, ctx: Context, load: PaymentLoad, checks: Any) -> dict[str, Any]:
     """Every payment confirmed (2xx) by id in the current primary's rows, once; the per-credit checks
     and check_book. Returns the figures: confirmed, keys, in_book, lost, doubled, check_book."""
     credit_ids = [p.credit_id for p in load.payers]
@@ -269,7 +274,7 @@ def _book_check(ha: HaCluster, ctx: Context, load: PaymentLoad, checks: Any) -> 
     }
 
 
-def patronictl_list(ha: HaCluster) -> str:
+def patronictl_list(ha: Cluster) -> str:
     done = subprocess.run(  # noqa: S603
         [executable("patronictl") or "patronictl", "-c", str(ha.patroni_config(PGS[0])), "list"],
         capture_output=True, text=True, timeout=30, check=False,
@@ -277,7 +282,7 @@ def patronictl_list(ha: HaCluster) -> str:
     return done.stdout + done.stderr
 
 
-def _wait_promoted(ha: HaCluster, node: str, since: float, timeout: float) -> float | None:
+def _wait_promoted(ha: Cluster, node: str, since: float, timeout: float) -> float | None:
     deadline = since + timeout
     while time.monotonic() < deadline:
         if ha.patroni(node).get("role") in ("master", "primary"):
@@ -287,7 +292,7 @@ def _wait_promoted(ha: HaCluster, node: str, since: float, timeout: float) -> fl
 
 
 def failover_drill(
-    ha: HaCluster, *, payers: int = 8, before: float = 5.0, after: float = 5.0, partition: bool = True
+    ha: Cluster, *, payers: int = 8, before: float = 5.0, after: float = 5.0, partition: bool = True
 ) -> Report:
     report = Report()
     checks, figures = report.checks, report.figures
@@ -357,7 +362,7 @@ def failover_drill(
         leader = ha.wait_sync(120)
         figures["seconds until the old primary was a synchronous standby again"] = f"{time.monotonic() - restarted:.1f}"
         checks.expect(leader == standby, f"{standby} stays the only leader", f"leader {leader}")
-    except HaError as exc:
+    except ClusterError as exc:
         checks.expect(False, f"{old} rejoined as a standby", str(exc))
     members = ha.members()
     leaders = [m["name"] for m in members if m.get("role") == "leader"]
@@ -433,7 +438,7 @@ class PartitionWatch:
     """Two threads while a node is cut off: one looks at both servers every 0.25 s, one tries a write
     on the isolated node, from inside its namespace, every second."""
 
-    def __init__(self, ha: HaCluster, old: str, new: str) -> None:
+    def __init__(self, ha: Cluster, old: str, new: str) -> None:
         self.ha, self.old, self.new = ha, old, new
         self.watches: list[Watch] = []
         self.writes: list[WriteAttempt] = []
@@ -501,12 +506,12 @@ class PartitionWatch:
         return sum(1 for w in self.watches if w.old_writable and w.new_writable)
 
 
-def _rewinds(ha: HaCluster, node: str) -> int:
+def _rewinds(ha: Cluster, node: str) -> int:
     return ha.log(node).read_text(errors="replace").lower().count("rewind")
 
 
 def partition_drill(
-    ha: HaCluster, *, payers: int = 8, before: float = 5.0, after: float = 5.0, report: Report | None = None
+    ha: Cluster, *, payers: int = 8, before: float = 5.0, after: float = 5.0, report: Report | None = None
 ) -> Report:
     """The leader's node cut off from the network (its link down) under the payment load: its Patroni,
     unable to renew the leader key in etcd, must demote it (read-only, checked from inside its namespace)
@@ -618,7 +623,7 @@ def partition_drill(
             f"{time.monotonic() - restored:.1f}"
         )
         checks.expect(leader == new, f"{new} stays the only leader after the link is back", f"leader {leader}")
-    except HaError as exc:
+    except ClusterError as exc:
         checks.expect(False, f"{old} rejoined as a standby after the partition", str(exc))
     members = ha.members()
     leaders = [m["name"] for m in members if m.get("role") == "leader"]
@@ -668,13 +673,13 @@ def partition_drill(
     return report
 
 
-def _sync_names(ha: HaCluster, leader: str) -> str:
+def _sync_names(ha: Cluster, leader: str) -> str:
     with ha.connect(leader, "postgres", superuser=True) as conn:
         row = conn.execute("SHOW synchronous_standby_names").fetchone()
     return str(row[0]) if row else ""
 
 
-def _wait_sync_names(ha: HaCluster, on: bool, timeout: float = 30.0) -> None:
+def _wait_sync_names(ha: Cluster, on: bool, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     names = ""
     while time.monotonic() < deadline:
@@ -684,10 +689,10 @@ def _wait_sync_names(ha: HaCluster, on: bool, timeout: float = 30.0) -> None:
             if bool(names) == on:
                 return
         time.sleep(0.3)
-    raise HaError(f"synchronous_standby_names is {names!r} {timeout:.0f} s after synchronous_mode={on}")
+    raise ClusterError(f"synchronous_standby_names is {names!r} {timeout:.0f} s after synchronous_mode={on}")
 
 
-def commit_latencies(ha: HaCluster, leader: str, commits: int = 1000) -> list[float]:
+def commit_latencies(ha: Cluster, leader: str, commits: int = 1000) -> list[float]:
     """Milliseconds per commit of one client inserting a row at a time on the leader, in a scratch table
     of the `postgres` database (not the app's): each commit waits for the WAL flush and, in synchronous
     mode, for the standby's."""
@@ -702,7 +707,7 @@ def commit_latencies(ha: HaCluster, leader: str, commits: int = 1000) -> list[fl
     return took
 
 
-def sync_cost(ha: HaCluster, *, seconds: float = 20.0, payers: int = 8) -> dict[str, dict[str, float]]:
+def sync_cost(ha: Cluster, *, seconds: float = 20.0, payers: int = 8) -> dict[str, dict[str, float]]:
     """Payments/s and latency through the API with synchronous_mode on, then off (then on again)."""
     ctx = context(ha)
     results: dict[str, dict[str, float]] = {}

@@ -23,9 +23,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-from deploy.cluster import APPS, Cluster, prerequisites
+from deploy.cluster import APPS, PGS, Cluster, prerequisites
 from deploy.cluster.net import leftovers
 from tests.live import ROOT
 
@@ -144,7 +145,7 @@ def test_a_payment_through_the_balancer_and_its_replay(cluster: Cluster) -> None
     assert replay.headers.get("idempotent-replayed") == "true"
     assert replay.raw == first.raw  # the same payment, the same answer, byte for byte
     payment = first.json()["id"]
-    with cluster.connect("pg-primary") as db:
+    with cluster.connect() as db:  # the current leader
         rows = db.execute("SELECT count(*) FROM payments_payment WHERE credit_id = %s", [credit["id"]]).fetchone()
         ours = db.execute("SELECT count(*) FROM payments_payment WHERE id = %s", [payment]).fetchone()
     assert ours == (1,)
@@ -152,7 +153,7 @@ def test_a_payment_through_the_balancer_and_its_replay(cluster: Cluster) -> None
     # The replica has it too, once it has replayed that far.
     deadline = time.monotonic() + 10
     while True:
-        with cluster.connect("pg-replica") as replica:
+        with cluster.connect(_standby(cluster)) as replica:
             seen = replica.execute("SELECT count(*) FROM payments_payment WHERE id = %s", [payment]).fetchone()
         if seen == (1,) or time.monotonic() > deadline:
             break
@@ -173,20 +174,57 @@ def test_the_app_nodes_reach_postgresql_only_through_pgbouncer(cluster: Cluster)
     assert apps <= by_database.get("fintech_replica", set()), clients
     pools = {row["database"]: row for row in cluster.pgbouncer_admin("SHOW POOLS")}
     assert pools["fintech"]["cl_active"] + pools["fintech"]["cl_waiting"] >= len(apps), pools
-    # On the servers, the app's role comes from pgbouncer's address only.
-    for node in ("pg-primary", "pg-replica"):
+    # pgbouncer's servers are dbproxy's two ports (the primary's, the replicas'), never a database host...
+    servers = {(row["database"], str(row["addr"]), int(row["port"])) for row in cluster.pgbouncer_admin("SHOW SERVERS")}
+    assert {(db, addr) for db, addr, _ in servers} <= {
+        ("fintech", cluster.address("dbproxy")),
+        ("fintech_replica", cluster.address("dbproxy")),
+    }, servers
+    assert {port for db, _, port in servers if db == "fintech"} == {5000}, servers
+    # ...and on the servers, the app's role comes from dbproxy's address only.
+    for node in PGS:
         with cluster.connect(node, "postgres", superuser=True) as db:
             rows = db.execute(
                 "SELECT DISTINCT host(client_addr) FROM pg_stat_activity WHERE usename = 'fintech'"
             ).fetchall()
-        assert {row[0] for row in rows} <= {cluster.address("pgbouncer")}, (node, rows)
+        assert {row[0] for row in rows} <= {cluster.address("dbproxy")}, (node, rows)
+
+
+def _standby(cluster: Cluster) -> str:
+    leader = cluster.leader()
+    assert leader is not None, cluster.members()
+    return next(pg for pg in PGS if pg != leader)
+
+
+def test_patroni_keeps_a_synchronous_standby_and_dbproxy_finds_the_leader(cluster: Cluster) -> None:
+    members = {m["name"]: m for m in cluster.members()}
+    assert sorted(m["role"] for m in members.values()) == ["leader", "sync_standby"], members
+    leader, standby = cluster.leader(), _standby(cluster)
+    assert cluster.dbproxy_servers() == {
+        ("primary", leader): "UP",
+        ("primary", standby): "DOWN",
+        ("replicas", leader): "DOWN",
+        ("replicas", standby): "UP",
+    }
+    with cluster.connect(leader, "postgres", superuser=True) as primary:
+        rows = primary.execute("SELECT host(client_addr), state, sync_state FROM pg_stat_replication").fetchall()
+        archiving = primary.execute(
+            "SELECT current_setting('archive_mode'), archived_count > 0, failed_count FROM pg_stat_archiver"
+        ).fetchone()
+    assert rows == [(cluster.address(standby), "streaming", "sync")]
+    # The leader archives its WAL with pgBackRest (its archive_command), none failed.
+    assert archiving == ("on", True, 0)
+    # Through dbproxy: the primary's port is the writable leader, the replicas' port a standby.
+    with psycopg.connect(cluster.database_url(), connect_timeout=3) as db:
+        assert db.execute("SELECT pg_is_in_recovery(), inet_server_addr()::text").fetchone() == (
+            False, f"{cluster.address(leader)}/32",
+        )  # fmt: skip
+    with psycopg.connect(cluster.database_url(replica=True), connect_timeout=3) as db:
+        assert db.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
 
 
 def test_the_replica_streams_from_the_primary(cluster: Cluster) -> None:
-    with cluster.connect("pg-primary", "postgres", superuser=True) as primary:
-        rows = primary.execute("SELECT host(client_addr), state FROM pg_stat_replication").fetchall()
-    assert rows == [(cluster.address("pg-replica"), "streaming")]
-    with cluster.connect("pg-replica", "postgres", superuser=True) as replica:
+    with cluster.connect(_standby(cluster), "postgres", superuser=True) as replica:
         row = replica.execute(
             "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver), current_setting('hot_standby')"
         ).fetchone()
@@ -204,7 +242,7 @@ def test_the_nightly_run_through_pgbouncer_leaves_no_lock_behind(cluster: Cluste
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         assert run.returncode == 0, f"{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
-    with cluster.connect("pg-primary", superuser=True) as primary:
+    with cluster.connect(superuser=True) as primary:
         held = primary.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()
     assert held == (0,)
 

@@ -1,7 +1,7 @@
 """A write that reaches a server in read-only mode (during a failover the balancer may still send a
 connection to a standby being promoted, or to a demoted primary) is a 503 with Retry-After, like a
 database that is down: the client retries with its Idempotency-Key. Found by the failover drill
-(`make ha`): such payments answered 500."""
+(deploy/ha): such payments answered 500."""
 
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
 """docker-compose.yml cannot be run here (no Docker engine): check that it parses, that every command
-it names exists in this project, and run our services' commands in compose order against a scratch
-PostgreSQL database (migrate, then the api answering /health, the worker and beat starting)."""
+it names exists in this project, that the PostgreSQL cluster's pieces (etcd, the Patroni nodes, dbproxy,
+pgbouncer, pgBackRest) agree with one another, and run our services' commands in compose order against
+a scratch PostgreSQL database (migrate, then the api answering /health, the worker and beat starting)."""
 
 from __future__ import annotations
 
+import configparser
 import http.client
 import importlib
 import json
@@ -36,11 +38,17 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 SERVICES = COMPOSE["services"]
-# Run by their images' own commands (official images, and pgbouncer's Debian image, deploy/pgbouncer).
-IMAGE_SERVICES = {"db-primary", "redis", "redis-cache-1", "redis-cache-2", "pgbouncer", "haproxy"}
-# Pass-through services: here, a URL naming one points at what it fronts (pgbouncer: PostgreSQL).
-FRONTS = {"pgbouncer": "postgres"}
+# Run by their images' own commands (official images; our Debian images: deploy/pgbouncer, deploy/patroni).
+IMAGE_SERVICES = {"etcd-1", "etcd-2", "etcd-3", "pg-1", "pg-2", "dbproxy", "redis", "redis-cache-1", "redis-cache-2"}
+IMAGE_SERVICES |= {"pgbouncer", "haproxy"}
+# Pass-through services: here, a URL naming one points at what it fronts (PostgreSQL, through pgbouncer
+# or dbproxy).
+FRONTS = {"pgbouncer": "postgres", "dbproxy": "postgres"}
 TEMPLATE_VARIABLE = re.compile(r"\$\{(\w+)\}")
+# The PostgreSQL nodes: built from deploy/patroni; the etcd members: etcd's image.
+PATRONI_NODES = sorted(name for name, service in SERVICES.items() if service.get("build") == "./deploy/patroni")
+ETCD_MEMBERS = sorted(name for name, service in SERVICES.items() if "etcd" in service.get("image", ""))
+PATRONI_DIR = ROOT / "deploy" / "patroni"
 
 
 def _command(service: dict) -> list[str]:
@@ -50,8 +58,10 @@ def _command(service: dict) -> list[str]:
 
 
 def test_expected_services_are_present() -> None:
-    assert {"db-primary", "db-replica", "redis", "api", "worker", "beat", "migrate"} <= set(SERVICES)
+    assert {"redis", "api", "worker", "beat", "migrate"} <= set(SERVICES)
     assert {"haproxy", "pgbouncer", "redis-cache-1", "redis-cache-2"} <= set(SERVICES)
+    assert PATRONI_NODES == ["pg-1", "pg-2"] and ETCD_MEMBERS == ["etcd-1", "etcd-2", "etcd-3"]
+    assert "dbproxy" in SERVICES
 
 
 def test_the_balancer_is_the_one_door_and_names_every_api_replica() -> None:
@@ -76,9 +86,12 @@ def _mounted_template(service: str) -> tuple[str, str]:
 
 def test_the_templates_get_every_variable_they_use() -> None:
     """The files `make cluster` fills are filled in compose from each service's environment (HAProxy
-    expands them itself; pgbouncer's start script with envsubst, adding its auth file and admin)."""
-    haproxy, _ = _mounted_template("haproxy")
-    assert set(TEMPLATE_VARIABLE.findall(haproxy)) <= set(SERVICES["haproxy"]["environment"])
+    expands them itself, in front of the app and as dbproxy; pgbouncer's start script with envsubst,
+    adding its auth file and admin). pgbackrest.conf: test_the_patroni_start_script_*."""
+    for balancer in ("haproxy", "dbproxy"):
+        template, _ = _mounted_template(balancer)
+        used = set(TEMPLATE_VARIABLE.findall(template))
+        assert used and used <= set(SERVICES[balancer]["environment"]), (balancer, used)
     pgbouncer, target = _mounted_template("pgbouncer")
     start = (ROOT / "deploy" / "pgbouncer" / "start.sh").read_text()
     assert target in start
@@ -86,15 +99,25 @@ def test_the_templates_get_every_variable_they_use() -> None:
     assert set(TEMPLATE_VARIABLE.findall(pgbouncer)) <= set(SERVICES["pgbouncer"]["environment"]) | exported
 
 
-def test_the_app_goes_through_pgbouncer_and_migrations_do_not() -> None:
-    def env(service: str) -> dict[str, str]:
-        return {k: interpolate(str(v), OPERATOR_ENV) for k, v in SERVICES[service]["environment"].items()}
+def _env(service: str) -> dict[str, str]:
+    """A service's environment as compose gives it (the operator's .env interpolated)."""
+    return {k: interpolate(str(v), OPERATOR_ENV) for k, v in SERVICES[service].get("environment", {}).items()}
 
-    api = env("api")
+
+def _port(address: str) -> int:
+    """The port of "host:port", ":port" or a URL."""
+    return int((urlparse(address).port if "://" in address else address.rsplit(":", 1)[1]) or 0)
+
+
+def test_the_app_goes_through_pgbouncer_and_migrations_do_not() -> None:
+    """The app through pgbouncer's transaction pooling; migrate (DDL) to the primary, by dbproxy."""
+    api = _env("api")
     assert urlparse(api["DATABASE_URL"]).hostname == "pgbouncer" and api["DB_PGBOUNCER"] == "1"
     assert all(urlparse(url).hostname == "pgbouncer" for url in api["DATABASE_REPLICA_URLS"].split(","))
-    migrate = env("migrate")
-    assert urlparse(migrate["DATABASE_URL"]).hostname == "db-primary" and migrate["DB_PGBOUNCER"] == "0"
+    migrate = _env("migrate")
+    target = urlparse(migrate["DATABASE_URL"])
+    assert target.hostname == "dbproxy" and migrate["DB_PGBOUNCER"] == "0"
+    assert target.port == _port(_env("dbproxy")["DBPROXY_PRIMARY_BIND"])
 
 
 @pytest.mark.parametrize("name", sorted(set(SERVICES) - IMAGE_SERVICES))
@@ -134,9 +157,194 @@ def test_dockerfile_command_is_the_api_command() -> None:
     assert "config.wsgi:application" in SERVICES["api"]["command"]
 
 
+# --- The PostgreSQL cluster: etcd, the Patroni nodes, dbproxy, pgbouncer, pgBackRest ----------------
+
+
+def _volumes(service: str) -> dict[str, str]:
+    """A service's volumes as {source: target}."""
+    return dict(volume.split(":")[:2] for volume in SERVICES[service].get("volumes", []))
+
+
+def _names_a_host(value: str, host: str) -> bool:
+    return re.search(rf"(?<![\w.-]){re.escape(host)}(?![\w.-])", value) is not None
+
+
+def test_the_patroni_settings_keep_every_commit_and_archive_the_wal() -> None:
+    patroni = yaml.safe_load((PATRONI_DIR / "patroni.yml").read_text())
+    dcs = patroni["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True
+    assert dcs["postgresql"]["parameters"]["archive_mode"] in ("on", True)
+
+
+@pytest.mark.parametrize("node", PATRONI_NODES)
+def test_the_patroni_nodes_mount_the_shared_settings_where_their_start_script_reads_them(node: str) -> None:
+    """patroni.yml and the pgbackrest.conf template, mounted read-only at the paths start.sh reads; the
+    backup repository one volume shared by every node, at the path start.sh gives pgBackRest; the data
+    directory inside a volume of the node's own."""
+    start = (PATRONI_DIR / "start.sh").read_text()
+    mounts = {volume.split(":")[0]: volume.split(":")[1:] for volume in SERVICES[node]["volumes"]}
+    for source in ("./deploy/patroni/patroni.yml", "./deploy/backup/pgbackrest.conf"):
+        target, mode = mounts[source]
+        assert mode == "ro" and f":-{target}}}" in start, (source, target)
+    named = {source: target for source, (target, *_) in mounts.items() if not source.startswith("./")}
+    shared = {source: target for source, target in named.items() if all(source in _volumes(n) for n in PATRONI_NODES)}
+    assert len(shared) == 1 and set(shared) <= set(COMPOSE["volumes"]), shared
+    assert f"BACKUP_REPO:-{next(iter(shared.values()))}}}" in start
+    own = set(named) - set(shared)
+    data_dir = _env(node)["PATRONI_POSTGRESQL_DATA_DIR"]
+    assert [s for s in own if data_dir.startswith(named[s] + "/")], (own, data_dir)
+    assert not own & {s for other in PATRONI_NODES if other != node for s in _volumes(other)}
+
+
+@pytest.mark.parametrize("node", PATRONI_NODES)
+def test_the_patroni_start_script_archives_into_the_stanza_it_configures(node: str, tmp_path: Path) -> None:
+    """start.sh run with the node's compose environment and a stand-in `patroni` (the mounted files at
+    their repository paths, its output under tmp_path): the configuration Patroni would read merges
+    patroni.yml with the node's own file; its archive_command names the pgBackRest configuration
+    start.sh filled and a stanza that configuration has, for this node's data directory, port and
+    socket, and the repository on the shared volume."""
+    stand_in = tmp_path / "bin"
+    stand_in.mkdir()
+    (stand_in / "patroni").write_text(f'#!/bin/sh\nprintf %s "$*" > {tmp_path}/patroni-args\n')
+    (stand_in / "patroni").chmod(0o755)
+    backup_config = tmp_path / "pgbackrest.conf"
+    env = {
+        **_env(node),
+        "PATH": f"{stand_in}{os.pathsep}{os.environ['PATH']}",
+        "TMPDIR": str(tmp_path),
+        "SHARED_CONFIG": str(PATRONI_DIR / "patroni.yml"),
+        "BACKUP_CONFIG_TEMPLATE": str(ROOT / "deploy" / "backup" / "pgbackrest.conf"),
+        "PGBACKREST_CONFIG": str(backup_config),
+    }
+    run = subprocess.run(["bash", str(PATRONI_DIR / "start.sh")], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+    config_dir = Path((tmp_path / "patroni-args").read_text())
+    config: dict = {}
+    for path in sorted(config_dir.glob("*.y*ml")):  # as Patroni reads a directory: merged in name order
+        _merge(config, yaml.safe_load(path.read_text()))
+    assert config["bootstrap"]["dcs"]["synchronous_mode"] is True  # the shared file is in
+    parameters = config["postgresql"]["parameters"]
+    archive = shlex.split(parameters["archive_command"])
+    options = dict(arg[2:].split("=", 1) for arg in archive if arg.startswith("--") and "=" in arg)
+    assert archive[0] == "pgbackrest" and archive[-2:] == ["archive-push", "%p"], archive
+    assert options["config"] == str(backup_config)
+
+    rendered = backup_config.read_text()
+    assert "${" not in rendered
+    backup = configparser.ConfigParser(interpolation=None)
+    backup.read_string(rendered)
+    stanza = backup[options["stanza"]]
+    node_env = _env(node)
+    assert stanza["pg1-path"] == node_env["PATRONI_POSTGRESQL_DATA_DIR"]
+    assert int(stanza["pg1-port"]) == _port(node_env["PATRONI_POSTGRESQL_LISTEN"])
+    assert stanza["pg1-socket-path"] == parameters["unix_socket_directories"]
+    assert f"BACKUP_REPO:-{backup['global']['repo1-path']}}}" in (PATRONI_DIR / "start.sh").read_text()
+
+    # Peer on the socket (Patroni, pgBackRest), passwords over TCP, replication for Patroni's role only.
+    hba = [line.split() for line in config["postgresql"]["pg_hba"]]
+    assert ["local", "all", "all", "peer"] in hba and config["postgresql"]["use_unix_socket"] is True
+    replication = [line for line in hba if line[1] == "replication"]
+    assert [line[2] for line in replication] == [node_env["PATRONI_REPLICATION_USERNAME"]]
+
+
+def _merge(into: dict, patch: dict) -> None:
+    """Patroni's patch_config, for dicts: nested mappings merged, anything else replaced."""
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def test_the_patroni_image_runs_the_start_and_bootstrap_scripts_and_holds_no_secret() -> None:
+    """The image copies start.sh (its command) and post-bootstrap.sh (Patroni's post_bootstrap, named
+    by start.sh); the bootstrap script's required variables are set on every node; no password in
+    the image."""
+    dockerfile = (PATRONI_DIR / "Dockerfile").read_text()
+    copies = dict(re.findall(r"^COPY (\S+) (\S+)$", dockerfile, re.MULTILINE))
+    assert copies["start.sh"] in json.loads(re.search(r"^CMD (.+)$", dockerfile, re.MULTILINE)[1])
+    start = (PATRONI_DIR / "start.sh").read_text()
+    assert re.search(rf"post_bootstrap: (bash )?{re.escape(copies['post-bootstrap.sh'])}$", start, re.MULTILINE)
+    bootstrap = (PATRONI_DIR / "post-bootstrap.sh").read_text()
+    required = set(re.findall(r"\$\{(\w+):\?", bootstrap))
+    assert required and all(required <= set(_env(node)) for node in PATRONI_NODES), required
+    assert "stanza-create" in bootstrap
+    instructions = dockerfile.replace("\\\n", " ")  # continued lines joined
+    assert not re.search(r"^(ENV|ARG) .*PASSWORD", instructions, re.MULTILINE | re.IGNORECASE)
+
+
+def test_the_etcd_members_form_one_cluster() -> None:
+    """A static three-member cluster: each member is named after its service, and every member's
+    initial cluster lists them all at their advertised peer URLs."""
+    assert len(ETCD_MEMBERS) == 3
+    peers = {name: _env(name)["ETCD_INITIAL_ADVERTISE_PEER_URLS"] for name in ETCD_MEMBERS}
+    for name in ETCD_MEMBERS:
+        env = _env(name)
+        assert env["ETCD_NAME"] == name and urlparse(peers[name]).hostname == name
+        initial = dict(member.split("=", 1) for member in env["ETCD_INITIAL_CLUSTER"].split(","))
+        assert initial == peers, (name, initial)
+        assert env["ETCD_INITIAL_CLUSTER_STATE"] == "new"
+        assert urlparse(env["ETCD_ADVERTISE_CLIENT_URLS"]).hostname == name
+    data = [_volumes(name).keys() for name in ETCD_MEMBERS]
+    assert all(data) and len(set().union(*data)) == sum(map(len, data)), "a data volume each"
+
+
+@pytest.mark.parametrize("node", PATRONI_NODES)
+def test_each_patroni_node_knows_every_etcd_member_and_starts_after_them(node: str) -> None:
+    hosts = _env(node)["PATRONI_ETCD3_HOSTS"].split(",")
+    clients = {name: _port(_env(name)["ETCD_ADVERTISE_CLIENT_URLS"]) for name in ETCD_MEMBERS}
+    assert {host.rsplit(":", 1)[0]: _port(host) for host in hosts} == clients
+    assert set(ETCD_MEMBERS) <= set(dependencies(SERVICES[node]))
+
+
+def test_only_dbproxy_reaches_the_postgresql_nodes() -> None:
+    """dbproxy's servers are the Patroni nodes, checked on their REST API's port; pgbouncer's servers
+    are dbproxy's ports (the primary's, the replicas'); no other service names a node."""
+    dbproxy = _env("dbproxy")
+    servers = {value for key, value in dbproxy.items() if re.fullmatch(r"PG_\d+", key)}
+    assert servers == {_env(node)["PATRONI_POSTGRESQL_CONNECT_ADDRESS"] for node in PATRONI_NODES}
+    assert {address.rsplit(":", 1)[0] for address in servers} == set(PATRONI_NODES)
+    config, _ = _mounted_template("dbproxy")
+    check_ports = {int(port) for port in re.findall(r"check port (\d+)", config)}
+    assert check_ports == {_port(_env(node)["PATRONI_RESTAPI_LISTEN"]) for node in PATRONI_NODES}
+    for node in PATRONI_NODES:
+        assert _port(_env(node)["PATRONI_RESTAPI_CONNECT_ADDRESS"]) in check_ports
+    assert set(PATRONI_NODES) <= set(dependencies(SERVICES["dbproxy"]))
+
+    pgbouncer = _env("pgbouncer")
+    assert pgbouncer["PG_PRIMARY_HOST"] == pgbouncer["PG_REPLICA_HOST"] == "dbproxy"
+    assert int(pgbouncer["PG_PRIMARY_PORT"]) == _port(dbproxy["DBPROXY_PRIMARY_BIND"])
+    assert int(pgbouncer["PG_REPLICA_PORT"]) == _port(dbproxy["DBPROXY_REPLICA_BIND"])
+    assert "dbproxy" in dependencies(SERVICES["pgbouncer"])
+
+    for name, service in SERVICES.items():
+        if name == "dbproxy" or name in PATRONI_NODES:
+            continue
+        words = [*_env(name).values(), json.dumps(service.get("command", ""))]
+        named = {node for node in PATRONI_NODES for word in words if _names_a_host(word, node)}
+        assert not named, f"{name} reaches {named} directly"
+
+
+def test_migrate_waits_for_a_primary_behind_dbproxy() -> None:
+    """dbproxy is healthy once its primary backend has a server up (its stats CSV, on its stats port):
+    migrate waits for that, the first start's bootstrap included. The Patroni nodes are healthy on
+    their REST API's /health."""
+    assert dependencies(SERVICES["migrate"]).get("dbproxy") == "service_healthy"
+    check = " ".join(SERVICES["dbproxy"]["healthcheck"]["test"])
+    config, _ = _mounted_template("dbproxy")
+    section = re.search(r'^listen (\S+)\n(?:    .*\n)*?    bind "\$\{DBPROXY_PRIMARY_BIND\}"$', config, re.MULTILINE)
+    assert section, "no listen section binds the primary's port"
+    assert f"^{section[1]},BACKEND," in check and ",UP," in check
+    assert f"/dev/tcp/127.0.0.1/{_port(_env('dbproxy')['DBPROXY_STATS_BIND'])} " in check
+    for node in PATRONI_NODES:
+        test = " ".join(SERVICES[node]["healthcheck"]["test"])
+        assert f"127.0.0.1:{_port(_env(node)['PATRONI_RESTAPI_LISTEN'])}/health" in test
+
+
 # --- The deployment run in compose order, without Docker --------------------------------------------
 # The images' services are stood in for by what the tests already use: a scratch database on the test
-# PostgreSQL server (db-primary; the replica is pointed at it too) and the test Redis db. Ours run their
+# PostgreSQL server (what pgbouncer and dbproxy front: the Patroni nodes) and the test Redis db. Ours run their
 # compose command with their compose environment, in compose order: a service starts once its
 # depends_on conditions hold (a one-shot `service_completed_successfully` dependency has exited 0).
 
@@ -147,6 +355,7 @@ OPERATOR_ENV = {
     "JWT_SIGNING_KEY": "compose-order-test-jwt-signing-key-0123456789",
     "POSTGRES_PASSWORD": "unused-here",
     "REPLICATION_PASSWORD": "unused-here",
+    "SUPERUSER_PASSWORD": "unused-here",
 }
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}|\$\$")
 _READY = {"worker": re.compile(r"celery@\S+ ready\."), "beat": re.compile(r"beat: Starting")}

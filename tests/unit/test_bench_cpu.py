@@ -83,7 +83,7 @@ def test_the_cluster_check_charges_each_node_kind_to_its_group() -> None:
     assert group_of("/usr/sbin/haproxy -W -f /work/.data/cluster/haproxy/haproxy.cfg") == "haproxy"
     assert group_of("/usr/sbin/pgbouncer /work/.data/cluster/pgbouncer/pgbouncer.ini") == "pgbouncer"
     assert group_of("postgres: fintech fintech 10.1.2.13(5050) idle") == "postgres"
-    assert group_of("/usr/lib/postgresql/15/bin/postgres -D /work/.data/cluster/pg-primary/data") == "postgres"
+    assert group_of("/usr/lib/postgresql/15/bin/postgres -D /work/.data/cluster/nodes/pg-1/data") == "postgres"
     assert group_of("redis-server 10.1.2.21:6379") == "redis"
     assert group_of("wrk -t 2 -c 16 -d 10s") == "wrk"
     assert group_of("/usr/bin/python3 something else") == "other"

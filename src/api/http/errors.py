@@ -177,7 +177,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def read_only_server(request: HttpRequest, exc: InternalError) -> HttpResponse:
         # A write that reached a server in read-only mode (SQLSTATE 25006): in a failover the balancer
         # may still hand out a standby being promoted or a demoted primary. Nothing was written: a
-        # retry goes through once the primary is found (`make ha`'s drill found these answered 500).
+        # retry goes through once the primary is found (the failover drill found these answered 500).
         if getattr(exc.__cause__, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
             return database_unavailable(request, exc)
         return unexpected(request, exc)
