@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from deploy.backup.report import RESTORE_BEGIN, RESTORE_END  # noqa: E402
 from deploy.ha.report import HA_BEGIN, HA_END  # noqa: E402
 from stress import report, scenarios  # noqa: E402
 from stress.cluster import BEGIN, END, carried_section, replace_section  # noqa: E402
@@ -23,7 +24,7 @@ from stress.core import Context, Result  # noqa: E402
 from stress.stack import Stack, say  # noqa: E402
 
 # The sections of RELIABILITY.md other runs write (their BEGIN and END markers), kept as they were.
-CARRIED = ((BEGIN, END), (HA_BEGIN, HA_END))
+CARRIED = ((BEGIN, END), (HA_BEGIN, HA_END), (RESTORE_BEGIN, RESTORE_END))
 
 # Faults last: they stop and restart services; everything else wants a quiet, whole stack.
 ORDER = ("concurrency", "hostile", "attacks", "audit", "faults")
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         command="make stress" + (f" (--only {' '.join(args.only)})" if args.only else ""),
     )
     output = Path(args.output)
-    # The cluster's section (`make stress-cluster`) and the failover drill's (deploy/ha) are those runs':
+    # The cluster's section (`make stress-cluster`), the failover drill's (deploy/ha) and the restore
+    # drill's (deploy/backup) are those runs':
     # carried over as they were.
     old = output.read_text(encoding="utf-8") if output.exists() else ""
     for begin, end in CARRIED:

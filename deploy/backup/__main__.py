@@ -7,7 +7,9 @@ and `make restore-stop` run), on the cluster of `--state-dir` (.data/cluster, or
     restore --target-time 'YYYY-MM-DD HH:MM:SS+00'
                                         restore into a scratch cluster on a free port and start it
     restore-stop                        stop the scratch cluster and remove it
-    drill [--payments 1000 --more 100]  the restore drill on a primary of its own (deploy/backup/drill.py)
+    drill [--payments 1000 --more 100] [--report [FILE]]
+                                        the restore drill on a primary of its own (deploy/backup/drill.py);
+                                        --report writes its figures into RELIABILITY.md's section
 
 Exit status: 0 done, 1 failed (the message says why), 2 bad arguments.
 """
@@ -18,6 +20,7 @@ import argparse
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -29,7 +32,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from deploy.cluster.core import DEFAULT_STATE_DIR, Cluster
+    from deploy.cluster.core import DEFAULT_STATE_DIR, ROOT, Cluster
 
     parser = argparse.ArgumentParser(prog="python -m deploy.backup", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("backup", "info", "restore", "restore-stop", "drill"))
@@ -43,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(os.environ.get("FC_CLUSTER_DIR", DEFAULT_STATE_DIR)),
         help="the cluster's state dir (default .data/cluster, or FC_CLUSTER_DIR)",
     )
+    parser.add_argument(
+        "--report",
+        nargs="?",
+        type=Path,
+        const=ROOT / "RELIABILITY.md",
+        default=None,
+        help="drill: write its figures into this file's section (default RELIABILITY.md)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
@@ -51,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
 
             result = run_drill(payments=args.payments, more=args.more)
             print("\n".join(result.figures()), flush=True)
+            if args.report is not None:
+                from deploy.backup.report import render_section, write
+
+                command = f"python -m deploy.backup drill --payments {args.payments} --more {args.more}"
+                when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                write(args.report, render_section(result, command=command, when=when))
+                print(f"wrote the restore drill's section of {args.report}", flush=True)
             problems = result.problems()
             for problem in problems:
                 print(f"FAILED: {problem}", file=sys.stderr, flush=True)

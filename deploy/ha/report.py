@@ -54,9 +54,9 @@ def render_section(
     return "\n".join(out) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, *, begin: str = HA_BEGIN, end: str = HA_END) -> None:
     """Put `section` between the markers of `path` (appended when it has none yet), nothing else changed."""
     # stress/ is loaded at run time, as in drill.py: mypy covers deploy/ but not stress/.
     replace_section = importlib.import_module("stress.cluster").replace_section
     document = path.read_text(encoding="utf-8") if path.exists() else ""
-    path.write_text(replace_section(document, section, begin=HA_BEGIN, end=HA_END), encoding="utf-8")
+    path.write_text(replace_section(document, section, begin=begin, end=end), encoding="utf-8")

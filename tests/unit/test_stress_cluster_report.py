@@ -136,12 +136,13 @@ def test_another_sections_start_marker_without_its_end_is_refused() -> None:
         replace_section(REPORT + f"\n{HA_BEGIN}\nhalf\n", "x", begin=HA_BEGIN, end=HA_END)
 
 
-def test_make_stress_carries_both_sections_over() -> None:
+def test_make_stress_carries_the_drills_sections_over() -> None:
     from stress.__main__ import CARRIED
     from stress.cluster import carried_section
 
     old = replace_section(REPORT, _section("cluster figures"))
     old = replace_section(old, "## HA\n\ndrill", begin=CARRIED[1][0], end=CARRIED[1][1])
+    old = replace_section(old, "## Restore\n\ndrill", begin=CARRIED[2][0], end=CARRIED[2][1])
     rewritten = "# Reliability\n\nnew body\n"
     for begin, end in CARRIED:
         kept = carried_section(old, begin=begin, end=end)
@@ -151,6 +152,7 @@ def test_make_stress_carries_both_sections_over() -> None:
     assert rewritten.startswith("# Reliability\n\nnew body\n")
     assert f"{BEGIN}\n{TITLE}\n\ncluster figures\n{END}" in rewritten
     assert f"{CARRIED[1][0]}\n## HA\n\ndrill\n{CARRIED[1][1]}" in rewritten
+    assert f"{CARRIED[2][0]}\n## Restore\n\ndrill\n{CARRIED[2][1]}" in rewritten
     assert carried_section(REPORT, begin=CARRIED[1][0], end=CARRIED[1][1]) is None
 
 
@@ -178,3 +180,29 @@ def test_the_drills_section_has_its_scenarios_and_figures(tmp_path: Path) -> Non
     written = path.read_text(encoding="utf-8")
     assert written.startswith(REPORT) and written.count(HA_BEGIN) == 1 and written.endswith(HA_END + "\n")
     assert "41 checks" in written and "40 checks" not in written
+
+
+def test_the_restore_drills_section_says_what_came_back_and_fails_on_a_lost_payment(tmp_path: Path) -> None:
+    from deploy.backup.drill import DrillResult, Restored
+    from deploy.backup.report import RESTORE_BEGIN, RESTORE_END, render_section, write
+
+    before, after = ["p1", "p2"], ["p3"]
+    point = Restored("2026-01-01 00:00:01+00", expected={"p0", "p1", "p2"}, payments={"p0", "p1", "p2"})
+    latest = Restored("2026-01-01 00:00:09+00", expected={"p0", "p1", "p2", "p3"}, payments={"p0", "p1", "p2", "p3"})
+    point.check_book_ok = latest.check_book_ok = True
+    result = DrillResult(before=before, after=after, point=point, latest=latest)
+    text = render_section(result, command="python -m deploy.backup drill", when="2026-01-01 00:00 UTC")
+    assert "**PASSED**, 2026-01-01 00:00 UTC" in text and "2 payments through the app's use case" in text
+    assert "3 restored, 3 in the book at the target (0 lost, 0 extra); check_book ok" in text
+
+    point.payments = {"p0", "p1"}  # a payment booked before the target time did not come back
+    failed = render_section(result, command="python -m deploy.backup drill", when="2026-01-01 00:00 UTC")
+    assert "**FAILED**" in failed and "- FAILED: restore to the point in time: 1 payments lost, 0 extra" in failed
+
+    path = tmp_path / "RELIABILITY.md"
+    path.write_text(REPORT, encoding="utf-8")
+    write(path, text)
+    write(path, failed)
+    document = path.read_text(encoding="utf-8")
+    assert document.startswith(REPORT) and document.count(RESTORE_BEGIN) == 1 and document.count(RESTORE_END) == 1
+    assert "**FAILED**" in document and "**PASSED**" not in document
