@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -362,3 +363,25 @@ def test_a_process_that_dies_between_commit_and_its_bump_leaves_no_stale_balance
     assert _detail_pending(token, credit.id) == before - Decimal("100.00")
     assert _detail_pending(agent_token, credit.id) == before - Decimal("100.00")
     assert _pending(token) == before - Decimal("100.00")
+
+
+def test_a_sharded_cache_starts_new_versions_without_django_redis_warning(book: dict) -> None:
+    """Found on `make cluster` (two shards): the first bump of a version key went through
+    django-redis's `add`, whose sharded client passes its shard on to its own `set` and warns "set on
+    sharded client should not specify client; This will become an error in future versions": an error
+    there would leave every new version unbumped (stale reads). The bump now asks for SET NX itself."""
+    nodes = [RedisNode(), RedisNode()]
+    try:
+        with override_settings(CACHES=_caches([n.url for n in nodes], shard=True)):
+            owner = _token(book["owner"].username)
+            before = _pending(owner)
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                _writes(book)[0][1]()  # a payment: its credit's and owner's versions start or move on
+            sharded = [str(w.message) for w in seen if "sharded client" in str(w.message)]
+            assert sharded == []
+            assert _pending(owner) == before - Decimal("100.00")  # and the read after it sees it
+    finally:
+        for n in nodes:
+            if n.proc.poll() is None:
+                n.stop()
