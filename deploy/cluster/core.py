@@ -492,6 +492,9 @@ class Cluster:
             self._write_patroni_config(node)
         self._spawn("pg-1")
         self._wait_ready("pg-1")
+        # "running" comes a moment before the bootstrap is done: PostgreSQL runs, still in recovery,
+        # until Patroni has taken the leader key and promoted it (CI's loaded machine met that window).
+        self._wait_primary("pg-1", READY_TIMEOUT["patroni"])
         self._bootstrap_roles("pg-1")
         self._create_backup_stanza()
         self.out("pg-2: Patroni clones the leader (pg_basebackup) and streams from it, synchronously")
@@ -660,6 +663,17 @@ class Cluster:
                 return next(str(m["name"]) for m in members if m.get("role") == "leader")
             time.sleep(0.3)
         raise ClusterError(f"no leader with a synchronous standby after {timeout:.0f} s: {members}")
+
+    def _wait_primary(self, node: str, timeout: float) -> None:
+        """Until `node` holds the leader key and its Patroni says it runs as the primary."""
+        deadline = time.monotonic() + timeout
+        seen: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            seen = self.patroni(node)
+            if seen.get("role") in ("master", "primary") and seen.get("state") == "running" and self.leader() == node:
+                return
+            time.sleep(0.2)
+        raise NodeFailed(node, f"not the running primary after {timeout:.0f} s (Patroni: {seen})", self.log(node))
 
     def wait_one_leader(self, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout

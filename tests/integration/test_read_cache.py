@@ -385,3 +385,14 @@ def test_a_sharded_cache_starts_new_versions_without_django_redis_warning(book: 
         for n in nodes:
             if n.proc.poll() is None:
                 n.stop()
+
+
+def test_a_local_memory_cache_starts_new_versions_too(book: dict) -> None:
+    """REDIS_URL=none (a laptop without Redis, the restore drill's load_demo): Django's local-memory
+    cache has no SET NX; the sharded cache's fix above once sent it one and every first bump raised."""
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "read-cache-test"}}
+    with override_settings(CACHES=locmem):
+        owner = _token(book["owner"].username)
+        before = _pending(owner)
+        _writes(book)[0][1]()  # a payment: its credit's and owner's versions start (a new key) and move on
+        assert _pending(owner) == before - Decimal("100.00")

@@ -229,9 +229,13 @@ class ReadCache:
         except ValueError:  # no version yet: start it (a racing add is harmless, both move it on)
             # At a random value, not 1: after Redis lost its keys (a restart, a flush) a version
             # starting over could meet again one a process remembers from before, with other data.
-            # SET NX asked for directly, not through `add`: django-redis's sharded client passes the
-            # shard on from its `add` to its own `set`, which warns that this will become an error.
-            added = cache.set(key, _fresh_version(), timeout=None, nx=True)
+            # On a sharded Redis, SET NX asked for directly, not through `add`: django-redis's sharded
+            # client passes the shard on from its `add` to its own `set`, which warns that this will
+            # become an error. Any other cache (one Redis, local memory: no `nx`) adds.
+            if isinstance(getattr(cache, "client", None), ShardClient):
+                added = cache.set(key, _fresh_version(), timeout=None, nx=True)
+            else:
+                added = cache.add(key, _fresh_version(), timeout=None)
             if added is None:
                 return False
             if added:
