@@ -322,6 +322,21 @@ def test_with_no_node_in_the_pool_the_balancer_answers_the_apis_503(cluster: Clu
     assert set(cluster.haproxy_servers().values()) == {"UP"}
 
 
+def test_up_brings_back_a_lost_standby_and_etcd_member(cluster: Cluster) -> None:
+    """`make cluster` on a cluster that lost nodes starts just those: the standby's Patroni (its
+    PostgreSQL rejoins from its own data, as the synchronous standby again) and an etcd member."""
+    leader, standby = cluster.leader(), _standby(cluster)
+    cluster.kill(standby)
+    cluster.kill("etcd-3")
+    again = _module("up", timeout=240)
+    assert again.returncode == 0, f"{again.stdout}\n{again.stderr}"
+    assert "starting what is missing" in again.stdout
+    healed = Cluster(STATE_DIR)
+    assert healed.running(standby) and healed.running("etcd-3")
+    assert healed.wait_sync(90) == leader  # the leader never moved; the standby is synchronous again
+    assert healed.etcd_leader() is not None
+
+
 def test_up_on_a_running_cluster_changes_nothing(cluster: Cluster) -> None:
     pids = {role: cluster.proc(role) for role in ("haproxy", *APPS)}
     again = _module("up", timeout=60)

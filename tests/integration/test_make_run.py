@@ -116,6 +116,9 @@ class MakeRun:
                 self.proc.wait(timeout=10)
 
 
+GRANIAN_LOST_SIGTERM = re.compile(r"^web: \[WARNING\] Killing worker-\d+ after it refused to gracefully stop$")
+
+
 @pytest.fixture(scope="module")
 def redis_db() -> Iterator[str]:
     """The checkout's own Redis db (the suite's REDIS_URL) as the broker; its Celery keys cleared."""
@@ -294,7 +297,11 @@ def test_without_redis_each_fallback_shows_once_and_jobs_run_in_process(
         assert _health(run.base)["workers"] == "not_configured"
         run.proc.send_signal(signal.SIGTERM)
         _stopped_without_orphans(run, processes)
-        assert len(run.lines) == len(lines) + 2, run.output()  # "Stopping..." and "Stopped."
+        # "Stopping..." and "Stopped.", nothing else; but granian 2.8 loses a SIGTERM that reaches a
+        # worker still loading the app (config/devrun.py gives it --workers-kill-timeout 10) and says so
+        # on a line of its own: seen once in CI on a loaded machine, a stop just as the start ended.
+        after = [line for line in run.lines[len(lines) :] if not GRANIAN_LOST_SIGTERM.search(line)]
+        assert after == ["Stopping...", "Stopped."], run.output()
     finally:
         run.stop()
 
