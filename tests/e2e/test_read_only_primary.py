@@ -35,3 +35,21 @@ def test_a_payment_on_a_read_only_server_is_a_503_to_retry(book: dict, caplog: p
     assert not [r for r in caplog.records if r.name == "django.request"], caplog.records
     retried = book["agent"].post(f"/api/v1/credits/{credit['id']}/payments", body, key=key)
     assert retried.status_code == 201, retried.content  # the first attempt wrote nothing: it runs now
+
+
+def test_a_commit_whose_answer_is_garbled_is_a_503_to_retry(book: dict, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Found by CI's failover drill: a server connection cut mid-COMMIT behind pgbouncer made psycopg
+    raise its own InternalError (no SQLSTATE), answered 500. The outcome is unknown: 503, retry with the key."""
+    import psycopg
+
+    credit = _open(book)
+    body = {"amount": cop("10.00"), "lines": [{"payment_account_id": book["cash"], "amount": cop("10.00")}]}
+
+    def garbled(self: psycopg.Connection) -> None:
+        raise psycopg.errors.InternalError("received 2 results from command 'COMMIT'")
+
+    monkeypatch.setattr(psycopg.Connection, "commit", garbled)
+    refused = book["agent"].post(f"/api/v1/credits/{credit['id']}/payments", body, key=uuid.uuid4().hex)
+    monkeypatch.undo()
+    assert refused.status_code == 503, refused.content
+    assert refused["Retry-After"] == "1" and refused.json()["error"]["code"] == "unavailable"

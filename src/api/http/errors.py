@@ -178,7 +178,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
         # A write that reached a server in read-only mode (SQLSTATE 25006): in a failover the balancer
         # may still hand out a standby being promoted or a demoted primary. Nothing was written: a
         # retry goes through once the primary is found (the failover drill found these answered 500).
-        if getattr(exc.__cause__, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
+        # Also psycopg's own InternalError, which has no SQLSTATE ("received 2 results from command
+        # 'COMMIT'"): the connection behind pgbouncer was cut mid-COMMIT in a failover (CI's drill met
+        # one 500). Its outcome is unknown: a 503, and the client's retry with its key settles it.
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)
+        if sqlstate == READ_ONLY_SQL_TRANSACTION or (exc.__cause__ is not None and sqlstate is None):
             return database_unavailable(request, exc)
         return unexpected(request, exc)
 
