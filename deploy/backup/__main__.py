@@ -33,6 +33,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from deploy.cluster.core import DEFAULT_STATE_DIR, ROOT, Cluster
+    from deploy.ha.report import add_report_option
 
     parser = argparse.ArgumentParser(prog="python -m deploy.backup", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("backup", "info", "restore", "restore-stop", "drill"))
@@ -46,14 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(os.environ.get("FC_CLUSTER_DIR", DEFAULT_STATE_DIR)),
         help="the cluster's state dir (default .data/cluster, or FC_CLUSTER_DIR)",
     )
-    parser.add_argument(
-        "--report",
-        nargs="?",
-        type=Path,
-        const=ROOT / "RELIABILITY.md",
-        default=None,
-        help="drill: write its figures into this file's section (default RELIABILITY.md)",
-    )
+    add_report_option(parser, ROOT / "RELIABILITY.md")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

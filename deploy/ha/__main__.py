@@ -20,6 +20,7 @@ from types import FrameType
 import yaml
 
 from deploy.cluster.core import DEFAULT_STATE_DIR, PATRONI_SETTINGS, ROOT, Cluster, ClusterError
+from deploy.ha.report import add_report_option
 
 COMMANDS = ("failover-drill", "partition-drill", "sync-cost")
 
@@ -51,14 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="sync-cost: seconds of load per setting")
     parser.add_argument("--payers", type=int, default=8, help="paying threads (drills and sync-cost)")
-    parser.add_argument(
-        "--report",
-        nargs="?",
-        type=Path,
-        const=ROOT / "RELIABILITY.md",
-        default=None,
-        help="drills: write the figures into this file's section (default RELIABILITY.md)",
-    )
+    add_report_option(parser, ROOT / "RELIABILITY.md")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     cluster = Cluster(args.state_dir)

@@ -5,6 +5,7 @@ here with these markers); `make stress`, which rewrites the file whole, carries 
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,6 +53,18 @@ def render_section(
         out += ["", f"### {name}", "", "| | |", "|---|---|"]
         out += [f"| {_cell(label)} | {_cell(value)} |" for label, value in figures.items()]
     return "\n".join(out) + "\n"
+
+
+def add_report_option(parser: argparse.ArgumentParser, default: Path) -> None:
+    """`--report [FILE]`: a drill writes its figures into FILE's section (`default`: RELIABILITY.md)."""
+    parser.add_argument(
+        "--report",
+        nargs="?",
+        type=Path,
+        const=default,
+        default=None,
+        help=f"drills: write the figures into this file's section (default {default.name})",
+    )
 
 
 def write_section(path: Path, section: str, *, begin: str = HA_BEGIN, end: str = HA_END) -> None:

@@ -174,7 +174,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         return response
 
     @api.exception_handler(InternalError)
-    def read_only_server(request: HttpRequest, exc: InternalError) -> HttpResponse:
+    def refused_or_garbled(request: HttpRequest, exc: InternalError) -> HttpResponse:
         # A write that reached a server in read-only mode (SQLSTATE 25006): in a failover the balancer
         # may still hand out a standby being promoted or a demoted primary. Nothing was written: a
         # retry goes through once the primary is found (the failover drill found these answered 500).
