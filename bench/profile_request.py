@@ -1,6 +1,6 @@
 """What each piece of the request cycle costs: the CPU of a request through Django's WSGI handler,
-in process, with all the middleware, with each one left out in turn, with none, and with the
-Prometheus metrics off.
+in process, with all the middleware, with each one left out in turn, with none, and the servers'
+application (config.wsgi: a hot read's hit answered in front of Django's handler).
 
     .venv/bin/python bench/profile_request.py [--level 1] [--requests 5000] [--path /api/v1/ping]
 
@@ -81,7 +81,10 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=5000)
     p.add_argument("--path", default="/api/v1/ping")
     p.add_argument("--as-client", action="store_true", help="send a generated client's bearer token")
-    p.add_argument("--profile", type=int, default=0, metavar="N", help="also cProfile the full path: top N functions")
+    p.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="also cProfile the servers' app: top N functions"
+    )
+    p.add_argument("--quick", action="store_true", help="only Django's handler and the servers' application")
     a = p.parse_args()
     cfg = bench.Config(level=a.level)
     os.environ.update(bench.server_env(cfg))
@@ -108,22 +111,31 @@ def main() -> None:
 
     full = list(settings.MIDDLEWARE)
     variants: list[tuple[str, dict[str, Any]]] = [("all middleware", {})]
-    variants += [(f"without {name.rsplit('.', 1)[1]}", {"MIDDLEWARE": [m for m in full if m != name]}) for name in full]
-    variants.append(("no middleware at all", {"MIDDLEWARE": []}))
+    if not a.quick:
+        variants += [
+            (f"without {name.rsplit('.', 1)[1]}", {"MIDDLEWARE": [m for m in full if m != name]}) for name in full
+        ]
+        variants.append(("no middleware at all", {"MIDDLEWARE": []}))
     rows = []
     for label, overrides in variants:
         with override_settings(**overrides):
             us, status = cpu_per_request(WSGIHandler(), a.path, token, a.requests)
         rows.append((label, us, status))
+    from api.hot_reads import HotReadsFront
+
+    us, status = cpu_per_request(HotReadsFront(WSGIHandler()), a.path, token, a.requests)
+    rows.append(("the servers' application (config.wsgi: hot reads' hits in front of Django)", us, status))
     logging.disable(logging.NOTSET)
     us, status = cpu_per_request(WSGIHandler(), a.path, token, a.requests)
     rows.append(("all middleware, access log on", us, status))
+    us, status = cpu_per_request(HotReadsFront(WSGIHandler()), a.path, token, a.requests)
+    rows.append(("the servers' application, access log on", us, status))
 
     if a.profile:
         import cProfile
         import pstats
 
-        app = WSGIHandler()
+        app = HotReadsFront(WSGIHandler())
         cpu_per_request(app, a.path, token, 100)
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()

@@ -116,7 +116,7 @@ MIDDLEWARE = [
     "api.http.input_guard.InputGuardMiddleware",  # 413 for oversized bodies, 422 for NUL characters
     "api.http.admin_middleware.SessionMiddleware",  # these four: Django's, skipped under /api/
     "django.middleware.common.CommonMiddleware",
-    "api.hot_reads.HotReadsMiddleware",  # cache hits of hot reads answered here (after the Host check)
+    "api.hot_reads.EarlyAnswers",  # cache hits of hot reads: config.wsgi answers them after the entries above
     "api.http.admin_middleware.CsrfViewMiddleware",
     "api.http.admin_middleware.AuthenticationMiddleware",
     "api.http.admin_middleware.MessageMiddleware",

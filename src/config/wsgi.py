@@ -3,4 +3,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from api.hot_reads import HotReadsFront  # noqa: E402 - after Django is set up
+
+# Cache hits of the hot reads are answered in front of Django's handler (api.hot_reads).
+application = HotReadsFront(django_application)

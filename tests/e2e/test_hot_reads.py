@@ -1,29 +1,30 @@
-"""The early path of hot reads (api.hot_reads): a cache hit answered before URL resolution and Ninja
+"""The early path of hot reads (api.hot_reads): a cache hit answered in front of Django's handler
 gives the same bytes and headers as the full path, refuses exactly what the full path refuses, and
-answers nothing it should not (a miss, a bad token, a stranger's credit) by itself."""
+answers nothing it should not (a miss, a bad token, a stranger's credit) by itself.
+
+The `client` fixture goes through the front (tests/e2e/conftest.FrontClient); a plain Django
+`Client()` is the full path."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from django.conf import settings
-from django.test import Client, override_settings
+from django.test import Client, RequestFactory
 from prometheus_client import REGISTRY
 
-from api.hot_reads import HotReadsMiddleware
+from api.hot_reads import EarlyPath
 from tests.builders import business_today, open_credit, pay, payment_account
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
-EARLY = "api.hot_reads.HotReadsMiddleware"
 SUMMARY = "/api/v1/me/credit-summary"
 
 
@@ -31,15 +32,15 @@ SUMMARY = "/api/v1/me/credit-summary"
 def early_answers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the early path answered by itself (a spy on it; everything else ran as usual)."""
     answered: list[str] = []
-    original = HotReadsMiddleware._early
+    original = EarlyPath.answer
 
-    def spy(self: HotReadsMiddleware, request, hot, params):  # type: ignore[no-untyped-def]
-        response = original(self, request, hot, params)
-        if response is not None:
-            answered.append(request.path)
-        return response
+    def spy(self: EarlyPath, environ):  # type: ignore[no-untyped-def]
+        early = original(self, environ)
+        if early is not None:
+            answered.append(early[0].path)
+        return early
 
-    monkeypatch.setattr(HotReadsMiddleware, "_early", spy)
+    monkeypatch.setattr(EarlyPath, "answer", spy)
     return answered
 
 
@@ -66,13 +67,6 @@ def _get(client: Client, path: str, token: str | None, **extra: str) -> tuple[in
     return response.status_code, response.content, dict(response.headers.items())
 
 
-@contextmanager
-def full_path_only() -> Iterator[None]:
-    """The same stack without the early path: every read goes through URL resolution and Ninja."""
-    with override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m != EARLY]):
-        yield
-
-
 CALLERS = [
     (SUMMARY, "owner"),
     ("credit", "owner"),  # the client's side
@@ -91,8 +85,7 @@ def test_a_hit_answered_early_is_byte_identical_to_the_full_path(
     assert first[0] == 200 and early_answers == []
     early = _get(client, path, token)
     assert early_answers == [path], "the second read is a hit the early path answers"
-    with full_path_only():
-        full = _get(Client(), path, token)
+    full = _get(Client(), path, token)  # Django's handler alone
     assert early_answers == [path]
     assert early[0] == full[0] == 200
     assert early[1] == full[1] == first[1]
@@ -108,8 +101,7 @@ def test_a_stranger_gets_the_full_paths_404_even_when_the_credit_is_cached(
         assert _get(client, book["credit"], book[warm])[0] == 200
     early_answers.clear()
     refused = _get(client, book["credit"], book[caller])
-    with full_path_only():
-        full = _get(Client(), book["credit"], book[caller])
+    full = _get(Client(), book["credit"], book[caller])
     assert refused[0] == full[0] == 404
     assert refused[1] == full[1] and refused[2] == full[2]
     assert early_answers == [], "a refusal is the endpoint's to make"
@@ -166,13 +158,48 @@ def test_other_spellings_and_query_strings_go_the_full_way(
     assert early_answers == [book["credit"]]
 
 
-def test_a_foreign_host_is_refused_before_the_early_path(
+def test_a_foreign_host_gets_the_full_paths_400_and_nothing_of_the_cached_read(
     client: Client, book: dict[str, str], early_answers: list[str]
 ) -> None:
-    assert _get(client, SUMMARY, book["owner"])[0] == 200
-    status, _, _ = _get(client, SUMMARY, book["owner"], HTTP_HOST="evil.example")
-    assert status == 400
+    """The early answer goes out through the Host check (CommonMiddleware, above EarlyAnswers)."""
+    cached = _get(client, SUMMARY, book["owner"])
+    assert cached[0] == 200
+    refused = _get(client, SUMMARY, book["owner"], HTTP_HOST="evil.example")
+    full = _get(Client(), SUMMARY, book["owner"], HTTP_HOST="evil.example")
+    assert refused[0] == full[0] == 400
+    assert refused[1] == full[1] and refused[2] == full[2]
+    assert cached[1] not in refused[1]
+
+
+def _wsgi_get(app: Callable[..., Any], path: str, token: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A GET as a WSGI server makes it: the status line, the header list and the body's bytes."""
+    environ = RequestFactory().get(path, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID="wsgi-test").environ
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    result = app(environ, lambda status, headers, exc_info=None: started.append((status, headers)))
+    body = b"".join(result)
+    if hasattr(result, "close"):
+        result.close()  # as a server does: Django's request_finished
+    return started[0][0], sorted(started[0][1]), body
+
+
+@pytest.mark.django_db(transaction=True)  # Django's own handler closes a connection left inside a test's transaction
+@pytest.mark.parametrize(("path", "caller"), CALLERS)
+def test_under_a_wsgi_server_the_front_answers_a_hit_as_djangos_handler_would(
+    book: dict[str, str], early_answers: list[str], path: str, caller: str
+) -> None:
+    from config.wsgi import application, django_application
+
+    path = book.get(path, path)
+    token = book[caller]
+    miss = _wsgi_get(application, path, token)  # passed on to Django, which builds and stores
     assert early_answers == []
+    hit = _wsgi_get(application, path, token)
+    assert early_answers == [path]
+    full = _wsgi_get(django_application, path, token)
+    assert hit[0] == miss[0] == full[0] == "200 OK"
+    assert hit[2] == miss[2] == full[2]
+    assert hit[1] == full[1] == miss[1], "the same headers with the same values"
+    assert ("X-Request-ID", "wsgi-test") in hit[1] and ("Cache-Control", "no-store") in hit[1]
 
 
 def _requests_of(route: str) -> float:
