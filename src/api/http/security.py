@@ -16,7 +16,8 @@ class JWTBearer(HttpBearer):
         # Ninja's own __call__ logs any other scheme's header in full at ERROR under DEBUG
         # ("Unexpected auth - 'Basic <base64 user:password>'"): a credential in the log. Not here:
         # anything but "Bearer <token>" is simply not authenticated (401).
-        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        # request.META, not request.headers: that builds a mapping of every header on first use.
+        scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != self.openapi_scheme or not token:
             return None
