@@ -54,11 +54,13 @@ def test_a_payment_takes_the_same_round_trips_whatever_the_credit(
             HTTP_IDEMPOTENCY_KEY=f"rt-{installments}",
         )
     assert response.status_code == 201, response.content
-    # The idempotency claim; the accounts asked ahead with the credit's lock and load; every write
-    # (ledger, payment, credit, installments, audit, the stored answer) in one batch before COMMIT;
-    # plus the unit of work's savepoint and release (BEGIN/COMMIT outside a test). Was 19, then 11
-    # (issue 13), now 5 (issue 14: adapters.sql.batch).
-    assert len(queries) == 5, [q["sql"][:60] for q in queries]
+    # The idempotency claim and the accounts asked ahead, with the credit's lock and load; every
+    # write (ledger, payment, credit, installments, audit, the stored answer) in one batch before
+    # COMMIT; plus the unit of work's savepoint and release (BEGIN/COMMIT outside a test). Was 19,
+    # then 11 (issue 13), then 5 (issue 14: adapters.sql.batch), now 4 (the claim rides the lock).
+    assert len(queries) == 4, [q["sql"][:60] for q in queries]
+    assert queries[1]["sql"].startswith("INSERT INTO idempotency_record"), queries[1]["sql"][:60]
+    assert "FOR UPDATE" in queries[1]["sql"]
     writes = queries[-2]["sql"]
     for table in (
         "ledger_transaction",
@@ -72,7 +74,7 @@ def test_a_payment_takes_the_same_round_trips_whatever_the_credit(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_payment_crosses_the_wire_five_times_with_begin_and_commit(
+def test_a_payment_crosses_the_wire_four_times_with_begin_and_commit(
     client: Client, login: Callable[..., dict]
 ) -> None:
     """Counted on the wire (libpq's trace of the protocol): each round trip ends in one
@@ -113,8 +115,10 @@ def test_a_payment_crosses_the_wire_five_times_with_begin_and_commit(
         elif direction == "B" and kind == "ReadyForQuery":
             round_trips.append([])
     round_trips = [trip for trip in round_trips if trip]
-    # BEGIN (psycopg syncs it on its own, pipeline or not); the claim; the accounts asked ahead
+    # BEGIN (psycopg syncs it on its own, pipeline or not); the claim and the accounts asked ahead
     # with the credit's lock and load; every write; COMMIT.
-    assert len(round_trips) == 5, round_trips
+    assert len(round_trips) == 4, round_trips
     assert round_trips[0][0] == "BEGIN" and round_trips[-1] == ["COMMIT"], round_trips
-    assert round_trips[2][0].startswith("SELECT id FROM catalog_payment_account"), round_trips
+    claim_and_lock = [statement for statement in round_trips[1] if statement != "(prepared)"]
+    assert claim_and_lock[0].startswith("INSERT INTO idempotency_record"), round_trips
+    assert claim_and_lock[1].startswith("SELECT id FROM catalog_payment_account"), round_trips

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.session import DjangoUnitOfWork, OrmSession
-from domain.application.idempotency import Answer, Stored, run_once
+from domain.application.idempotency import Answer, KeyTaken, Stored, run_once
 from domain.application.queries.catalog import CurrencyDTO, HolidayDTO, PaymentAccountDTO
 from domain.catalog.errors import Duplicate
 from domain.catalog.ports import SkipDays
@@ -108,13 +108,29 @@ def test_catalog_look_ups(seeded: Seeded) -> None:
 def test_a_claim_then_its_answer_then_a_replay(seeded: Seeded) -> None:
     store, uow = seeded.idempotency, seeded.uow
     with uow:
-        assert store.claim(seeded.owner, "k", "f1") is None
+        store.claim(seeded.owner, "k", "f1")
         store.answer(seeded.owner, "k", Answer(201, b'{"b":1,"a":2}'))
         uow.commit()
+
+    # A claim made ahead rides the unit of work's next round trip: a taken key raises there, at the
+    # latest before COMMIT, and nothing of that unit of work stays.
+    def claim_again() -> None:
+        with uow:
+            store.claim(seeded.owner, "k", "f2", ahead=True)
+            store.answer(seeded.owner, "k", Answer(500, b"overwritten"))
+            uow.commit()
+
+    with pytest.raises(KeyTaken):
+        claim_again()
+    with pytest.raises(KeyTaken), uow:  # and at once when not ahead
+        store.claim(seeded.owner, "k", "f2")
+    assert store.stored(seeded.owner, "k") == Stored("f1", Answer(201, b'{"b":1,"a":2}'))
     with uow:
-        assert store.claim(seeded.owner, "k", "f2") == Stored("f1", Answer(201, b'{"b":1,"a":2}'))
-    with uow:
-        assert store.claim(seeded.owner + 1, "k", "f2") is None  # keys are per owner
+        store.claim(seeded.owner + 1, "k", "f2")  # keys are per owner
+        uow.commit()
+    stored = store.stored(seeded.owner + 1, "k")
+    assert stored is not None and stored.fingerprint == "f2"
+    assert store.stored(seeded.owner, "never-claimed") is None
 
 
 def test_run_once_replays_refuses_another_request_and_forgets_a_rollback(seeded: Seeded) -> None:
@@ -135,6 +151,31 @@ def test_run_once_replays_refuses_another_request_and_forgets_a_rollback(seeded:
     with pytest.raises(Conflict, match="different request"):
         run_once(uow, store, owner=owner, key="r", fingerprint="other", action=action)
     assert calls == ["ran"]
+
+
+def test_a_claim_made_ahead_stops_a_replay_at_the_actions_first_statement(
+    seeded: Seeded,
+) -> None:
+    store, uow, owner = seeded.idempotency, seeded.uow, seeded.owner
+    calls: list[str] = []
+
+    def action() -> Answer:
+        seeded.ports.credits.get(uuid.uuid4(), for_update=True)  # the action's first statement
+        calls.append("ran")
+        return Answer(201, b"booked")
+
+    assert run_once(uow, store, owner=owner, key="a", fingerprint="f", action=action, claim_ahead=True) == (
+        Answer(201, b"booked"),
+        False,
+    )
+    assert calls == ["ran"]
+    assert run_once(uow, store, owner=owner, key="a", fingerprint="f", action=action, claim_ahead=True) == (
+        Answer(201, b"booked"),
+        True,
+    )
+    with pytest.raises(Conflict, match="different request"):
+        run_once(uow, store, owner=owner, key="a", fingerprint="other", action=action, claim_ahead=True)
+    assert len(calls) == 1  # the replays stopped at the first statement, before the rest of the action
 
 
 def test_catalog_entries_refuse_clashes_and_keep_the_unit_of_work_usable(seeded: Seeded) -> None:

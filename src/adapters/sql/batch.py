@@ -132,6 +132,13 @@ def run(statements: Sequence[tuple[str, Sequence[Any]]], using: str = "default")
     return results[len(queued) :]
 
 
+def flush(using: str = "default") -> None:
+    """Send what the unit of work has queued now (its checks raise here)."""
+    batch = _open.batches.get(using)
+    if batch is not None and batch.pending:
+        _send_queued(batch)
+
+
 class Later(Generic[T]):
     """A query's answer that comes with the unit of work's next round trip (`get` sends it now if
     nothing else has yet)."""
@@ -183,10 +190,9 @@ def _send(using: str, statements: Sequence[_Statement]) -> list[Result]:
                     cursor = psycopg.Cursor(raw)
                     cursor.execute(statement.sql, statement.params, prepare=True)
                     cursors.append(cursor)
-            return [
-                Result(cursor.rowcount, cursor.fetchall() if cursor.description is not None else None)
-                for cursor in cursors
-            ]
+            # Rows only where the statement answered some (a SELECT, a RETURNING): asked of the result's
+            # status, not of `cursor.description`, which builds a Column object per column to say so.
+            return [Result(cursor.rowcount, cursor.fetchall() if _has_rows(cursor) else None) for cursor in cursors]
 
     # The wrappers see the round trip as one statement, "a;\nb;\nc" with all the parameters in order
     # (the bench's capture splits it back into statements to EXPLAIN each).
@@ -201,6 +207,14 @@ def _send(using: str, statements: Sequence[_Statement]) -> list[Result]:
         if statement.check is not None:
             statement.check(result)
     return results
+
+
+def _has_rows(cursor: psycopg.Cursor[Any]) -> bool:
+    result = cursor.pgresult
+    return result is not None and (result.nfields > 0 or result.status == _TUPLES_OK)
+
+
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 
 
 def _send_queued(batch: _Batch) -> None:

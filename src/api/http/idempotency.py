@@ -46,6 +46,9 @@ def idempotent(request: HttpRequest, body: Any, action: Callable[[], tuple[int, 
         key=key,
         fingerprint=fingerprint(request.method or "POST", request.path, body),
         action=rendered,
+        # The actions are use cases: their first step is a statement (the credit's or the payment's
+        # lock) and they act only inside their unit of work, so the claim can ride that statement.
+        claim_ahead=True,
     )
     response = HttpResponse(answer.body, status=answer.status, content_type="application/json")
     if replayed:

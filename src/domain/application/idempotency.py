@@ -34,10 +34,19 @@ class Stored:
     answer: Answer
 
 
+class KeyTaken(Exception):
+    """A claim found its key held by an earlier call (raised by the store, caught by `run_once`)."""
+
+
 class IdempotencyStore(Protocol):
-    def claim(self, owner: int, key: str, fingerprint: str) -> Stored | None:
-        """None when the key is claimed now, for this call; else what the first call stored (it
-        waits for a concurrent first call to finish)."""
+    def claim(self, owner: int, key: str, fingerprint: str, *, ahead: bool = False) -> None:
+        """Claim the key for this call, or raise `KeyTaken` if an earlier call holds it (waiting for
+        a concurrent first call to commit or roll back). With `ahead` a store may send the claim
+        with the unit of work's next round trip (the protected call's first statement) instead of
+        now: `KeyTaken` is raised there, at the latest before COMMIT, and the unit of work rolls back."""
+
+    def stored(self, owner: int, key: str) -> Stored | None:
+        """What the call that holds the key stored (None if it is gone)."""
 
     def answer(self, owner: int, key: str, answer: Answer) -> None:
         """Store the answer of the call that claimed the key, in the same unit of work."""
@@ -63,21 +72,35 @@ def run_once(
     key: str,
     fingerprint: str,
     action: Callable[[], Answer],
+    claim_ahead: bool = False,
 ) -> tuple[Answer, bool]:
     """Run `action` once per (owner, key) and return (answer, replayed).
 
-    `action` runs inside this unit of work: the use case it calls joins it (one transaction)."""
+    `action` runs inside this unit of work: the use case it calls joins it (one transaction).
+
+    With `claim_ahead` the claim rides the action's first round trip (a payment's credit lock: one
+    round trip fewer): when the key turns out to be taken, the action has started and what it did is
+    rolled back, then the first answer is replayed. Only for actions that do nothing outside their
+    unit of work before their first statement (the use cases: their effects wait for the commit)."""
     require_valid_key(key)
-    with uow:
-        stored = store.claim(owner, key, fingerprint)
-        if stored is not None:
-            if stored.fingerprint != fingerprint:
-                raise Conflict(
-                    "This Idempotency-Key was already used with a different request.",
-                    details={"idempotency_key": key},
-                )
-            return stored.answer, True
-        answer = action()
-        store.answer(owner, key, answer)
-        uow.commit()
-    return answer, False
+    for _ in range(2):
+        try:
+            with uow:
+                store.claim(owner, key, fingerprint, ahead=claim_ahead)
+                answer = action()
+                store.answer(owner, key, answer)
+                uow.commit()
+            return answer, False
+        except KeyTaken:
+            pass  # the unit of work is rolled back: nothing the action did stays
+        # Read after the rollback: the first call has committed (the claim waited for it).
+        stored = store.stored(owner, key)
+        if stored is None:
+            continue  # forgotten meanwhile (expired): this call runs as a new one
+        if stored.fingerprint != fingerprint:
+            raise Conflict(
+                "This Idempotency-Key was already used with a different request.",
+                details={"idempotency_key": key},
+            )
+        return stored.answer, True
+    raise Conflict("This Idempotency-Key is being reused concurrently; retry.", details={"idempotency_key": key})

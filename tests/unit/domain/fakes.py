@@ -17,7 +17,7 @@ from uuid import UUID
 from domain.analytics.model import CreditFigures, DueInstallment
 from domain.application.audit import AuditRecord
 from domain.application.figures import credit_figures, due_installments
-from domain.application.idempotency import Answer, Stored
+from domain.application.idempotency import Answer, KeyTaken, Stored
 from domain.application.ports import Policies, Ports
 from domain.application.queries.catalog import CurrencyDTO, HolidayDTO, PaymentAccountDTO
 from domain.catalog.errors import Duplicate
@@ -311,12 +311,13 @@ class InMemoryCatalogEntries(_Store):
 class InMemoryIdempotency(_Store):
     """Claims keyed by (owner, key), rolled back with the unit of work like every store."""
 
-    def claim(self, owner: int, key: str, fingerprint: str) -> Stored | None:
-        found = self.rows.get((owner, key))  # type: ignore[call-overload]
-        if found is not None:
-            return found
+    def claim(self, owner: int, key: str, fingerprint: str, *, ahead: bool = False) -> None:
+        if (owner, key) in self.rows:  # type: ignore[operator]
+            raise KeyTaken
         self.rows[(owner, key)] = Stored(fingerprint, Answer(0, b""))  # type: ignore[index]
-        return None
+
+    def stored(self, owner: int, key: str) -> Stored | None:
+        return self.rows.get((owner, key))  # type: ignore[no-any-return, call-overload]
 
     def answer(self, owner: int, key: str, answer: Answer) -> None:
         stored = self.rows[(owner, key)]  # type: ignore[index]
