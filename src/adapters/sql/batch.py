@@ -156,9 +156,7 @@ class Later(Generic[T]):
 
     def get(self) -> T:
         if not self._done:
-            batch = _open.batches.get(self._using)
-            if batch is not None:
-                _send_queued(batch)
+            flush(self._using)
         if not self._done:
             raise RuntimeError("The query asked ahead was dropped with its unit of work.")
         return self._value
@@ -209,12 +207,12 @@ def _send(using: str, statements: Sequence[_Statement]) -> list[Result]:
     return results
 
 
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
+
+
 def _has_rows(cursor: psycopg.Cursor[Any]) -> bool:
     result = cursor.pgresult
     return result is not None and (result.nfields > 0 or result.status == _TUPLES_OK)
-
-
-_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 
 
 def _send_queued(batch: _Batch) -> None:

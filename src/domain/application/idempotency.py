@@ -83,24 +83,23 @@ def run_once(
     rolled back, then the first answer is replayed. Only for actions that do nothing outside their
     unit of work before their first statement (the use cases: their effects wait for the commit)."""
     require_valid_key(key)
-    for _ in range(2):
-        try:
-            with uow:
-                store.claim(owner, key, fingerprint, ahead=claim_ahead)
-                answer = action()
-                store.answer(owner, key, answer)
-                uow.commit()
-            return answer, False
-        except KeyTaken:
-            pass  # the unit of work is rolled back: nothing the action did stays
-        # Read after the rollback: the first call has committed (the claim waited for it).
-        stored = store.stored(owner, key)
-        if stored is None:
-            continue  # forgotten meanwhile (expired): this call runs as a new one
-        if stored.fingerprint != fingerprint:
-            raise Conflict(
-                "This Idempotency-Key was already used with a different request.",
-                details={"idempotency_key": key},
-            )
-        return stored.answer, True
-    raise Conflict("This Idempotency-Key is being reused concurrently; retry.", details={"idempotency_key": key})
+    try:
+        with uow:
+            store.claim(owner, key, fingerprint, ahead=claim_ahead)
+            answer = action()
+            store.answer(owner, key, answer)
+            uow.commit()
+        return answer, False
+    except KeyTaken:
+        pass  # the unit of work is rolled back: nothing the action did stays
+    # Read after the rollback: the first call has committed (the claim waited for it), and a
+    # claimed key's record is never deleted.
+    stored = store.stored(owner, key)
+    if stored is None:
+        raise RuntimeError(f"Idempotency key {key!r} is taken but has no record.")
+    if stored.fingerprint != fingerprint:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request.",
+            details={"idempotency_key": key},
+        )
+    return stored.answer, True
