@@ -190,6 +190,23 @@ def test_a_nul_byte_is_refused_cleanly(book: Book) -> None:
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("query", "loc"),
+    [
+        ("search=a%00b", ["query", "search"]),
+        ("se%00arch=x", ["query", "se\x00arch"]),
+        ("search=a\x00b", ["query", "search"]),
+    ],
+)
+def test_a_nul_in_the_query_is_refused_by_name(book: Book, query: str, loc: list[str]) -> None:
+    """Encoded (%00) or raw, in a key or a value: a 422 that names the parameter, as for a body."""
+    response = book.http.get(f"/api/v1/credits?{query}", HTTP_AUTHORIZATION=f"Bearer {book.tokens['agent']}")
+    assert response.status_code == 422, response.content[:300]
+    assert response.json()["error"]["details"]["fields"][0]["loc"] == loc
+    clean = book.http.get("/api/v1/credits?search=a%2500b", HTTP_AUTHORIZATION=f"Bearer {book.tokens['agent']}")
+    assert clean.status_code == 200  # "%2500" is the text "%00", not a NUL
+
+
 @pytest.mark.parametrize("first_due", ["9999-12-31", "9999-06-30"])
 def test_a_schedule_past_the_calendar_is_refused_not_a_crash(book: Book, first_due: str) -> None:
     """Found over HTTP by stress/scenarios/hostile.py: a 12-month schedule from 9999-12-31 ran past
