@@ -249,3 +249,25 @@ def test_a_statement_refused_midway_raises_its_error_and_the_connection_serves_t
         put(4, "and")
         uow.commit()
     assert rows() == [(3, "then"), (4, "and")]
+
+
+def test_on_a_connection_that_prepares_nothing_the_batch_binds_unnamed_statements() -> None:
+    """Behind pgbouncer's transaction pooling (DB_PGBOUNCER=1) nothing is prepared: a statement
+    prepared on one server connection may be run on another."""
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = None
+    try:
+        uow = DjangoUnitOfWork(OrmSession())
+        with uow:
+            batch.defer(f"INSERT INTO {TABLE} (n, note) SELECT %s, %s WHERE %s IS NOT NULL", [7, "unprepared", 1])
+            [counted] = batch.run([(f"SELECT count(*) FROM {TABLE} WHERE note = %s", ["unprepared"])])
+            uow.commit()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{TABLE}%"])
+            prepared = cursor.fetchone()[0]
+    finally:
+        raw.prepare_threshold = threshold
+    assert counted.rows == [(1,)] and rows() == [(7, "unprepared")]
+    assert prepared == 0

@@ -235,11 +235,17 @@ def _pipeline(raw: psycopg.Connection[Any], statements: Sequence[_Statement]) ->
             for index, statement in enumerate(statements):
                 query = PostgresQuery(tx)
                 query.convert(statement.sql, statement.params)
+                # Prepared at once, unless the connection prepares nothing (through pgbouncer).
                 prep, name = prepared.get(query, True)
-                if prep is Prepare.SHOULD:
-                    pgconn.send_prepare(name, query.query, param_types=query.types)
-                    pending.append(None)
-                pgconn.send_query_prepared(name, query.params, param_formats=query.formats, result_format=_TEXT)
+                if prep is Prepare.NO:
+                    pgconn.send_query_params(
+                        query.query, query.params, param_formats=query.formats, param_types=query.types
+                    )
+                else:
+                    if prep is Prepare.SHOULD:
+                        pgconn.send_prepare(name, query.query, param_types=query.types)
+                        pending.append(None)
+                    pgconn.send_query_prepared(name, query.params, param_formats=query.formats, result_format=_TEXT)
                 key = prepared.maybe_add_to_cache(query, prep, name)
                 pending.append((index, None if key is None else (key, prep, name)))
             pgconn.pipeline_sync()
