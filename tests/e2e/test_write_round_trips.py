@@ -3,18 +3,17 @@ credit loads in one, and a payment over HTTP takes a fixed number whatever the c
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from psycopg import pq
 
 from adapters.sql.credits import DjangoCreditRepository
 from adapters.sql.session import OrmSession
 from domain.shared.money import Money
+from tests import wire
 from tests.builders import Caller, open_credit, pay, payment_account
 from tests.factories import UserFactory
 
@@ -87,34 +86,16 @@ def test_a_payment_crosses_the_wire_three_times_with_begin_and_commit(
         "amount": {"amount": "10.00", "currency": "COP"},
         "lines": [{"payment_account_id": cash.id, "amount": {"amount": "10.00", "currency": "COP"}}],
     }
-    connection.ensure_connection()
-    pgconn = connection.connection.pgconn
-    with tempfile.TemporaryFile(mode="w+") as trace:
-        pgconn.trace(trace.fileno())
-        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-        try:
-            response = client.post(
-                f"/api/v1/credits/{credit.id}/payments",
-                body,
-                content_type="application/json",
-                HTTP_AUTHORIZATION=f"Bearer {token}",
-                HTTP_IDEMPOTENCY_KEY="on-the-wire",
-            )
-        finally:
-            pgconn.untrace()
-        trace.seek(0)
-        # One message per line, except the lines a statement's own newlines add: those start otherwise.
-        messages = [line.split("\t") for line in trace.read().splitlines() if line[:2] in ("F\t", "B\t")]
+    response, round_trips = wire.round_trips(
+        lambda: client.post(
+            f"/api/v1/credits/{credit.id}/payments",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+            HTTP_IDEMPOTENCY_KEY="on-the-wire",
+        )
+    )
     assert response.status_code == 201, response.content
-    round_trips: list[list[str]] = [[]]
-    for direction, _, kind, *rest in messages:
-        if direction == "F" and kind in ("Query", "Parse"):
-            round_trips[-1].append(rest[0].strip().split('"')[-2 if kind == "Parse" else 1][:40])
-        elif direction == "F" and kind == "Bind":
-            round_trips[-1].append("(prepared)")
-        elif direction == "B" and kind == "ReadyForQuery":
-            round_trips.append([])
-    round_trips = [trip for trip in round_trips if trip]
     # BEGIN with the claim and the accounts asked ahead, the credit's lock and load (psycopg alone
     # sends BEGIN and waits for it: the batch sends it first in its own pipeline); every write; COMMIT.
     assert len(round_trips) == 3, round_trips

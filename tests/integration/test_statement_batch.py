@@ -3,16 +3,13 @@ keep their order against every other statement, go before COMMIT, and vanish on 
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
-
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
-from psycopg import pq
 
 from adapters.sql import batch
 from adapters.sql.session import DjangoUnitOfWork, OrmSession
+from tests import wire
 
 pytestmark = pytest.mark.django_db
 
@@ -184,32 +181,6 @@ def test_inside_a_callers_transaction_the_effect_is_told_at_once_too() -> None:
         uow.commit()
 
 
-def _round_trips_on_the_wire(action: Callable[[], object]) -> list[list[str]]:
-    """What `action` sends, by round trip (libpq's trace: each ends in one ReadyForQuery)."""
-    connection.ensure_connection()
-    pgconn = connection.connection.pgconn
-    with tempfile.TemporaryFile(mode="w+") as trace:
-        pgconn.trace(trace.fileno())
-        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-        try:
-            action()
-        finally:
-            pgconn.untrace()
-        trace.seek(0)
-        messages = [line.split("\t") for line in trace.read().splitlines() if line[:2] in ("F\t", "B\t")]
-    trips: list[list[str]] = [[]]
-    for direction, _, kind, *rest in messages:
-        if direction == "F" and kind == "Parse":
-            trips[-1].append(rest[0].split('"')[-2][:30])
-        elif direction == "F" and kind == "Query":
-            trips[-1].append(rest[0].split('"')[1][:30])
-        elif direction == "F" and kind == "Bind":
-            trips[-1].append("(bound)")
-        elif direction == "B" and kind == "ReadyForQuery":
-            trips.append([])
-    return [trip for trip in trips if trip]
-
-
 @pytest.mark.django_db(transaction=True)  # BEGIN and COMMIT as in production, not a test's savepoints
 def test_the_first_batch_of_a_unit_of_work_carries_its_begin() -> None:
     def unit() -> None:
@@ -221,7 +192,7 @@ def test_the_first_batch_of_a_unit_of_work_carries_its_begin() -> None:
             put(2, "two")
             uow.commit()
 
-    trips = _round_trips_on_the_wire(unit)
+    _, trips = wire.round_trips(unit)
     assert len(trips) == 3, trips  # BEGIN + the write + the read; the second write; COMMIT
     assert trips[0][0] == "BEGIN" and trips[-1] == ["COMMIT"], trips
     assert rows() == [(1, "one"), (2, "two")]
