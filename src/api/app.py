@@ -14,6 +14,7 @@ from api.deps import Services, install
 from api.health import router as health
 from api.http.errors import install_error_handlers
 from api.http.input_guard import JsonBodyParser
+from api.http.json_bytes import JsonRenderer
 from api.http.openapi_docs import DocumentedAPI
 from api.identity import router as identity
 from api.jobs import router as jobs
@@ -60,6 +61,7 @@ def build_api(services: Services) -> NinjaAPI:
         description="Credits, installments, split payments, late fees and a double-entry ledger.",
         urls_namespace="api-v1",
         parser=JsonBodyParser(),
+        renderer=JsonRenderer(),
     )
     install_error_handlers(api)
     for prefix, router in MOUNTS:

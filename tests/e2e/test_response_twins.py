@@ -3,14 +3,12 @@ same validation and the very same bytes as Ninja's own response path."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
 from ninja import Schema
-from ninja.responses import NinjaJSONEncoder
 from pydantic import ValidationError
 
 from api.clients import router as clients
@@ -21,7 +19,11 @@ from api.transactions import router as transactions
 
 
 def _ninja_bytes(schema: type[Schema], body: dict) -> bytes:
-    return json.dumps(schema.model_validate(body).model_dump(), cls=NinjaJSONEncoder).encode()
+    """What Ninja's response path renders: the schema's validation, then the served API's renderer."""
+    from config.urls import api
+
+    rendered = api.renderer.render(None, schema.model_validate(body).model_dump(), response_status=200)
+    return rendered if isinstance(rendered, bytes) else rendered.encode()
 
 
 def _money(amount: str = "125.50") -> dict:

@@ -13,7 +13,6 @@ have no validators or resolvers) validates the same dicts in pydantic-core, some
 
 from __future__ import annotations
 
-import json
 import re
 import types
 import typing
@@ -24,17 +23,17 @@ from typing import Any
 
 from django.http import HttpResponse
 from ninja import Schema
-from ninja.responses import NinjaJSONEncoder
 from pydantic import BaseModel, create_model
 
 from api.deps import services
+from api.http.json_bytes import dumps
 from domain.application.queries.cache import Subject
 from domain.identity.model import Principal
 
 
 def encode(schema: type[Schema], body: dict[str, Any]) -> bytes:
     """`body` validated by `schema` and rendered as Ninja renders a response (same bytes)."""
-    return json.dumps(plain_twin(schema).model_validate(body).model_dump(), cls=NinjaJSONEncoder).encode()
+    return dumps(plain_twin(schema).model_validate(body).model_dump())
 
 
 def json_response(schema: type[Schema], body: dict[str, Any]) -> HttpResponse:

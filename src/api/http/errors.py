@@ -9,10 +9,11 @@ import logging
 from typing import Any
 
 from django.db import DataError, InterfaceError, InternalError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError, ValidationErrorContext
 
+from api.http.json_bytes import dumps
 from api.http.redaction import current_secrets, redact_text, redact_value
 from domain.credits.errors import CreditNotOpen
 from domain.identity.errors import Throttled, Unauthorized
@@ -90,7 +91,7 @@ class EnvelopeAPI(NinjaAPI):
         return ValidationError(errors)
 
 
-def envelope(status: int, message: str, *, code: str | None = None, details: Any = None) -> JsonResponse:
+def envelope(status: int, message: str, *, code: str | None = None, details: Any = None) -> HttpResponse:
     code = code or _CODE_OF_STATUS.get(status, "error")
     # No credential of the request goes back in an error (an echoed Idempotency-Key, a token in a
     # message): the same redaction as the log lines.
@@ -102,7 +103,7 @@ def envelope(status: int, message: str, *, code: str | None = None, details: Any
             "details": redact_value(details, secrets) if details else {},
         }
     }
-    return JsonResponse(body, status=status)
+    return HttpResponse(dumps(body), status=status, content_type="application/json")
 
 
 def _status_for(exc: DomainError) -> int:

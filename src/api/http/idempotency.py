@@ -8,14 +8,13 @@ unit of work of the use case it protects.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 
 from api.deps import services
+from api.http.json_bytes import dumps
 from api.http.security import principal_of
 from domain.application.idempotency import Answer, fingerprint, run_once
 from domain.shared.errors import InvalidInput
@@ -35,9 +34,9 @@ def idempotent(request: HttpRequest, body: Any, action: Callable[[], tuple[int, 
     svc = services()
 
     def rendered() -> Answer:
-        # Encoded once, as JsonResponse would: these bytes are what is sent now and on every replay.
+        # Encoded once: these bytes are what is sent now and on every replay.
         status, answer = action()
-        return Answer(status, json.dumps(answer, cls=DjangoJSONEncoder).encode())
+        return Answer(status, dumps(answer))
 
     answer, replayed = run_once(
         svc.ports.uow,
