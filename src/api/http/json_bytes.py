@@ -10,6 +10,7 @@ rather than `\\u` escapes (the answers say `charset=utf-8`).
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -34,7 +35,12 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=_OPTIONS)
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        # What orjson refuses and JSON allows (an integer past 64 bits, say from a stored document):
+        # the standard library writes it, in the same layout.
+        return json.dumps(value, cls=NinjaJSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class JsonRenderer(BaseRenderer):

@@ -48,3 +48,9 @@ def test_every_value_reads_as_ninjas_encoder_wrote_it() -> None:
 
 def test_the_bytes_are_compact_utf8() -> None:
     assert dumps({"a": [1, "é"]}) == '{"a":[1,"é"]}'.encode()
+
+
+def test_what_orjson_refuses_is_still_written_in_the_same_layout() -> None:
+    document = {"big": 10**30, "at": datetime(2026, 1, 5, 10, 11, 12, 345678, tzinfo=UTC), "name": "é"}
+    expected = '{"big":1000000000000000000000000000000,"at":"2026-01-05T10:11:12.345Z","name":"é"}'
+    assert dumps(document) == expected.encode()
