@@ -945,13 +945,14 @@ def _us(value: float | None) -> str:
 
 
 def start_profile(cfg: Config, server: Server, name: str, duration: int) -> list[subprocess.Popen]:
-    """py-spy record on each granian worker for the run (flame graphs in results/tmp)."""
+    """py-spy record on each granian worker for the run: collapsed stacks (`--format raw`, one line per
+    stack and its count) in results/tmp, only samples holding the GIL (the worker's own CPU)."""
     spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
     procs = []
     for pid in server.worker_pids():
-        out = cfg.work / f"profile-{name}-{pid}.svg"
+        out = cfg.work / f"profile-{name}-{pid}.txt"
         cmd = [spy, "record", "--pid", str(pid), "--duration", str(max(1, duration - 2)), "--rate", "250"]
-        cmd += ["--output", str(out), "--nonblocking"]
+        cmd += ["--output", str(out), "--format", "raw", "--gil"]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 

@@ -144,7 +144,7 @@ class HotReadsFront:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         early = self.early.answer(environ)
         if early is None:
-            return self.django_app(environ, start_response)
+            return _as_bytes(self.django_app(environ, start_response))
         _, response = early
         headers = [*response.items(), *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())]
         start_response(f"{response.status_code} {response.reason_phrase}", headers)
@@ -153,3 +153,17 @@ class HotReadsFront:
         # The bytes, not the response: closing a Django response sends request_finished, whose
         # receivers (database connections, caches) have nothing to do for an answer that used none.
         return [response.content]
+
+
+def _as_bytes(answer: Iterable[bytes]) -> Iterable[bytes]:
+    """Django's answer as one list of bytes, closed here (request_finished sent) before the server
+    gets it. A WSGI server sends a list in one go; any other iterable it walks chunk by chunk and
+    then closes: under granian that walk (`response_iter`, the GIL held across Rust and Python) was
+    a fifth of a no-op's CPU (BENCHMARKS.md, "Django's answers as bytes"). A streaming answer (a
+    file, a generator) stays an iterator the server walks and closes."""
+    if not isinstance(answer, HttpResponse):  # streaming responses are not HttpResponse subclasses
+        return answer
+    try:
+        return [answer.content]
+    finally:
+        answer.close()
