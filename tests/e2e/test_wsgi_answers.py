@@ -9,8 +9,12 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from django.core.signals import request_finished
 from django.http import StreamingHttpResponse
+
+# request_finished closes what Django's handler would (database connections): not inside a test's transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _environ(path: str) -> dict[str, Any]:
