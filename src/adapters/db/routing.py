@@ -44,9 +44,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError, connections
 
 from adapters.db.replicas import PRIMARY, monitor, replica_aliases
+from adapters.sql import batch
 
 log = logging.getLogger("adapters.db.routing")
 
@@ -193,36 +194,61 @@ def _connection_works(alias: str) -> bool:
 class FailoverCursor:
     """A cursor on the read alias that moves to the primary when a replica fails under it.
 
-    Used like Django's cursor (`execute`, `fetchone`, `fetchall`, `description`, iteration).
+    Used like Django's cursor for what the read path needs: `execute`, then `fetchone` / `fetchall`.
     Each statement is independent (autocommit reads), so running one on the primary after the
     replica failed is always consistent: the primary is never behind.
+
+    A statement goes out as the statement batch sends (`adapters.sql.batch.run`: prepared at once,
+    written, synced and read in one go, through Django's wrappers and error translation), not through
+    a psycopg cursor, whose execute costs several times the batch's per statement in Python (its
+    generators and waits); under a unit of work the batch's queued writes go first, as with any read.
+    Named parameters (`%(name)s`, the jobs' queries) keep the psycopg cursor: the batch takes
+    positional ones only.
     """
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
         self._cursor: Any = None
+        self._rows: list[tuple[Any, ...]] | None = None
+        self._next = 0
 
-    def _open(self) -> Any:
-        if self._cursor is None:
-            try:
-                self._cursor = connections[self.alias].cursor()
-            except (OperationalError, InterfaceError) as exc:
-                if self.alias == PRIMARY:
-                    raise
-                self._give_up_replica(exc)
-                self._cursor = connections[PRIMARY].cursor()
-        return self._cursor
-
-    def execute(self, sql: str, params: Sequence[object] | Mapping[str, object] | None = None) -> Any:
-        cursor = self._open()
+    def execute(self, sql: str, params: Sequence[object] | Mapping[str, object] | None = None) -> None:
         try:
-            return cursor.execute(sql, params)
+            self._run(sql, params)
         except (OperationalError, InterfaceError) as exc:
             if self.alias == PRIMARY or not self._replica_failed(exc):
                 raise
             self._give_up_replica(exc)
-            self._cursor = connections[PRIMARY].cursor()
-            return self._cursor.execute(sql, params)
+            self._run(sql, params)
+
+    def _run(self, sql: str, params: Sequence[object] | Mapping[str, object] | None) -> None:
+        if isinstance(params, Mapping):
+            if self._cursor is None:
+                self._cursor = connections[self.alias].cursor()
+            self._cursor.execute(sql, params)
+            self._rows = None
+            return
+        (result,) = batch.run([(sql, params)], using=self.alias)
+        self._rows, self._next = result.rows, 0
+
+    def fetchone(self) -> Any:  # a row or None, typed as Django's cursor (callers know their query)
+        if self._rows is None:
+            return self._active_cursor().fetchone()
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            return self._active_cursor().fetchall()
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    def _active_cursor(self) -> Any:
+        if self._cursor is None:  # as psycopg: fetching before any query answered rows is an error
+            raise ProgrammingError("the last statement answered no rows")
+        return self._cursor
 
     def _replica_failed(self, exc: Exception) -> bool:
         if getattr(exc.__cause__, "sqlstate", None) in _RECOVERY_CONFLICTS:
@@ -240,26 +266,18 @@ class FailoverCursor:
             monitor.mark_down(failed, reason)
             with contextlib.suppress(Exception):
                 connections[failed].close()
-        if self._cursor is not None:
-            with contextlib.suppress(Exception):
-                self._cursor.close()
-            self._cursor = None
+        self.close()
         scope = _scope.get()
         if scope is not None and scope.replica == failed:
             scope.replica = None
         self.alias = PRIMARY
 
     def close(self) -> None:
+        self._rows = None
         if self._cursor is not None:
             with contextlib.suppress(Exception):
                 self._cursor.close()
             self._cursor = None
-
-    def __getattr__(self, name: str) -> Any:  # fetchone, fetchall, description, rowcount...
-        return getattr(self._open(), name)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._open())
 
 
 @contextlib.contextmanager

@@ -62,7 +62,7 @@ Check = Callable[[Result], None]
 @dataclass(slots=True)
 class _Statement:
     sql: str
-    params: Sequence[Any]
+    params: Sequence[Any] | None  # None: the SQL is sent as written (no placeholders read), as psycopg does
     check: Check | None
 
 
@@ -133,7 +133,7 @@ def defer(sql: str, params: Sequence[Any], check: Check | None = None, using: st
     batch.pending.append(statement)
 
 
-def run(statements: Sequence[tuple[str, Sequence[Any]]], using: str = "default") -> list[Result]:
+def run(statements: Sequence[tuple[str, Sequence[Any] | None]], using: str = "default") -> list[Result]:
     """Run these statements now, in one round trip with whatever the unit of work has queued
     (sent first): their results, in order."""
     batch = _open.batches.get(using)
@@ -198,16 +198,27 @@ def _send(using: str, statements: Sequence[_Statement]) -> list[Result]:
     # The wrappers see the round trip as one statement, "a;\nb;\nc" with all the parameters in order
     # (the bench's capture splits it back into statements to EXPLAIN each).
     label = ";\n".join(statement.sql for statement in statements)
-    flat = [value for statement in statements for value in statement.params]
+    flat = [value for statement in statements for value in statement.params or ()]
     started = time.perf_counter()
     with connection.cursor() as cursor:  # Django's: its wrappers, its error translation
         results: list[Result] = cursor._execute_with_wrappers(label, flat, False, executor=pipeline)
     if connection.queries_logged:
-        connection.queries_log.append({"sql": label, "time": f"{time.perf_counter() - started:.3f}"})
+        shown = ";\n".join(_as_logged(connection, statement) for statement in statements)
+        connection.queries_log.append({"sql": shown, "time": f"{time.perf_counter() - started:.3f}"})
     for statement, result in zip(statements, results, strict=True):
         if statement.check is not None:
             statement.check(result)
     return results
+
+
+def _as_logged(connection: Any, statement: _Statement) -> str:
+    """A statement as Django's debug cursor logs it: with its values in (debugging only)."""
+    if statement.params is None:
+        return statement.sql
+    try:
+        return str(connection.ops.compose_sql(statement.sql, statement.params))
+    except psycopg.DataError:  # a value PostgreSQL's client side cannot quote: shown as written
+        return statement.sql
 
 
 _TEXT = pq.Format.TEXT
