@@ -37,3 +37,8 @@ def round_trips(action: Callable[[], T]) -> tuple[T, list[list[str]]]:
         elif direction == "B" and kind == "ReadyForQuery":
             trips.append([])
     return result, [trip for trip in trips if trip]
+
+
+def statements(trip: list[str]) -> list[str]:
+    """A round trip's statements without the binds of prepared ones."""
+    return [statement for statement in trip if statement != "(prepared)"]

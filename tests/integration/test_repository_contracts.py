@@ -4,6 +4,7 @@ tests use and against the PostgreSQL repositories, so the fakes cannot drift fro
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -230,3 +231,27 @@ def test_an_exception_leaving_a_joined_block_dooms_the_whole(book: Book) -> None
             raise Conflict("refused inside")
         book.ports.uow.commit()
     assert book.ports.credits.get(credit.id) is None
+
+
+@pytest.mark.django_db(transaction=True)  # BEGIN and COMMIT as in production: the guards ride with COMMIT
+@pytest.mark.parametrize("book", ["postgres"], indirect=True)  # the fakes keep no such guard
+def test_a_payment_or_ledger_transaction_booked_again_is_refused_and_its_unit_keeps_nothing(book: Book) -> None:
+    credit = _open(book)
+    payment = _pay(book, credit.id, "10.00", "booked-twice")
+    booked = book.ports.transactions.get(payment.transaction_id)
+    before = book.ports.credits.get(credit.id)
+
+    def adjust_and_save_again(again: Callable[[], None]) -> None:
+        with book.ports.uow:
+            loaded = book.ports.credits.get(credit.id, for_update=True)
+            loaded.adjust(
+                event_id=uuid.uuid4(), amount=cop("5.00"), reason="r", at=book.clock.now(), on=book.clock.today()
+            )
+            book.ports.credits.save(loaded)
+            again()
+            book.ports.uow.commit()
+
+    for again in (lambda: book.ports.payments.save(payment), lambda: book.ports.transactions.save(booked)):
+        with pytest.raises(Conflict, match="already booked"):
+            adjust_and_save_again(again)
+        assert book.ports.credits.get(credit.id) == before

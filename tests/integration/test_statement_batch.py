@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from adapters.sql import batch
 from adapters.sql.session import DjangoUnitOfWork, OrmSession
+from domain.shared.errors import Conflict
 from tests import wire
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +183,7 @@ def test_inside_a_callers_transaction_the_effect_is_told_at_once_too() -> None:
 
 
 @pytest.mark.django_db(transaction=True)  # BEGIN and COMMIT as in production, not a test's savepoints
-def test_the_first_batch_of_a_unit_of_work_carries_its_begin() -> None:
+def test_the_first_batch_of_a_unit_of_work_carries_its_begin_and_the_last_its_commit() -> None:
     def unit() -> None:
         uow = DjangoUnitOfWork(OrmSession())
         with uow:
@@ -193,9 +194,62 @@ def test_the_first_batch_of_a_unit_of_work_carries_its_begin() -> None:
             uow.commit()
 
     _, trips = wire.round_trips(unit)
-    assert len(trips) == 3, trips  # BEGIN + the write + the read; the second write; COMMIT
-    assert trips[0][0] == "BEGIN" and trips[-1] == ["COMMIT"], trips
+    assert len(trips) == 2, trips  # BEGIN + the write + the read; the second write + COMMIT
+    assert trips[0][0] == "BEGIN" and wire.statements(trips[-1])[-1] == "COMMIT", trips
     assert rows() == [(1, "one"), (2, "two")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_checked_in_python_leaves_commit_to_a_round_trip_of_its_own() -> None:
+    def unit() -> None:
+        uow = DjangoUnitOfWork(OrmSession())
+        with uow:
+            batch.defer(f"INSERT INTO {TABLE} (n, note) VALUES (%s, %s) RETURNING n", [1, "checked"], lambda _: None)
+            uow.commit()
+
+    _, trips = wire.round_trips(unit)
+    assert len(trips) == 2 and trips[-1] == ["COMMIT"], trips  # the check runs before COMMIT is sent
+    assert rows() == [(1, "checked")]
+
+
+_GUARDED = f"WITH i AS (INSERT INTO {TABLE} (n, note) VALUES (%s, %s) RETURNING 1) SELECT conflict_unless(%s, 'probe')"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_guard_refused_in_postgresql_raises_its_refusal_and_the_commit_with_it_is_skipped() -> None:
+    def unit(ok: bool) -> None:
+        uow = DjangoUnitOfWork(OrmSession())
+        with uow:
+            put(1, "before the guard")
+            batch.defer(_GUARDED, [2, "guarded", ok], refusal=Conflict("the probe refused"))
+            put(3, "after the guard")
+            uow.commit()
+
+    with pytest.raises(Conflict, match="the probe refused"):
+        wire.round_trips(lambda: unit(False))
+    assert rows() == []
+    _, trips = wire.round_trips(lambda: unit(True))  # the connection serves the next unit
+    assert len(trips) == 1 and trips[0][0] == "BEGIN" and wire.statements(trips[0])[-1] == "COMMIT", trips
+    assert rows() == [(1, "before the guard"), (2, "guarded"), (3, "after the guard")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_callers_transaction_the_unit_of_work_does_not_commit() -> None:
+    class Undone(Exception):
+        pass
+
+    def callers_transaction() -> None:
+        with transaction.atomic():
+            uow = DjangoUnitOfWork(OrmSession())
+            with uow:
+                put(1, "the caller undoes it")
+                uow.commit()
+            assert rows() == [(1, "the caller undoes it")]
+            raise Undone
+
+    with pytest.raises(Undone):
+        callers_transaction()
+    assert rows() == []
 
 
 @pytest.mark.django_db(transaction=True)

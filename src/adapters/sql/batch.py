@@ -18,9 +18,12 @@ the results read once.
 Order is kept: every other statement Django sends passes through `_pending_first` (an execute
 wrapper installed while the batch is open), which sends what is queued first, so nothing runs
 before a write queued earlier and a savepoint or its rollback comes after the writes made before
-it. Each deferred statement's result is checked as it arrives (`check`, e.g. the credit's version
-matched): a failure raises there and the unit of work rolls back, as it would have at the write
-itself. Nothing is left queued when the unit of work ends: flushed before COMMIT, dropped on
+it. A deferred write's guard (the credit's version matched, the payment was not booked already) runs
+in PostgreSQL (`conflict_unless`, SQLSTATE REFUSED): the statement is refused there and raises its
+own `refusal` (a domain Conflict), and the unit of work rolls back, as it would have at the write
+itself. With no check left to run in Python, COMMIT rides the unit of work's last round trip (after
+a refused statement PostgreSQL skips it). A `check` in Python (still allowed) keeps COMMIT apart.
+Nothing is left queued when the unit of work ends: flushed with or before COMMIT, dropped on
 rollback. Outside a unit of work a deferred statement runs at once.
 
 Each round trip goes through Django's execute wrappers (the slow-query log and the per-request
@@ -36,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import psycopg
-from django.db import connections
+from django.db import connections, transaction
 from psycopg import abc as psycopg_abc
 from psycopg import errors, pq
 from psycopg._preparing import Prepare
@@ -59,11 +62,19 @@ class Result:
 Check = Callable[[Result], None]
 
 
+# The SQLSTATE of `conflict_unless(ok, what)` (migration credits/0004): a guard PostgreSQL checks.
+REFUSED = "FC409"
+
+
 @dataclass(slots=True)
 class _Statement:
     sql: str
     params: Sequence[Any] | None  # None: the SQL is sent as written (no placeholders read), as psycopg does
     check: Check | None
+    # Raised instead of the server's error when the statement's guard refuses (SQLSTATE REFUSED).
+    refusal: Exception | None = None
+    # The check only reads a result asked ahead (`later`): nothing to refuse after a COMMIT.
+    reads: bool = False
 
 
 @dataclass(slots=True)
@@ -94,13 +105,19 @@ def begin(using: str = "default") -> None:
 
 
 def end(using: str = "default", *, send: bool) -> None:
-    """Close the batch: send what is queued (before COMMIT) or drop it (rollback)."""
+    """Close the batch: send what is queued (before COMMIT) or drop it (rollback).
+
+    When nothing queued has a check left to run in Python (their guards, if any, run in PostgreSQL:
+    `refusal`) and the unit of work's block is the connection's whole transaction, COMMIT rides the
+    same round trip; Django's commit then finds the transaction over and sends nothing. Inside a
+    caller's transaction (a savepoint, a test's block) the caller commits, as before."""
     batch = _open.batches.get(using)
     if batch is None:
         return
     try:
         if send:
-            _send_queued(batch)
+            pending, batch.pending = batch.pending, []
+            _send(using, pending, commit=_commit_may_ride(using, pending))
     finally:
         del _open.batches[using]
         wrappers = connections[using].execute_wrappers
@@ -123,12 +140,29 @@ def remember(key: object, using: str = "default") -> None:
         batch.known.add(key)
 
 
-def defer(sql: str, params: Sequence[Any], check: Check | None = None, using: str = "default") -> None:
-    """Queue a statement for the unit of work's next round trip; run it at once outside one."""
-    statement = _Statement(sql, params, check)
+def defer(
+    sql: str,
+    params: Sequence[Any],
+    check: Check | None = None,
+    using: str = "default",
+    *,
+    refusal: Exception | None = None,
+    reads: bool = False,
+) -> None:
+    """Queue a statement for the unit of work's next round trip; run it at once outside one.
+
+    `refusal`: what to raise when the statement's own guard (`conflict_unless`, SQLSTATE REFUSED)
+    refuses in PostgreSQL; a guard there, unlike a `check`, lets COMMIT ride with the statement."""
+    statement = _Statement(sql, params, check, refusal, reads)
     batch = _open.batches.get(using)
     if batch is None:
-        _send(using, [statement])
+        if refusal is not None and connections[using].in_atomic_block:
+            # A refusal aborts the transaction it runs in: inside a caller's own transaction it is
+            # undone alone (a savepoint), so that transaction stays usable, as after a Conflict.
+            with transaction.atomic(using=using):
+                _send(using, [statement])
+        else:
+            _send(using, [statement])
         return
     batch.pending.append(statement)
 
@@ -177,15 +211,27 @@ class Later(Generic[T]):
 def later(sql: str, params: Sequence[Any], parse: Callable[[Result], T], using: str = "default") -> Later[T]:
     """Ask a query ahead: it rides with the unit of work's next round trip."""
     answer = Later(parse, using)
-    defer(sql, params, answer.arrive, using)
+    defer(sql, params, answer.arrive, using, reads=True)
     return answer
 
 
 # --- sending -------------------------------------------------------------------------------------
 
 
-def _send(using: str, statements: Sequence[_Statement]) -> list[Result]:
-    """One pipeline, one Sync: every statement's result, each checked in order."""
+def _commit_may_ride(using: str, pending: Sequence[_Statement]) -> bool:
+    connection = connections[using]
+    outermost = len(connection.atomic_blocks) == 1 and connection.commit_on_exit and not connection.savepoint_ids
+    return (
+        bool(pending)
+        and outermost
+        and not connection.needs_rollback
+        and all(statement.check is None or statement.reads for statement in pending)
+    )
+
+
+def _send(using: str, statements: Sequence[_Statement], *, commit: bool = False) -> list[Result]:
+    """One pipeline, one Sync: every statement's result, each checked in order (and COMMIT last
+    when `commit`: skipped by PostgreSQL if a statement before it failed)."""
     if not statements:
         return []
     connection = connections[using]
@@ -193,17 +239,17 @@ def _send(using: str, statements: Sequence[_Statement]) -> list[Result]:
     def pipeline(_sql: str, _params: object, _many: bool, _context: object) -> list[Result]:
         connection.validate_no_broken_transaction()
         with connection.wrap_database_errors:
-            return _pipeline(connection.connection, statements)
+            return _pipeline(connection.connection, statements, commit=commit)
 
     # The wrappers see the round trip as one statement, "a;\nb;\nc" with all the parameters in order
     # (the bench's capture splits it back into statements to EXPLAIN each).
-    label = ";\n".join(statement.sql for statement in statements)
+    label = ";\n".join([*(statement.sql for statement in statements), *(["COMMIT"] if commit else [])])
     flat = [value for statement in statements for value in statement.params or ()]
     started = time.perf_counter()
     with connection.cursor() as cursor:  # Django's: its wrappers, its error translation
         results: list[Result] = cursor._execute_with_wrappers(label, flat, False, executor=pipeline)
     if connection.queries_logged:
-        shown = ";\n".join(_as_logged(connection, statement) for statement in statements)
+        shown = ";\n".join([*(_as_logged(connection, s) for s in statements), *(["COMMIT"] if commit else [])])
         connection.queries_log.append({"sql": shown, "time": f"{time.perf_counter() - started:.3f}"})
     for statement, result in zip(statements, results, strict=True):
         if statement.check is not None:
@@ -227,52 +273,21 @@ _TEXT = pq.Format.TEXT
 _Pending = tuple[int, tuple[Any, Any, bytes] | None] | None
 
 
-def _pipeline(raw: psycopg.Connection[Any], statements: Sequence[_Statement]) -> list[Result]:
-    """Write every statement, one Sync, read every result: one round trip. A failure raises the
-    first statement's error, as psycopg would, once all results (up to the Sync) are read."""
+def _pipeline(raw: psycopg.Connection[Any], statements: Sequence[_Statement], *, commit: bool = False) -> list[Result]:
+    """Write every statement (and COMMIT), one Sync, read every result: one round trip. A failure
+    raises the first statement's error, as psycopg would, once all results (up to the Sync) are
+    read; a guard's refusal raises the statement's own `refusal`."""
     if raw._pipeline is not None:  # nothing here runs inside psycopg's own pipeline; were it to, fail loudly
         raise RuntimeError("the statement batch cannot run inside a psycopg pipeline")
     pgconn = raw.pgconn
-    prepared = raw._prepared
     tx = Transformer(raw)
-    pending: list[_Pending] = []
     with raw.lock:
         pgconn.enter_pipeline_mode()
         try:
-            if not raw.autocommit and pgconn.transaction_status == TransactionStatus.IDLE:
-                # What psycopg's first execute would send alone, and wait for: here it rides along.
-                pgconn.send_query_params(raw._get_tx_start_command(), None)
-                pending.append(None)
-            for index, statement in enumerate(statements):
-                query = PostgresQuery(tx)
-                query.convert(statement.sql, statement.params)
-                # Prepared at once, unless the connection prepares nothing (through pgbouncer).
-                prep, name = prepared.get(query, True)
-                if prep is Prepare.NO:
-                    pgconn.send_query_params(
-                        query.query, query.params, param_formats=query.formats, param_types=query.types
-                    )
-                else:
-                    if prep is Prepare.SHOULD:
-                        pgconn.send_prepare(name, query.query, param_types=query.types)
-                        pending.append(None)
-                    pgconn.send_query_prepared(name, query.params, param_formats=query.formats, result_format=_TEXT)
-                key = prepared.maybe_add_to_cache(query, prep, name)
-                pending.append((index, None if key is None else (key, prep, name)))
+            pending = _queue(raw, tx, statements, commit)
             pgconn.pipeline_sync()
             raw.wait(send(pgconn))
-            answered: list[list[pq.abc.PGresult]] = [[] for _ in statements]
-            failure: errors.Error | None = None
-            for item in pending:
-                results = raw.wait(fetch_many(pgconn))
-                if item is not None:
-                    index, cached = item
-                    answered[index] = results
-                    if cached is not None:
-                        prepared.validate(*cached, results)
-                for result in results:
-                    if result.status == ExecStatus.FATAL_ERROR and failure is None:
-                        failure = errors.error_from_result(result, encoding=raw.info.encoding)
+            answered, failure = _read(raw, statements, pending)
             raw.wait(fetch_many(pgconn))  # the Sync's own result
         finally:
             if pgconn.status == pq.ConnStatus.OK:
@@ -285,8 +300,64 @@ def _pipeline(raw: psycopg.Connection[Any], statements: Sequence[_Statement]) ->
         if failure is not None:
             raise failure
         # Statements psycopg's cache evicted are deallocated now (rarely: more than its 100 shapes).
-        raw.wait(prepared.maintain_gen(raw))
+        raw.wait(raw._prepared.maintain_gen(raw))
     return [_result(tx, results) for results in answered]
+
+
+def _queue(
+    raw: psycopg.Connection[Any], tx: psycopg_abc.Transformer, statements: Sequence[_Statement], commit: bool
+) -> list[_Pending]:
+    """Every statement written to libpq's pipeline (BEGIN first if the transaction has not begun,
+    COMMIT last if asked): what each result to be read back belongs to."""
+    pgconn = raw.pgconn
+    prepared = raw._prepared
+    pending: list[_Pending] = []
+    if not raw.autocommit and pgconn.transaction_status == TransactionStatus.IDLE:
+        # What psycopg's first execute would send alone, and wait for: here it rides along.
+        pgconn.send_query_params(raw._get_tx_start_command(), None)
+        pending.append(None)
+    for index, statement in enumerate(statements):
+        query = PostgresQuery(tx)
+        query.convert(statement.sql, statement.params)
+        # Prepared at once, unless the connection prepares nothing (through pgbouncer).
+        prep, name = prepared.get(query, True)
+        if prep is Prepare.NO:
+            pgconn.send_query_params(query.query, query.params, param_formats=query.formats, param_types=query.types)
+        else:
+            if prep is Prepare.SHOULD:
+                pgconn.send_prepare(name, query.query, param_types=query.types)
+                pending.append(None)
+            pgconn.send_query_prepared(name, query.params, param_formats=query.formats, result_format=_TEXT)
+        key = prepared.maybe_add_to_cache(query, prep, name)
+        pending.append((index, None if key is None else (key, prep, name)))
+    if commit:
+        pgconn.send_query_params(b"COMMIT", None)
+        pending.append(None)
+    return pending
+
+
+def _read(
+    raw: psycopg.Connection[Any], statements: Sequence[_Statement], pending: list[_Pending]
+) -> tuple[list[list[pq.abc.PGresult]], Exception | None]:
+    """Every result up to the Sync's: each statement's, and the first failure (its `refusal` when
+    its guard refused)."""
+    answered: list[list[pq.abc.PGresult]] = [[] for _ in statements]
+    failure: Exception | None = None
+    for item in pending:
+        results = raw.wait(fetch_many(raw.pgconn))
+        refusal = None
+        if item is not None:
+            index, cached = item
+            answered[index] = results
+            refusal = statements[index].refusal
+            if cached is not None:
+                raw._prepared.validate(*cached, results)
+        for result in results:
+            if result.status == ExecStatus.FATAL_ERROR and failure is None:
+                failure = errors.error_from_result(result, encoding=raw.info.encoding)
+                if refusal is not None and failure.sqlstate == REFUSED:
+                    failure = refusal
+    return answered, failure
 
 
 def _result(tx: psycopg_abc.Transformer, results: list[pq.abc.PGresult]) -> Result:

@@ -7,7 +7,6 @@ from uuid import UUID
 from django.db import connection
 
 from adapters.sql import batch
-from adapters.sql.batch import Check, Result
 from adapters.sql.credit_mappers import (
     CREDIT_COLUMNS,
     EVENT_COLUMNS,
@@ -29,10 +28,13 @@ _INSERT_CREDIT = (
     "allow_loss, version, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
     "%s, %s, %s, %s, 1, now())"
 )
+# The version check runs in PostgreSQL (`conflict_unless`): no row updated means another writer got
+# there first, and the unit of work's COMMIT may ride the same round trip (adapters/sql/batch.py).
 _UPDATE_CREDIT = (
-    "UPDATE credits_credit SET state = %s, delinquency_as_of = %s, days_past_due = %s, aging_bucket = %s, "
-    "missed_installments = %s, morosidad_level = %s, is_in_default = %s, version = version + 1 "
-    "WHERE id = %s AND version = %s"
+    "WITH changed AS (UPDATE credits_credit SET state = %s, delinquency_as_of = %s, days_past_due = %s, "
+    "aging_bucket = %s, missed_installments = %s, morosidad_level = %s, is_in_default = %s, "
+    "version = version + 1 WHERE id = %s AND version = %s RETURNING 1) "
+    "SELECT conflict_unless(count(*) = 1, 'the credit was changed by someone else') FROM changed"
 )
 _INSTALLMENT_INSERT_COLUMNS = (
     "id, credit_id, agent_id, number, due_date, principal, interest, adjustment, late_fee, late_fee_waived, "
@@ -44,17 +46,10 @@ _INSERT_EVENTS = (
 _EVENT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s)"
 
 
-def _one_row(credit_id: UUID) -> Check:
-    """The version check of a deferred credit update: no row means another writer got there first."""
-
-    def check(result: Result) -> None:
-        if result.rowcount != 1:
-            raise Conflict(
-                "The credit was changed by someone else; reload and try again.",
-                details={"credit_id": str(credit_id)},
-            )
-
-    return check
+def _changed_meanwhile(credit_id: UUID) -> Conflict:
+    return Conflict(
+        "The credit was changed by someone else; reload and try again.", details={"credit_id": str(credit_id)}
+    )
 
 
 class DjangoCreditRepository:
@@ -110,7 +105,11 @@ class DjangoCreditRepository:
         if credit.version == 0:
             self._insert(credit)
         else:
-            batch.defer(_UPDATE_CREDIT, [*credit_values(credit), credit.id, credit.version], _one_row(credit.id))
+            batch.defer(
+                _UPDATE_CREDIT,
+                [*credit_values(credit), credit.id, credit.version],
+                refusal=_changed_meanwhile(credit.id),
+            )
             credit.version += 1
             self._update_installments(credit)
         known = self._session.snapshots.get(("events", credit.id), (0,))[0]

@@ -10,7 +10,6 @@ from uuid import UUID
 from django.db import connection, connections
 
 from adapters.sql import batch
-from adapters.sql.batch import Check, Result
 from adapters.sql.currencies import currency_of
 from domain.ledger.model import Posting, Side, Source, Transaction, TransactionStatus, TransactionType
 from domain.shared.errors import Conflict
@@ -59,17 +58,25 @@ def _transaction(row: tuple, postings: list[tuple]) -> Transaction:
     )
 
 
-def _insert(tx: Transaction) -> tuple[str, list[Any]]:
-    """The transaction and its postings (inserted only if the transaction was): one statement."""
+def _insert(tx: Transaction, *, guarded: bool = False) -> tuple[str, list[Any]]:
+    """The transaction and its postings (inserted only if the transaction was): one statement. It
+    answers a row when they were inserted; `guarded`, PostgreSQL refuses it instead when the
+    transaction was already there (`conflict_unless`: the unit of work's COMMIT may ride along)."""
     rows = ", ".join(["(%s::date, %s::uuid, %s, %s, %s::numeric, %s)"] * len(tx.postings))
+    postings = (
+        "INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount, currency) "
+        "SELECT v.* FROM (VALUES " + rows + ") AS v(occurred_on, transaction_id, account, side, amount, currency) "
+        "WHERE EXISTS (SELECT 1 FROM tx)"
+    )
     sql = (
         f"WITH tx AS (INSERT INTO ledger_transaction ({_TX_COLUMNS}) VALUES "
         "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (id, occurred_on) DO NOTHING RETURNING id) "
-        "INSERT INTO ledger_posting (occurred_on, transaction_id, account, side, amount, currency) "
-        "SELECT v.* FROM (VALUES " + rows + ") AS v(occurred_on, transaction_id, account, side, amount, currency) "
-        "WHERE EXISTS (SELECT 1 FROM tx) RETURNING 1"
     )
+    if guarded:
+        sql += f", posted AS ({postings}) SELECT conflict_unless(EXISTS (SELECT 1 FROM tx), 'already booked')"
+    else:
+        sql += postings + " RETURNING 1"
     params: list[Any] = [
         tx.id,
         tx.occurred_on,
@@ -90,12 +97,8 @@ def _insert(tx: Transaction) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _inserted(tx: Transaction) -> Check:
-    def check(result: Result) -> None:
-        if not result.rows:
-            raise Conflict("The ledger transaction is already booked.", details={"transaction_id": str(tx.id)})
-
-    return check
+def _already_booked(tx: Transaction) -> Conflict:
+    return Conflict("The ledger transaction is already booked.", details={"transaction_id": str(tx.id)})
 
 
 class DjangoTransactionRepository:
@@ -134,7 +137,7 @@ class DjangoTransactionRepository:
         if batch.knows(key) or not batch.is_open():
             self._save_now(tx)
         else:
-            batch.defer(*_insert(tx), check=_inserted(tx))
+            batch.defer(*_insert(tx, guarded=True), refusal=_already_booked(tx))
         batch.remember(key)
 
     def _save_now(self, tx: Transaction) -> None:

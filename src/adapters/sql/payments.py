@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db import connection
 
 from adapters.sql import batch
-from adapters.sql.batch import Check, Later, Result
+from adapters.sql.batch import Later
 from adapters.sql.currencies import currency_of
 from domain.payments.allocation import AllocationLine
 from domain.payments.model import FeeWaiver, MethodLine, Payment, PaymentReversal, PaymentStatus, WaiverStatus
@@ -34,12 +34,8 @@ def _allocation_values(payment: Payment) -> list[object]:
     ]
 
 
-def _inserted(payment_id: UUID) -> Check:
-    def check(result: Result) -> None:
-        if not (result.rows and result.rows[0][0]):
-            raise Conflict("The payment is already booked.", details={"payment_id": str(payment_id)})
-
-    return check
+def _already_booked(payment_id: UUID) -> Conflict:
+    return Conflict("The payment is already booked.", details={"payment_id": str(payment_id)})
 
 
 class DjangoPaymentRepository:
@@ -107,9 +103,9 @@ class DjangoPaymentRepository:
                 "WHERE (SELECT inserted FROM p))"
             )
             params += _allocation_values(payment)
-        sql += " SELECT inserted FROM p"
         key = ("payment", payment.id)
         if batch.knows(key) or not batch.is_open():
+            sql += " SELECT inserted FROM p"
             # One this unit of work loaded: its allocation may have moved, rewritten at once.
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
@@ -119,7 +115,9 @@ class DjangoPaymentRepository:
                     self._insert_allocations(cursor, payment)
         else:
             # A new one: deferred to the unit of work's next round trip (`adapters.sql.batch`).
-            batch.defer(sql, params, _inserted(payment.id))
+            # Refused in PostgreSQL if it was there already (the COMMIT may ride along).
+            sql += " SELECT conflict_unless((SELECT inserted FROM p), 'already booked')"
+            batch.defer(sql, params, refusal=_already_booked(payment.id))
         batch.remember(key)
 
     @staticmethod
