@@ -157,10 +157,11 @@ class HotReadsFront:
 
 def _as_bytes(answer: Iterable[bytes]) -> Iterable[bytes]:
     """Django's answer as one list of bytes, closed here (request_finished sent) before the server
-    gets it. A WSGI server sends a list in one go; any other iterable it walks chunk by chunk and
-    then closes: under granian that walk (`response_iter`, the GIL held across Rust and Python) was
-    a fifth of a no-op's CPU (BENCHMARKS.md, "Django's answers as bytes"). A streaming answer (a
-    file, a generator) stays an iterator the server walks and closes."""
+    gets it, as the early path hands its answers: a WSGI server sends a list in one go, and walks any
+    other iterable chunk by chunk before closing it (under granian, `response_iter`: a fifth of a
+    no-op's GIL-held samples, though within the noise in CPU; BENCHMARKS.md, "Django's answers handed
+    to the server as bytes"). A streaming answer (a file, a generator) stays an iterator the server
+    walks and closes."""
     if not isinstance(answer, HttpResponse):  # streaming responses are not HttpResponse subclasses
         return answer
     try:

@@ -198,10 +198,12 @@ class FailoverCursor:
     Each statement is independent (autocommit reads), so running one on the primary after the
     replica failed is always consistent: the primary is never behind.
 
-    A statement goes out as the statement batch sends (`adapters.sql.batch.run`: prepared at once,
-    written, synced and read in one go, through Django's wrappers and error translation), not through
-    a psycopg cursor, whose execute costs several times the batch's per statement in Python (its
-    generators and waits); under a unit of work the batch's queued writes go first, as with any read.
+    A statement goes out as the statement batch sends (`adapters.sql.batch.run`: bound and prepared
+    on the server at its first run, written, synced and read in one go, through Django's wrappers and
+    error translation), not through Django's cursor, which binds on the client (the values quoted into
+    the text): PostgreSQL parsed and planned every read again, the larger part of a cold read's cost
+    there (BENCHMARKS.md, "Lean reads prepared"). Under a unit of work the batch's queued writes go
+    first, as with any read.
     Named parameters (`%(name)s`, the jobs' queries) keep the psycopg cursor: the batch takes
     positional ones only.
     """

@@ -116,8 +116,7 @@ def end(using: str = "default", *, send: bool) -> None:
         return
     try:
         if send:
-            pending, batch.pending = batch.pending, []
-            _send(using, pending, commit=_commit_may_ride(using, pending))
+            _send_queued(batch, commit=_commit_may_ride(using, batch.pending))
     finally:
         del _open.batches[using]
         wrappers = connections[using].execute_wrappers
@@ -370,9 +369,9 @@ def _result(tx: psycopg_abc.Transformer, results: list[pq.abc.PGresult]) -> Resu
     return Result(rowcount, None)
 
 
-def _send_queued(batch: _Batch) -> None:
+def _send_queued(batch: _Batch, *, commit: bool = False) -> None:
     pending, batch.pending = batch.pending, []
-    _send(batch.using, pending)
+    _send(batch.using, pending, commit=commit)
 
 
 def _pending_first(batch: _Batch, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
