@@ -36,7 +36,8 @@ from bench.report import MIX  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 REFERENCE = ROOT / "bench" / "reference" / "16core-level1.json"
 
-# Mix entries the benchmark does not run on their own: a 20-row credits page, like the first page.
+# Mix entries a results file from before 2026-12-07 did not run on their own: a 20-row credits page,
+# like the admin's first page. Newer files measure the mix's own pools, which are used when present.
 STAND_INS = {"credits_own": "credits_first", "credits_agent": "credits_first"}
 WRITES = {"payment"}  # on the primary; every other endpoint reads (a replica's work when there is one)
 # What the seed asked for each level (ANALISIS_ESCALABILIDAD.md, "Consultas/seg").
@@ -101,13 +102,18 @@ def endpoint_costs(results: dict[str, Any]) -> dict[str, Cost]:
     return out
 
 
+def measured_as(name: str, costs: dict[str, Cost]) -> str:
+    """The endpoint whose measurement stands for this mix entry: its own run, else its stand-in."""
+    return name if name in costs else STAND_INS.get(name, name)
+
+
 def mix_costs(costs: dict[str, Cost], mix: list[tuple[str, int]] = MIX) -> tuple[Cost, Cost]:
     """The mix's cost per request, split into (reads, writes): each endpoint weighted by its share."""
     weight = sum(w for _, w in mix)
     reads: list[Cost] = []
     writes: list[Cost] = []
     for name, w in mix:
-        part = scaled(costs[STAND_INS.get(name, name)], w / weight)
+        part = scaled(costs[measured_as(name, costs)], w / weight)
         (writes if name in WRITES else reads).append(part)
     return total(reads), total(writes)
 
@@ -186,7 +192,7 @@ def check_two_core_mix(results: dict[str, Any], contention: float) -> Check:
     costs = endpoint_costs(results)
     workers = results["settings"]["workers"]
     cores = results["machine"]["cores"]
-    singles = [n for n in costs if n not in ("mix", "noop") and n in {STAND_INS.get(m, m) for m, _ in MIX}]
+    singles = [n for n in costs if n not in ("mix", "noop") and n in {measured_as(m, costs) for m, _ in MIX}]
     reached = statistics.median(
         results["endpoints"][n]["rps"] / predicted_rps(costs[n], workers=workers, cores=cores, contention=contention)
         for n in singles
@@ -343,8 +349,9 @@ def render(args: argparse.Namespace) -> str:
         "|---|---:|---:|---:|---:|---|",
     ]
     for name, w in MIX:
-        c = inputs.costs[STAND_INS.get(name, name)]
-        label = name + (f" (measured as {STAND_INS[name]})" if name in STAND_INS else "")
+        measured = measured_as(name, inputs.costs)
+        c = inputs.costs[measured]
+        label = name + (f" (measured as {measured})" if measured != name else "")
         where = "primary" if name in WRITES else "a replica (or the primary)"
         out.append(f"| {label} | {w / weight:.0%} | {_n(c.app)} | {_n(c.postgres)} | {_n(c.redis)} | {where} |")
     out += [

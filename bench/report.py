@@ -19,6 +19,8 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ("summary_cold", "own summary, cold", "the same, every request a cache miss built from PostgreSQL"),
     ("credits_first", "credits list, first page", "`GET /credits` as an admin (whole book), 20 rows"),
     ("credits_deep", "credits list, deep page", "the same with a `cursor` deep in the book"),
+    ("credits_own", "client's own credits list", "`GET /credits` as a client: their own credits (the mix's)"),
+    ("credits_agent", "agent's credits list", "`GET /credits` as an agent: their portfolio's first page (the mix's)"),
     ("detail_cached", "credit detail, cached", "`GET /credits/{id}` with installments, Redis hit"),
     ("detail_cold", "credit detail, cold", "the same, every request a cache miss"),
     ("transactions_month", "transactions, one month", "`GET /transactions?from=&to=` as an agent, a month"),
@@ -39,7 +41,7 @@ MIX: list[tuple[str, int]] = [
 ]
 LABELS = {name: label for name, label, _ in ENDPOINTS}
 READS = {"summary_cached", "summary_cold", "credits_first", "credits_deep", "detail_cached", "detail_cold"}
-READS |= {"transactions_month", "due_today"}
+READS |= {"transactions_month", "due_today", "credits_own", "credits_agent"}
 CACHED = {"summary_cached", "detail_cached"}
 
 

@@ -46,6 +46,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,8 +64,8 @@ SEED_PASSWORD = "seed-pass-2026"  # tools/bookgen/plan.py: every generated user'
 ZONE = ZoneInfo("America/Bogota")  # settings.BUSINESS_TIME_ZONE's default: what "today" means
 
 MIX = report.MIX  # the realistic mix: (pool, weight)
-HOT = ["noop", "summary_cached", "credits_first", "credits_deep", "detail_cached", "transactions_month"]
-HOT += ["due_today", "payment", "mix"]
+HOT = ["noop", "summary_cached", "credits_first", "credits_deep", "credits_own", "credits_agent", "detail_cached"]
+HOT += ["transactions_month", "due_today", "payment", "mix"]
 COLD = ["summary_cold", "detail_cold"]
 # Endpoints whose own SQL pgbench runs (cached hits run none; the cold runs share the cached pools).
 PGBENCH = ["summary_cold", "credits_first", "credits_deep", "detail_cold", "transactions_month", "due_today"]
@@ -297,6 +299,7 @@ class Server:
         prom = Path(env["PROMETHEUS_MULTIPROC_DIR"])
         shutil.rmtree(prom, ignore_errors=True)
         prom.mkdir(parents=True)
+        self.metrics_dir = prom  # the workers' Prometheus values: read here, not through /metrics
         self.log = (cfg.work / "server.log").open("ab")
         cmd = [
             str(VENV_BIN / "granian"),
@@ -889,6 +892,7 @@ def run_wrk(cfg: Config, name: str, path: Path, duration: int, server: Server | 
     server_pids = {server.proc.pid, *server.worker_pids()} if server else set()
     busy_before = wait_quiet(cfg, server_pids) if server and cfg.quiet_wait else None
     load_before = round(os.getloadavg()[0], 2)
+    lookups_before = read_cache_lookups(server.metrics_dir) if server else {}
     snap = cpu_snapshot()
     started = time.perf_counter()
     spy = None
@@ -909,7 +913,40 @@ def run_wrk(cfg: Config, name: str, path: Path, duration: int, server: Server | 
         server_pids |= {server.proc.pid, *server.worker_pids()}  # a worker restarted during the run
     parsed["cpu_s"] = cpu_by_group(cfg, server_pids, snap, after)
     parsed["cpu_us_per_request"] = cpu_per_request(parsed["cpu_s"], parsed["requests"])
+    if server:
+        parsed["read_cache"] = lookups_during(lookups_before, read_cache_lookups(server.metrics_dir))
     return parsed
+
+
+def read_cache_lookups(metrics_dir: Path) -> dict[str, dict[str, float]]:
+    """The server's read-cache lookups so far, {cache name: {outcome: count}}, from the files its
+    workers write (prometheus_client's multiprocess mode): no request to the server is added to the
+    run it measures."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    out: dict[str, dict[str, float]] = {}
+    for family in registry.collect():
+        if family.name == "read_cache_lookups":
+            for sample in family.samples:
+                if sample.name == "read_cache_lookups_total":
+                    by_outcome = out.setdefault(sample.labels["name"], {})
+                    outcome = sample.labels["outcome"]
+                    by_outcome[outcome] = by_outcome.get(outcome, 0.0) + sample.value
+    return out
+
+
+def lookups_during(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Each cache's lookups during a run by outcome, and the share of them that hit. A lookup is
+    counted once: a hit answered in front of Django counts there, anything else where the endpoint
+    builds or serves it (hit, miss, or bypass while a lost version bump is owed)."""
+    out: dict[str, Any] = {}
+    for name, outcomes in after.items():
+        counts = {k: v - before.get(name, {}).get(k, 0.0) for k, v in outcomes.items()}
+        looked = sum(counts.values())
+        if looked > 0:
+            hit_share = round(counts.get("hit", 0.0) / looked, 4)
+            out[name] = {**{k: int(v) for k, v in counts.items()}, "hit_share": hit_share}
+    return out
 
 
 def measure(cfg: Config, name: str, path: Path, server: Server) -> dict[str, Any]:
@@ -934,9 +971,11 @@ def summary_line(name: str, r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
     cpu = r.get("cpu_us_per_request") or {}
     errors = r["non_2xx"] + r["socket_errors"]
+    caches = sorted((r.get("read_cache") or {}).items())
+    hits = "".join(f"  {cache} hits {100 * c['hit_share']:.0f} %" for cache, c in caches)
     return (
         f"{name:<20} {r['rps']:>8,.0f} rps  p50 {lat['p50']:6.2f}  p95 {lat['p95']:6.2f}  p99 {lat['p99']:6.2f} ms  "
-        f"errors {errors}  CPU/req app {_us(cpu.get('app'))}  PG {_us(cpu.get('postgres'))}"
+        f"errors {errors}  CPU/req app {_us(cpu.get('app'))}  PG {_us(cpu.get('postgres'))}{hits}"
     )
 
 

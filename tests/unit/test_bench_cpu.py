@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from bench.run import Config, cpu_by_group, cpu_group, cpu_per_request
+from bench.run import Config, cpu_by_group, cpu_group, cpu_per_request, lookups_during, read_cache_lookups
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -87,3 +88,29 @@ def test_the_cluster_check_charges_each_node_kind_to_its_group() -> None:
     assert group_of("redis-server 10.1.2.21:6379") == "redis"
     assert group_of("wrk -t 2 -c 16 -d 10s") == "wrk"
     assert group_of("/usr/bin/python3 something else") == "other"
+
+
+def _worker_counts(directory: Path, pid: int, counts: dict[tuple[str, str], float]) -> None:
+    """What a granian worker's prometheus_client writes for the read cache's lookup counter."""
+    values = MmapedDict(str(directory / f"counter_{pid}.db"))
+    for (name, outcome), value in counts.items():
+        key = mmap_key(
+            "read_cache_lookups", "read_cache_lookups_total", ("name", "outcome"), (name, outcome), "Lookups."
+        )
+        values.write_value(key, value, 0.0)
+    values.close()
+
+
+def test_a_runs_read_cache_lookups_are_the_workers_counts_after_it_less_before(tmp_path: Path) -> None:
+    _worker_counts(tmp_path, 1, {("summary", "hit"): 90, ("summary", "miss"): 10})
+    before = read_cache_lookups(tmp_path)
+    assert before == {"summary": {"hit": 90, "miss": 10}}
+    # During the run: the first worker serves 8 more hits and 2 misses, a second one starts.
+    _worker_counts(tmp_path, 1, {("summary", "hit"): 98, ("summary", "miss"): 12})
+    _worker_counts(tmp_path, 2, {("credit", "hit"): 3, ("credit", "bypass"): 1})
+    during = lookups_during(before, read_cache_lookups(tmp_path))
+    assert during == {
+        "summary": {"hit": 8, "miss": 2, "hit_share": 0.8},
+        "credit": {"hit": 3, "bypass": 1, "hit_share": 0.75},
+    }
+    assert lookups_during(before, before) == {}  # nothing looked up: nothing reported

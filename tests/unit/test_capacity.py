@@ -50,6 +50,19 @@ def test_the_mix_costs_the_weighted_sum_and_payments_are_its_writes() -> None:
     assert reads.postgres == pytest.approx(0.15 * 700 + 0.1 * 400 + 0.05 * 900)
 
 
+def test_the_mixs_own_list_pools_are_used_when_measured_and_the_first_page_stands_in_otherwise() -> None:
+    own = Cost(900, 300, 0)
+    agents = Cost(1100, 500, 0)
+    measured = {**SINGLES, "credits_own": own, "credits_agent": agents}
+    reads, _ = capacity.mix_costs(measured)
+    stood_in, _ = capacity.mix_costs(SINGLES)
+    # 10 % the client's own list, 5 % the agent's, in place of 15 % of the admin's first page
+    assert reads.app - stood_in.app == pytest.approx(0.1 * 900 + 0.05 * 1100 - 0.15 * 1400)
+    assert reads.postgres - stood_in.postgres == pytest.approx(0.1 * 300 + 0.05 * 500 - 0.15 * 700)
+    assert capacity.measured_as("credits_own", measured) == "credits_own"
+    assert capacity.measured_as("credits_own", SINGLES) == "credits_first"
+
+
 def test_workers_bound_throughput_until_the_cores_do() -> None:
     cost = Cost(700, 200, 100)  # a worker is busy 1 ms per request
     assert capacity.predicted_rps(cost, workers=4, cores=16, contention=0.0) == pytest.approx(4000)
