@@ -63,6 +63,17 @@ def test_the_mixs_own_list_pools_are_used_when_measured_and_the_first_page_stand
     assert capacity.measured_as("credits_own", SINGLES) == "credits_first"
 
 
+def test_the_plan_sizes_from_the_mix_as_measured_split_as_its_endpoints_are() -> None:
+    reads, writes = capacity.mix_costs(SINGLES)
+    summed = capacity.total([reads, writes])
+    measured = Cost(summed.app * 1.3, summed.postgres * 1.5, summed.redis)
+    sized_reads, sized_writes = capacity.sized_mix({**SINGLES, "mix": measured})
+    sized = capacity.total([sized_reads, sized_writes])
+    assert (sized.app, sized.postgres, sized.redis) == pytest.approx((measured.app, measured.postgres, measured.redis))
+    assert sized_writes.postgres / sized_reads.postgres == pytest.approx(writes.postgres / reads.postgres)
+    assert capacity.sized_mix(SINGLES) == (reads, writes)  # no mix run: the weighted sum
+
+
 def test_workers_bound_throughput_until_the_cores_do() -> None:
     cost = Cost(700, 200, 100)  # a worker is busy 1 ms per request
     assert capacity.predicted_rps(cost, workers=4, cores=16, contention=0.0) == pytest.approx(4000)
