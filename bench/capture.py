@@ -181,13 +181,35 @@ def pgbench_script(
     return "\n".join(lines) + "\n"
 
 
+# A version-checked update (`… WHERE id = %s AND version = %s`, refused by conflict_unless when no
+# row matched): replayed against the row's version when the script runs, not the one captured. The
+# HTTP runs before pgbench pay the very credits captured, and the guard refused the stale version:
+# every payment replay aborted ("the credit was changed by someone else").
+_VERSION_CHECK = re.compile(r"\bUPDATE\s+(\w+)\b.*?\bWHERE\s+id\s*=\s*%s\s+AND\s+version\s*=\s*%s", re.I | re.S)
+
+
+def current_version(cursor: Any, sql: str, params: list[Any]) -> tuple[list[str], dict[int, str]]:
+    """For a version-checked update: the line that reads the row's version into `:replay_version`,
+    and the version parameter bound to it. Nothing for any other statement."""
+    found = _VERSION_CHECK.search(sql)
+    if found is None:
+        return [], {}
+    version_index = len(split_placeholders(sql[: found.end()])) - 2  # the last placeholder matched
+    row_id = literal(cursor, params[version_index - 1])
+    read = f"SELECT version AS replay_version FROM {found.group(1)} WHERE id = {row_id} \\gset"
+    return [read], {version_index: "replay_version"}
+
+
 def write_script(cursor: Any, endpoint: str, statements: list[dict[str, Any]]) -> str:
     """A money POST's statements with their literals, in one transaction rolled back at the end (the
     book is unchanged, so the script can run again and again; the commit's WAL flush is not in it)."""
     lines = [f"-- {endpoint}: a captured request's statements, replayed and rolled back", "BEGIN;"]
     for st in statements:
         if not st["many"]:
-            lines.append(one_line(render(cursor, st["sql"], list(st["params"] or []), {})) + ";")
+            params = list(st["params"] or [])
+            read, names = current_version(cursor, st["sql"], params)
+            lines += read
+            lines.append(one_line(render(cursor, st["sql"], params, names)) + ";")
             continue
         for params in st["params"]:
             lines.append(one_line(render(cursor, st["sql"], list(params), {})) + ";")

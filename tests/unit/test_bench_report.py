@@ -10,7 +10,9 @@ from uuid import UUID
 
 import pytest
 from bench import report
-from bench.capture import check_plan, split_placeholders, split_statements, variable_literal
+from bench.capture import check_plan, split_placeholders, split_statements, variable_literal, write_script
+
+from adapters.sql.credits import _UPDATE_CREDIT
 
 WRK_OUT = """Running 15s test @ http://127.0.0.1:8765
   2 threads and 16 connections
@@ -170,6 +172,22 @@ def test_captured_parameters_become_pgbench_variables_with_their_casts() -> None
     assert variable_literal(cursor, 42, "user_id") == ":user_id"
     assert variable_literal(cursor, [UUID(int=1)], "ids") == "':ids'::uuid[]"
     assert split_placeholders("a = %s AND b LIKE 'x%%' AND c = %s") == ["a = ", " AND b LIKE 'x%' AND c = ", ""]
+
+
+def test_a_version_checked_update_is_replayed_against_the_rows_version_when_the_script_runs() -> None:
+    credit = UUID(int=7)
+    lock = {"sql": "SELECT id FROM credits_credit WHERE id = %s FOR UPDATE", "params": [credit], "many": False}
+    update = {
+        "sql": _UPDATE_CREDIT,  # the app's own statement
+        "params": ["active", date(2026, 12, 6), 0, "current", 0, 0, False, credit, 63],
+        "many": False,
+    }
+    script = write_script(_Cursor(), "payment", [lock, update]).splitlines()
+    assert script[1:3] == ["BEGIN;", f"SELECT id FROM credits_credit WHERE id = '{credit}'::uuid FOR UPDATE;"]
+    assert script[3] == f"SELECT version AS replay_version FROM credits_credit WHERE id = '{credit}'::uuid \\gset"
+    assert f"WHERE id = '{credit}'::uuid AND version = :replay_version RETURNING 1)" in script[4]
+    assert "63" not in script[4]  # the version captured, which the HTTP runs have moved on since
+    assert script[5:] == ["ROLLBACK;"]
 
 
 def test_plan_checks_flag_big_seq_scans_spills_and_unpruned_partitions() -> None:
