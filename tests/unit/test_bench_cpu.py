@@ -7,7 +7,17 @@ import os
 from pathlib import Path
 
 import pytest
-from bench.run import Config, cpu_by_group, cpu_group, cpu_per_request, lookups_during, read_cache_lookups
+from bench.run import (
+    Config,
+    cpu_by_group,
+    cpu_group,
+    cpu_per_request,
+    default_pg_host,
+    lookups_during,
+    pg_transport,
+    pg_url,
+    read_cache_lookups,
+)
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -114,3 +124,18 @@ def test_a_runs_read_cache_lookups_are_the_workers_counts_after_it_less_before(t
         "credit": {"hit": 3, "bypass": 1, "hit_share": 0.75},
     }
     assert lookups_during(before, before) == {}  # nothing looked up: nothing reported
+
+
+def test_the_bench_reaches_postgresql_over_its_socket_when_the_machine_has_one(tmp_path: Path) -> None:
+    """The one-machine deployment's transport (docs/operations.md); loopback TCP without a socket."""
+    assert default_pg_host(str(tmp_path), 5432) == "127.0.0.1"
+    (tmp_path / ".s.PGSQL.5432").touch()
+    assert default_pg_host(str(tmp_path), 5432) == str(tmp_path)
+    assert default_pg_host(str(tmp_path), 5433) == "127.0.0.1"  # another server's port: not this socket
+
+
+def test_a_socket_directory_goes_in_the_database_url_percent_encoded() -> None:
+    url = pg_url("/var/run/postgresql", 5432, "fintech_bench_l1")
+    assert url == "postgresql://postgres@%2Fvar%2Frun%2Fpostgresql:5432/fintech_bench_l1"
+    assert pg_url("127.0.0.1", 5432, "db") == "postgresql://postgres@127.0.0.1:5432/db"
+    assert (pg_transport("/var/run/postgresql"), pg_transport("127.0.0.1")) == ("Unix socket", "TCP")
