@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connection
 
-from adapters.queries.common import money
+from adapters.queries.common import money, page_limit
 from domain.application.queries.audit import AuditFilter, AuditItem
 from domain.shared.pagination import Page, PageRequest
 
@@ -22,7 +22,7 @@ FROM audit_entry e
 LEFT JOIN identity_user u ON u.id = e.actor_id
 WHERE {where}
 ORDER BY e.at DESC, e.id DESC
-LIMIT %s
+{limit}
 """
 
 
@@ -99,8 +99,7 @@ class AuditQueries:
             at, last_id = page.after
             where.append("(e.at, e.id) < (%s, %s)")
             params.extend([at, last_id])
-        params.append(page.limit + 1)
         with connection.cursor() as cursor:
-            cursor.execute(_SQL.format(where=" AND ".join(where)), params)
+            cursor.execute(_SQL.format(where=" AND ".join(where), limit=page_limit(page)), params)
             rows = [_item(row) for row in cursor.fetchall()]
         return Page.from_rows(rows, page, lambda item: (item.at, item.id))

@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 
 from adapters.db.routing import read_cursor
 from adapters.orm.identity.models import User
-from adapters.queries.common import Viewer
+from adapters.queries.common import Viewer, page_limit
 from domain.application.queries.clients import ClientCard, ClientItem, NewPerson, UserRef
 from domain.identity.model import Role
 from domain.shared.errors import Conflict, Forbidden, InvalidInput
@@ -91,8 +91,8 @@ def people_page_sql(
     if page.after is not None:
         conditions.append("username > %s")
         values.append(page.after[0])
-    sql = f"SELECT {columns} FROM identity_user WHERE {' AND '.join(conditions)} ORDER BY username LIMIT %s"
-    return sql, [*values, page.limit + 1]
+    sql = f"SELECT {columns} FROM identity_user WHERE {' AND '.join(conditions)} ORDER BY username {page_limit(page)}"
+    return sql, values
 
 
 class ClientDirectory:

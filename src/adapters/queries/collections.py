@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from adapters.db.routing import read_cursor
-from adapters.queries.common import money
+from adapters.queries.common import money, page_limit
 from adapters.sql.rules import outstanding_sql
 from domain.application.queries.collections import DueItem, WorkList
 from domain.shared.pagination import Page, PageRequest
@@ -24,7 +24,7 @@ FROM (
     FROM credits_installment i
     WHERE NOT i.is_settled AND i.credit_open AND {{where}}
     ORDER BY i.due_date, i.id
-    LIMIT %s
+    {{limit}}
 ) i
 JOIN credits_credit c ON c.id = i.credit_id
 JOIN identity_user u ON u.id = c.user_id
@@ -53,9 +53,9 @@ class CollectionsQueries:
         if page.after is not None:
             where.append("(i.due_date, i.id) > (%s, %s)")
             params.extend(page.after)
-        sql = _SQL.format(where=" AND ".join(where) or "TRUE")
+        sql = _SQL.format(where=" AND ".join(where) or "TRUE", limit=page_limit(page))
         with read_cursor() as cursor:
-            cursor.execute(sql, [*params, page.limit + 1])
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         items = [
             DueItem(

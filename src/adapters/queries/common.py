@@ -14,6 +14,17 @@ from adapters.sql.currencies import currency_of
 from domain.application.queries.viewer import Viewer
 from domain.identity.model import Role
 from domain.shared.money import Money
+from domain.shared.pagination import PageRequest
+
+
+def page_limit(page: PageRequest) -> str:
+    """The page's LIMIT (one row more than it shows, to tell whether more follow), written into the
+    statement's text rather than passed as a parameter. PostgreSQL keeps a prepared statement's
+    generic plan only when it costs about what the custom ones did, and with `LIMIT $n` it must
+    assume a tenth of the table: it then plans the statement anew on every execution, which for a
+    credits page at level 1 cost 0.35 ms against 0.45 ms of running it. One statement per page size
+    (PageRequest bounds it): clients use one or two."""
+    return f"LIMIT {int(page.limit) + 1:d}"
 
 
 def credit_scope(viewer: Viewer, alias: str = "c") -> tuple[str, list[object]]:

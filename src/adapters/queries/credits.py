@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from adapters.db.routing import read_cursor
-from adapters.queries.common import Viewer, credit_scope, money
+from adapters.queries.common import Viewer, credit_scope, money, page_limit
 from adapters.sql.rules import amount_sql, outstanding_sql, paid_sql
 from domain.analytics.model import OPEN_STATES
 from domain.application.queries.credits import (
@@ -46,7 +46,7 @@ FROM (
     FROM credits_credit c
     WHERE {{where}}
     ORDER BY c.created_at DESC, c.id DESC
-    LIMIT %s
+    {{limit}}
 ) c
 JOIN identity_user u ON u.id = c.user_id
 LEFT JOIN identity_user a ON a.id = c.agent_id
@@ -100,7 +100,7 @@ LEFT JOIN LATERAL (
     FROM payments_payment p
     WHERE p.credit_id = c.id {after}
     ORDER BY p.paid_on DESC, p.id DESC
-    LIMIT %s
+    {limit}
 ) p ON TRUE
 LEFT JOIN identity_user a ON a.id = p.agent_id
 ORDER BY p.paid_on DESC, p.id DESC
@@ -182,9 +182,9 @@ class CreditQueries:
         if page.after is not None:
             where.append("(c.created_at, c.id) < (%s, %s)")
             params.extend(page.after)
-        sql = _LIST_SQL.format(where=" AND ".join(where))
+        sql = _LIST_SQL.format(where=" AND ".join(where), limit=page_limit(page))
         with read_cursor() as cursor:
-            cursor.execute(sql, [*params, page.limit + 1])
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         items = [self._item(row) for row in rows]
         return Page.from_rows(items, page, lambda item: (item.created_at, item.id))
@@ -312,9 +312,9 @@ class CreditQueries:
         if page.after is not None:
             after = "AND (p.paid_on, p.id) < (%s, %s)"
             params = [*params, *page.after]
-        sql = _PAYMENTS_SQL.format(scope=scope, after=after)
+        sql = _PAYMENTS_SQL.format(scope=scope, after=after, limit=page_limit(page))
         with read_cursor() as cursor:
-            cursor.execute(sql, [credit_id, *params, page.limit + 1])
+            cursor.execute(sql, [credit_id, *params])
             rows = cursor.fetchall()
             if not rows:
                 return None

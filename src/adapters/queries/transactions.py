@@ -68,6 +68,10 @@ class TransactionQueries:
             # The explicit bound on the date also prunes the months after the cursor.
             where.append("t.occurred_on <= %s AND (t.occurred_on, t.id) < (%s, %s)")
             params.extend([page.after[0], *page.after])
+        # LIMIT as a parameter here, unlike the other pages (adapters.queries.common.page_limit): the
+        # custom plans prune the months at planning and look cheaper than a generic plan over every
+        # month, so with a literal LIMIT PostgreSQL plans this page anew each time; with `$n` it
+        # keeps the generic plan (pg_prepared_statements at level 1: 55 generic of 60 against 0).
         return _PAGE_SQL.format(where=" AND ".join(where)), [*params, page.limit + 1]
 
     def list_transactions(self, viewer: Viewer, filters: TransactionFilter, page: PageRequest) -> Page[TransactionItem]:
