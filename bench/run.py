@@ -315,14 +315,17 @@ def server_env(cfg: Config, *, cold: bool = False, db_mode: str | None = None, t
 
 
 class Server:
-    def __init__(self, cfg: Config, env: dict[str, str], threads: int | None = None) -> None:
+    def __init__(
+        self, cfg: Config, env: dict[str, str], threads: int | None = None, cmd: list[str] | None = None
+    ) -> None:
+        """granian as the benchmark runs it, or `cmd` (bench/servers.py: another WSGI server)."""
         self.cfg = cfg
         prom = Path(env["PROMETHEUS_MULTIPROC_DIR"])
         shutil.rmtree(prom, ignore_errors=True)
         prom.mkdir(parents=True)
         self.metrics_dir = prom  # the workers' Prometheus values: read here, not through /metrics
         self.log = (cfg.work / "server.log").open("ab")
-        cmd = [
+        cmd = cmd or [
             str(VENV_BIN / "granian"),
             "--interface",
             "wsgi",
@@ -341,14 +344,14 @@ class Server:
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"granian exited with {self.proc.returncode}; see {cfg.work / 'server.log'}")
+                raise SystemExit(f"{cmd[0]} exited with {self.proc.returncode}; see {cfg.work / 'server.log'}")
             with contextlib.suppress(OSError):
                 if http_get(cfg.port, "/api/v1/ping")[0] == 200:
                     break
             time.sleep(0.3)
         else:
             self.stop()
-            raise SystemExit("granian did not answer /api/v1/ping within 60 s")
+            raise SystemExit(f"{cmd[0]} did not answer /api/v1/ping within 60 s")
         # Both workers import lazily on their first request: touch them a few times.
         for _ in range(20):
             http_get(cfg.port, "/api/v1/ping")
