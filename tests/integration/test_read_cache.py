@@ -40,12 +40,12 @@ def _free_port() -> int:
 
 
 class RedisNode:
-    def __init__(self) -> None:
-        self.port = _free_port()
+    def __init__(self, *settings: str, port: int | None = None) -> None:
+        self.port = port or _free_port()
         server = shutil.which("redis-server")
         assert server, "redis-server is needed for these tests (apt-get install redis-server)"
         self.proc = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *settings],
             stdout=subprocess.DEVNULL,
         )
         for _ in range(100):
