@@ -36,6 +36,9 @@ def test_a_script_answers_as_through_redis_py_then_fails_as_it_and_reconnects() 
             script.eval(ECHO, ["k"], ["a"])
         node = RedisNode(port=node.port)  # Redis back (empty): the next call connects again
         assert script.eval(ECHO, ["k"], ["b"]) == [None, b"b"]
+        node.stop()
+        node = RedisNode(port=node.port)  # restarted between two calls: the kept socket is dead
+        assert script.eval(ECHO, ["k"], ["c"]) == [None, b"c"]  # retried once, on a new connection
     finally:
         node.stop()
 

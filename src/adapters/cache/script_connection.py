@@ -12,7 +12,7 @@ database as configured, its timeouts. Anything else (TLS, a custom connection cl
 redis-py (`for_pool` answers None). A socket is per thread and per process (a forked worker never
 shares its parent's); a failure closes it and raises redis-py's own `ConnectionError` or
 `TimeoutError`, so callers fail open exactly as they do with redis-py, and the next call connects
-again.
+again. A kept connection found closed is retried once on a new one, as redis-py does.
 """
 
 from __future__ import annotations
@@ -70,19 +70,32 @@ class ScriptConnection:
     # --- internals ------------------------------------------------------------------------------
 
     def _command(self, *parts: Any) -> Any:
+        reused = self._sock is not None
         try:
-            sock = self._sock or self._connect()
-            sock.sendall(hiredis.pack_command(parts))
-            reply = self._read(sock)
+            reply = self._send(parts)
         except TimeoutError as exc:
             self.close()
             raise RedisTimeoutError(f"Timeout reading from the read cache's Redis: {exc}") from exc
         except OSError as exc:
             self.close()
-            raise RedisConnectionError(f"Error talking to the read cache's Redis: {exc}") from exc
+            if not reused:
+                raise RedisConnectionError(f"Error talking to the read cache's Redis: {exc}") from exc
+            # A connection kept from before may have been closed meanwhile (Redis restarted, an idle
+            # timeout): once more on a new one, as redis-py retries. Both scripts bear a repeat (a
+            # bump that ran but lost its reply moves the versions on twice: they only need to move).
+            try:
+                reply = self._send(parts)
+            except OSError as again:
+                self.close()
+                raise RedisConnectionError(f"Error talking to the read cache's Redis: {again}") from again
         if isinstance(reply, hiredis.ReplyError):
             raise ResponseError(str(reply))  # the connection is still in step: kept
         return reply
+
+    def _send(self, parts: tuple[Any, ...]) -> Any:
+        sock = self._sock or self._connect()
+        sock.sendall(hiredis.pack_command(parts))
+        return self._read(sock)
 
     def _read(self, sock: socket.socket) -> Any:
         while True:
