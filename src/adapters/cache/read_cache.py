@@ -15,8 +15,9 @@ the cache itself is what takes these reads off the database.
 One round trip per hit: on a single Redis (django-redis' DefaultClient) a small Lua script reads the
 versions and the value under them at once; each round trip costs more CPU than the rest of a hit
 (loopback TCP in this VM), so this about halves a hit. The scripts go on a socket of their own
-(adapters.cache.script_connection: a third of redis-py's CPU per command). Sharded Redis (ShardClient) spreads the keys
-over nodes a script cannot span: there it is two round trips (versions, then the value).
+(adapters.cache.script_connection: a third of redis-py's CPU per command). Sharded Redis
+(ShardClient) spreads the keys over nodes a script cannot span: there it is two round trips
+(versions, then the value).
 
 Fail-open: the cache is django-redis with IGNORE_EXCEPTIONS; with Redis down the lookup answers
 nothing and `set` does nothing, so every read is a miss served from the database, just slower.
