@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -35,16 +36,22 @@ def plans_of_pages() -> list[tuple[str, int, int]]:
         return cursor.fetchall()
 
 
+def columns_besides(cursor: Any, table: str, *set_here: str) -> str:
+    """The table's other columns, comma-separated: those a copy takes from the row it copies."""
+    cursor.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+        "AND NOT column_name = ANY(%s) ORDER BY ordinal_position",
+        [table, list(set_here)],
+    )
+    return ", ".join(name for (name,) in cursor.fetchall())
+
+
 def book_of_size(credit_id: object, copies: int, agents: list[int]) -> None:
     """Copies of one credit (no installments), spread over other agents, and fresh statistics:
     PostgreSQL's choice between the plans depends on the table's size, and a test's few rows make
     every plan look cheap."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'credits_credit' "
-            "AND column_name NOT IN ('id', 'created_at', 'agent_id') ORDER BY ordinal_position"
-        )
-        columns = ", ".join(name for (name,) in cursor.fetchall())
+        columns = columns_besides(cursor, "credits_credit", "id", "created_at", "agent_id")
         cursor.execute(
             f"INSERT INTO credits_credit (id, created_at, agent_id, {columns}) "
             f"SELECT gen_random_uuid(), c.created_at - g * interval '1 minute', (%s::bigint[])[1 + g %% %s], {columns} "
@@ -61,11 +68,7 @@ def ledger_of_size(user_id: int, copies: int, today: date) -> None:
     generic one over every month's partition, the more so the more months earlier tests created;
     a client with a page of history, as in a real ledger, makes the comparison the real one."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'ledger_transaction' "
-            "AND column_name NOT IN ('id', 'occurred_on') ORDER BY ordinal_position"
-        )
-        columns = ", ".join(name for (name,) in cursor.fetchall())
+        columns = columns_besides(cursor, "ledger_transaction", "id", "occurred_on")
         cursor.execute(
             f"INSERT INTO ledger_transaction (id, occurred_on, {columns}) "
             f"SELECT gen_random_uuid(), %s::date - (g %% %s), {columns} "
