@@ -5,7 +5,8 @@ when it answers, else none (a local-memory cache, jobs run in-process). Then mig
 static files and the demo data, and the processes: granian (WEB_WORKERS, default 2) and, with Redis,
 a Celery worker and Celery beat. They run supervised together: Ctrl-C, SIGTERM or SIGHUP stops them
 all, and so does any one of them exiting; if this process is killed outright, the kernel sends them
-SIGTERM. Each one's output goes to RUN_DIR (.data/make-run/); warnings and errors also show here.
+SIGTERM, and an orphan guard (config/orphan_guard.py) SIGKILLs what is still there after the grace.
+Each one's output goes to RUN_DIR (.data/make-run/); warnings and errors also show here.
 
 Every process this starts decides nothing again: the Redis found (or `none`) and the database URL
 are handed down, so the terminal shows each fallback once. With more than one process writing
@@ -221,10 +222,28 @@ def _serving(url: str) -> bool:
         return False
 
 
+def start_orphan_guard(procs: list[Service], env: dict[str, str], grace: float) -> subprocess.Popen[bytes]:
+    """config/orphan_guard.py, watching the process groups of `procs`: it acts once this process is
+    gone, whichever way it went, and the pipe it reads is how it knows."""
+    groups = [str(p.proc.pid) for p in procs if p.proc is not None]  # each one leads its own session
+    return subprocess.Popen(  # noqa: S603 - our own argv
+        _python("config.orphan_guard", f"{grace:g}", *groups),
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
 def supervise(
-    procs: list[Service], env: dict[str, str], ready: Callable[[], bool], on_ready: Callable[[], None]
+    procs: list[Service],
+    env: dict[str, str],
+    ready: Callable[[], bool],
+    on_ready: Callable[[], None],
+    grace: float = STOP_GRACE_SECONDS,
 ) -> int:
-    """Start `procs`; once `ready()`, call `on_ready()`; on a signal or any one exiting, stop them all."""
+    """Start `procs`; once `ready()`, call `on_ready()`; on a signal or any one exiting, stop them all,
+    each given `grace` seconds before SIGKILL; an orphan guard does the same if this process is killed."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -236,6 +255,7 @@ def supervise(
         signal.signal(signum, on_signal)
     for proc in procs:
         proc.start(env)
+    guard = start_orphan_guard(procs, env, grace)
     code, announced = 0, False
     while not stop.wait(0.25):
         exited = [p for p in procs if not p.running()]
@@ -253,11 +273,15 @@ def supervise(
             on_ready()
     if received:
         say("Stopping...")
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    deadline = time.monotonic() + grace
     for proc in procs:
         proc.terminate()
     for proc in procs:
         proc.finish(deadline)
+    assert guard.stdin is not None
+    guard.stdin.close()  # everything has stopped: the guard finds nothing left and exits
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        guard.wait(timeout=5)
     say("Stopped.")
     return code
 

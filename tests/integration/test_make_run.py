@@ -11,6 +11,7 @@ screenshot is left in .data/artifacts/ (git-ignored) for a person to look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -335,6 +336,54 @@ def test_stopping_make_run_leaves_no_process_behind(
         _stopped_without_orphans(run, processes)
     finally:
         run.stop()
+
+
+# A service that ignores SIGTERM, as granian 2.8.9 does when it deadlocks in its own SIGTERM handler
+# (a threading.Event set from a signal handler, on the lock the interrupted main thread holds): seen
+# in CI, granian and both its workers still alive 20 minutes after make run was SIGKILLed.
+_STUBBORN_SUPERVISOR = """
+import os, sys
+from pathlib import Path
+from config.devrun import Service, supervise
+stubborn = Service("stubborn", [sys.executable, "-c", "import signal, time; "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('deaf', flush=True); time.sleep(600)"],
+    Path(sys.argv[1]))
+sys.exit(supervise([stubborn], dict(os.environ), lambda: True, lambda: print('ready', flush=True), grace=2))
+"""
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_service_deaf_to_sigterm_is_killed_after_the_grace(tmp_path: Path, stop: signal.Signals) -> None:
+    log = tmp_path / "stubborn.log"
+    everything: set[int] = set()
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", _STUBBORN_SUPERVISOR, str(log)],
+        cwd=ROOT,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert supervisor.stdout is not None and supervisor.stdout.readline() == "ready\n"
+        deadline = time.monotonic() + 30
+        while not (log.exists() and "deaf" in log.read_text()):  # SIGTERM is ignored from here on
+            assert time.monotonic() < deadline, "the stubborn service did not start"
+            time.sleep(0.1)
+        stubborn = [pid for pid in descendants(supervisor.pid) if "signal.SIG_IGN" in command_line(pid)]
+        assert len(stubborn) == 1, descendants(supervisor.pid)
+        everything = descendants(supervisor.pid)  # the service and the orphan guard
+        supervisor.send_signal(stop)
+        supervisor.wait(timeout=20)
+        deadline = time.monotonic() + 20  # a grace of 2 s, then SIGKILL
+        while (left := [pid for pid in everything if alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left, {pid: command_line(pid) for pid in left}
+    finally:
+        for pid in [supervisor.pid, *everything, *descendants(supervisor.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # what a failed run left: not for the next test to meet
+        supervisor.wait(timeout=10)
 
 
 def test_metrics_files_of_a_run_are_its_own(tmp_path: Path) -> None:
