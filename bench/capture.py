@@ -157,27 +157,15 @@ def pgbench_script(
         columns = ", ".join(pick)
         lines.append(f"\\set n random(1, {spec['pool_size']})")
         lines.append(f"SELECT {columns} FROM bench.pick_{endpoint} WHERE n = :n \\gset")
-    chain = spec.get("chain")  # {"statement": k, "from": j, "bind": {param index: SQL expression over q}}
-    wrapped: dict[int, str] = {}
-    if chain:
-        exprs = ", ".join(f"{expr} AS chain_{idx}" for idx, expr in chain["bind"].items())
-        wrapped[chain["from"]] = exprs
     body = [s for s in statements if DML.match(s["sql"]) and not s["many"]]
-    for k, st in enumerate(body):
+    for st in body:
         names: dict[int, str] = {}
         for i, value in enumerate(st["params"] or []):
             for column, sample_value in pick.items():
                 if _same(value, sample_value):
                     names[i] = column
                     break
-        if chain and k == chain["statement"]:
-            for idx in chain["bind"]:
-                names[int(idx)] = f"chain_{idx}"
-        sql = one_line(render(cursor, st["sql"], list(st["params"] or []), names))
-        if k in wrapped:
-            lines.append(f"SELECT {wrapped[k]} FROM ({sql}) q \\gset")
-        else:
-            lines.append(sql + ";")
+        lines.append(one_line(render(cursor, st["sql"], list(st["params"] or []), names)) + ";")
     return "\n".join(lines) + "\n"
 
 

@@ -692,17 +692,6 @@ def capture_spec(pools: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "pool_size": len(p["rows"]),
             "samples": samples,
         }
-    # A page of transactions, then its amounts: the second statement's dates and ids come from the
-    # first one's rows.
-    endpoints["transactions_month"]["chain"] = {
-        "from": 0,
-        "statement": 1,
-        "bind": {
-            "0": "coalesce(min(q.occurred_on), DATE '1970-01-01')",
-            "1": "coalesce(max(q.occurred_on), DATE '1970-01-01')",
-            "2": "coalesce(array_agg(q.id), '{}')::text",
-        },
-    }
     # pick-table names follow the endpoint; the cold runs use the cached pools' tables.
     return {"endpoints": endpoints}
 

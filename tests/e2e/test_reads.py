@@ -9,7 +9,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from tests.builders import Caller, business_today, open_credit, pay
 from tests.factories import UserFactory
@@ -284,6 +286,32 @@ def test_transactions_list(world: dict) -> None:
     # The default range is the current month: the 100-day-old disbursement is outside it.
     default = world["as"]["client_a"].get("/api/v1/transactions").json()["data"]
     assert all(t["occurred_on"] >= world["today"].replace(day=1).isoformat() for t in default)
+
+
+def test_a_transactions_page_reads_no_postings_its_amounts_are_stored(world: dict) -> None:
+    """Each transaction's amount is stored with it at booking: the page is one statement on the
+    ledger (the postings' sums were a second one, planned anew on every request). A row booked
+    before the column existed still shows its amount, summed from its postings."""
+    caller = world["as"]["client_a"]
+    with CaptureQueriesContext(connection) as queries:
+        body = caller.get("/api/v1/transactions", limit=100, **world["range"]).json()
+    on_the_ledger = [q["sql"] for q in queries.captured_queries if "ledger_" in q["sql"]]
+    assert len(on_the_ledger) == 1 and "ledger_posting" not in on_the_ledger[0], on_the_ledger
+    shown = {t["id"]: t["amount"] for t in body["data"]}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT transaction_id::text, sum(amount), min(currency) FROM ledger_posting WHERE side = 'debit' "
+            "AND transaction_id = ANY(%s::uuid[]) GROUP BY transaction_id",
+            [list(shown)],
+        )
+        debits = {tid: {"amount": f"{total:.2f}", "currency": code} for tid, total, code in cursor.fetchall()}
+    assert shown == debits and {"amount": "100.00", "currency": "COP"} in shown.values()  # the split payment
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_transaction SET amount = NULL, currency = NULL WHERE id = ANY(%s::uuid[])",
+                       [list(shown)[:2]])  # fmt: skip
+    again = caller.get("/api/v1/transactions", limit=100, **world["range"]).json()
+    assert {t["id"]: t["amount"] for t in again["data"]} == shown
 
 
 def test_transactions_range_is_bounded(world: dict) -> None:

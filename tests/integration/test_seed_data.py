@@ -111,6 +111,20 @@ def test_generated_book_is_consistent_deterministic_and_shaped() -> None:
     _seed()
     assert _fingerprint() == first
 
+    # A transaction whose stored amount (what the list shows) is not its debits: the checker says so.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_transaction SET amount = amount + 0.01 WHERE id = (SELECT min(id::text)::uuid "
+            "FROM ledger_transaction WHERE type = 'repayment')"
+        )
+        assert cursor.rowcount == 1
+    with pytest.raises(CommandError, match="stored amount = the transaction's debits"):
+        _check_book()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_transaction SET amount = amount - 0.01 WHERE id = (SELECT min(id::text)::uuid "
+                       "FROM ledger_transaction WHERE type = 'repayment')")  # fmt: skip
+        assert cursor.rowcount == 1
+
     # One cent more paid on one installment than its allocations: the checker must say so.
     with connection.cursor() as cursor:
         cursor.execute(

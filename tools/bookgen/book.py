@@ -59,7 +59,7 @@ COLUMNS: dict[str, str] = {
     "credits_event": "id, credit_id, kind, occurred_at, reason, amount, actor_id, related_credit_id",
     "ledger_transaction": (
         "id, occurred_on, type, status, source, user_id, agent_id, credit_id, reference_id, reverses_id, "
-        "reversed_by_id, memo, recorded_at"
+        "reversed_by_id, memo, recorded_at, amount, currency"
     ),
     "ledger_posting": "id, occurred_on, transaction_id, account, side, amount, currency",
     "payments_payment": (
@@ -333,13 +333,16 @@ class _CreditLife:
     def owed(self, i: int) -> int:
         return self.P[i] + self.ADJ[i] - self.PP[i] + self.I[i] - self.PI[i] + self.FEE[i] - self.WV[i] - self.PF[i]
 
-    def tx(self, txid: str, day: int, kind: str, status: str, src: str, agent: str, ref: str, memo: str, at: str,
-           reverses: str = N, reversed_by: str = N) -> None:  # fmt: skip
+    def tx(self, txid: str, day: int, legs: Sequence[tuple[str, str, int]], kind: str, status: str, src: str,
+           agent: str, ref: str, memo: str, at: str, reverses: str = N, reversed_by: str = N) -> None:  # fmt: skip
+        """A transaction and its postings; its amount is its debits (`Transaction.amount`)."""
         ctx = self.ctx
+        debits = sum(amount for _, side, amount in legs if side == "debit")
         self.rows["ledger_transaction"].append(
             f"{txid}\t{ctx.days[day - ctx.day0]}\t{kind}\t{status}\t{src}\t{self.user_id}\t{agent}\t{self.cid}\t"
-            f"{ref}\t{reverses}\t{reversed_by}\t{memo}\t{at}\n"
+            f"{ref}\t{reverses}\t{reversed_by}\t{memo}\t{at}\t{debits}{self.exp}\t{self.code}\n"
         )
+        self.post(txid, day, legs)
 
     def post(self, txid: str, day: int, legs: Sequence[tuple[str, str, int]]) -> None:
         ds = self.ctx.days[day - self.ctx.day0]
@@ -395,13 +398,12 @@ class _CreditLife:
         self.event("activated", self.opened_at, "", price, self.actor)
         total_interest = sum(self.I)
         txid = self.batch.uuid()
-        self.tx(txid, opened, "disbursement", "confirmed", self.source, str(self.actor), self.cid, "disbursement",
-                self.opened_at)  # fmt: skip
         self.balance = price + total_interest
         legs = [(self.receivable, "debit", self.balance), (accounts.FUNDING, "credit", price)]
         if total_interest:
             legs.append((accounts.INTEREST_INCOME, "credit", total_interest))
-        self.post(txid, opened, legs)
+        self.tx(txid, opened, legs, "disbursement", "confirmed", self.source, str(self.actor), self.cid,
+                "disbursement", self.opened_at)  # fmt: skip
 
     # --- the nightly jobs, for this credit ---------------------------------------------------------
 
@@ -425,9 +427,9 @@ class _CreditLife:
             i += 1
         if charged:
             txid = self.batch.uuid()
-            self.tx(txid, day, "late_fee", "confirmed", "system", N, N, f"late fees as of {ctx.days[day - ctx.day0]}",
+            self.tx(txid, day, ((self.receivable, "debit", charged), (accounts.LATE_FEE_INCOME, "credit", charged)),
+                    "late_fee", "confirmed", "system", N, N, f"late fees as of {ctx.days[day - ctx.day0]}",
                     ctx.stamp(day, _FEE_JOB))  # fmt: skip
-            self.post(txid, day, ((self.receivable, "debit", charged), (accounts.LATE_FEE_INCOME, "credit", charged)))
             self.version += 1
             self.balance += charged
 
@@ -467,8 +469,8 @@ class _CreditLife:
             self.WV[i] += amount
             self.balance -= amount
             txid = self.batch.uuid()
-            self.tx(txid, day, "fee_waiver", "confirmed", "admin", str(decider), wid, reason, at)
-            self.post(txid, day, ((accounts.FEE_WAIVERS, "debit", amount), (self.receivable, "credit", amount)))
+            self.tx(txid, day, ((accounts.FEE_WAIVERS, "debit", amount), (self.receivable, "credit", amount)),
+                    "fee_waiver", "confirmed", "admin", str(decider), wid, reason, at)  # fmt: skip
             self.version += 1
         decided = status != "requested"
         self.rows["payments_fee_waiver"].append(
@@ -539,8 +541,8 @@ class _CreditLife:
         self.ADJ[self.n - 1] += amount
         self.balance += amount
         txid = self.batch.uuid()
-        self.tx(txid, day, "adjustment", "confirmed", "admin", str(self.admin_id), event_id, ADJUSTMENT_REASON, at)
-        self.post(txid, day, ((self.receivable, "debit", amount), (accounts.ADJUSTMENTS, "credit", amount)))
+        self.tx(txid, day, ((self.receivable, "debit", amount), (accounts.ADJUSTMENTS, "credit", amount)),
+                "adjustment", "confirmed", "admin", str(self.admin_id), event_id, ADJUSTMENT_REASON, at)  # fmt: skip
         self.version += 1
 
     def _fee_desk(self, day: int) -> None:
@@ -623,8 +625,7 @@ class _CreditLife:
             self.rows["payments_payment"].append(payment + self._bounce(day, amount, pid, txid, at, legs, allocated))
             return False
         self.rows["payments_payment"].append(payment + f"posted\t{N}\t{N}\t\t{N}\n")
-        self.tx(txid, day, "repayment", "confirmed", self.source, str(self.actor), pid, "payment", at)
-        self.post(txid, day, legs)
+        self.tx(txid, day, legs, "repayment", "confirmed", self.source, str(self.actor), pid, "payment", at)
         return settled
 
     def _bounce(self, day: int, amount: int, pid: str, txid: str, at: str, legs: list[tuple[str, str, int]],
@@ -634,10 +635,12 @@ class _CreditLife:
         reversal_id = self.batch.uuid()
         back_at = self.ctx.stamp(day, _BOUNCES + self.randint(0, 3600))
         admin = str(self.admin_id)
-        self.tx(txid, day, "repayment", "reversed", self.source, str(self.actor), pid, "payment", at, N, reversal_id)
-        self.post(txid, day, legs)
-        self.tx(reversal_id, day, "reversal", "confirmed", "admin", admin, pid, REVERSAL_REASON, back_at, txid)
-        self.post(reversal_id, day, [(a, "credit" if s == "debit" else "debit", v) for a, s, v in legs])
+        self.tx(txid, day, legs, "repayment", "reversed", self.source, str(self.actor), pid, "payment", at, N,
+                reversal_id)  # fmt: skip
+        mirrored = [(a, "credit" if s == "debit" else "debit", v) for a, s, v in legs]
+        self.tx(
+            reversal_id, day, mirrored, "reversal", "confirmed", "admin", admin, pid, REVERSAL_REASON, back_at, txid
+        )
         PF, PI, PP = self.PF, self.PI, self.PP
         for i, fee, interest, principal in allocated:
             PF[i] -= fee
@@ -751,8 +754,8 @@ class _CreditLife:
             f"{event_id}\t{self.cid}\twrite_off\t{at}\t{WRITE_OFF_REASON}\t{amount}{self.exp}\t{admin_id}\t{N}\n"
         )
         txid = self.batch.uuid()
-        self.tx(txid, day, "write_off", "confirmed", "admin", str(admin_id), event_id, WRITE_OFF_REASON, at)
-        self.post(txid, day, ((accounts.WRITE_OFFS, "debit", amount), (self.receivable, "credit", amount)))
+        self.tx(txid, day, ((accounts.WRITE_OFFS, "debit", amount), (self.receivable, "credit", amount)),
+                "write_off", "confirmed", "admin", str(admin_id), event_id, WRITE_OFF_REASON, at)  # fmt: skip
         self.state = "written_off"
         self.version += 1
 

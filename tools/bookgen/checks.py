@@ -104,6 +104,7 @@ class BookChecker:
             checks: list[tuple[str, Callable[[CursorWrapper], CheckResult]]] = [
                 ("transactions balance per currency", lambda c: self._per_month(c, months, _UNBALANCED)),
                 ("every transaction has its postings", lambda c: self._per_month(c, months, _POSTINGS)),
+                ("stored amount = the transaction's debits", lambda c: self._per_month(c, months, _AMOUNTS)),
                 ("the ledger balances per currency", lambda c: self._query(c, _BOOK)),
                 ("receivable balance = pending; states", lambda c: self._query(c, _RECEIVABLE)),
                 ("installment numbering", lambda c: self._query(c, _NUMBERING)),
@@ -544,6 +545,16 @@ FULL JOIN (SELECT transaction_id, occurred_on, count(*) AS n FROM ledger_posting
            WHERE occurred_on >= %s AND occurred_on < %s GROUP BY transaction_id, occurred_on) p
   ON p.transaction_id = t.id AND p.occurred_on = t.occurred_on
 WHERE t.id IS NULL OR coalesce(p.n, 0) < 2
+"""
+# `Transaction.amount`, stored with the row for the transactions list: the debits of the first currency.
+_AMOUNTS = """
+SELECT 'transaction ' || t.id AS tx, t.amount, t.currency, d.total AS debits, d.currency AS debit_currency
+FROM (SELECT id, occurred_on, amount, currency FROM ledger_transaction WHERE occurred_on >= %s AND occurred_on < %s) t
+LEFT JOIN (SELECT DISTINCT ON (transaction_id) transaction_id, occurred_on, currency, sum(amount) AS total
+           FROM ledger_posting WHERE occurred_on >= %s AND occurred_on < %s AND side = 'debit'
+           GROUP BY transaction_id, occurred_on, currency ORDER BY transaction_id, currency) d
+  ON d.transaction_id = t.id AND d.occurred_on = t.occurred_on
+WHERE t.amount IS DISTINCT FROM d.total OR t.currency IS DISTINCT FROM d.currency
 """
 _BOOK = f"""
 SELECT 'book in ' || p.currency, sum({SIGNED}) AS debit_minus_credit

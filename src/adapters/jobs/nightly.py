@@ -257,9 +257,9 @@ WHERE i.id = f.id
 _LEDGER = f"""
 WITH tx AS (
     INSERT INTO ledger_transaction (id, occurred_on, type, status, source, user_id, agent_id, credit_id,
-                                    reference_id, reverses_id, reversed_by_id, memo, recorded_at)
+                                    reference_id, reverses_id, reversed_by_id, memo, recorded_at, amount, currency)
     SELECT {UUID7_SQL}, %(as_of)s, '{TransactionType.LATE_FEE.value}', '{TransactionStatus.CONFIRMED.value}',
-           '{Source.SYSTEM.value}', p.user_id, NULL, p.id, NULL, NULL, NULL, %(memo)s, %(now)s
+           '{Source.SYSTEM.value}', p.user_id, NULL, p.id, NULL, NULL, NULL, %(memo)s, %(now)s, p.fee_total, p.currency
     FROM nj_locked l JOIN jobs_nightly_plan p ON p.id = l.id
     WHERE p.fee_total > 0
     RETURNING id, credit_id

@@ -1,9 +1,10 @@
 """Read side of the ledger: a keyset list of transactions over a bounded date range.
 
-`ledger_transaction` and `ledger_posting` are range-partitioned by month on `occurred_on`; every
-statement here carries the date range as constants so the planner prunes to the months asked for
-(asserted by an EXPLAIN test). Two statements per page whatever its size: the page of headers,
-then the amounts (sum of debit postings) of all of them in one grouped query.
+`ledger_transaction` is range-partitioned by month on `occurred_on`; every statement here carries
+the date range so the planner prunes to the months asked for (asserted by an EXPLAIN test). One
+statement per page whatever its size: each transaction's amount is stored with it at booking
+(`Transaction.amount`). A row booked without it, by code older than the column, gets its amount
+from its postings in a second statement (AMOUNTS_SQL), for those rows only.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from domain.shared.pagination import Page, PageRequest
 
 _PAGE_SQL = """
 SELECT t.id, t.occurred_on, t.type, t.status, t.source, u.public_id, a.public_id, t.credit_id, t.reference_id,
-       t.reverses_id, t.reversed_by_id, t.memo, t.recorded_at
+       t.reverses_id, t.reversed_by_id, t.memo, t.recorded_at, t.amount, t.currency
 FROM (
     SELECT t.id, t.occurred_on, t.type, t.status, t.source, t.user_id, t.agent_id, t.credit_id, t.reference_id,
-           t.reverses_id, t.reversed_by_id, t.memo, t.recorded_at
+           t.reverses_id, t.reversed_by_id, t.memo, t.recorded_at, t.amount, t.currency
     FROM ledger_transaction t
     WHERE {where}
     ORDER BY t.occurred_on DESC, t.id DESC
@@ -79,10 +80,11 @@ class TransactionQueries:
         with read_cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-            amounts: dict[UUID, Money] = {}
-            if rows:
-                dates = [r[1] for r in rows]
-                cursor.execute(AMOUNTS_SQL, [min(dates), max(dates), [r[0] for r in rows]])
+            amounts: dict[UUID, Money] = {row[0]: money(row[13], row[14]) for row in rows if row[13] is not None}
+            unstored = [row for row in rows if row[13] is None]
+            if unstored:
+                dates = [r[1] for r in unstored]
+                cursor.execute(AMOUNTS_SQL, [min(dates), max(dates), [r[0] for r in unstored]])
                 for tid, code, total in cursor.fetchall():
                     amounts.setdefault(tid, money(total, code))  # first currency; bookings have one
         items = [_item(row, amounts.get(row[0])) for row in rows]
@@ -90,7 +92,7 @@ class TransactionQueries:
 
 
 def _item(row: Sequence[Any], amount: Money | None) -> TransactionItem:
-    (tid, occurred_on, kind, status, source, user, agent, credit, ref, reverses, reversed_by, memo, recorded) = row
+    (tid, occurred_on, kind, status, source, user, agent, credit, ref, reverses, reversed_by, memo, recorded) = row[:13]
     return TransactionItem(
         id=tid,
         occurred_on=occurred_on,

@@ -20,6 +20,26 @@ _TX_COLUMNS = (
     "reversed_by_id, memo, recorded_at"
 )
 STREAM_CHUNK = 2000
+FILL_CHUNK = 5000
+
+# `Transaction.amount` in SQL, for rows booked before the column existed: the debits of the first
+# currency by code. Each chunk is its own short transaction (no long lock on the ledger).
+_FILL_AMOUNTS = """
+WITH chunk AS (
+    SELECT id, occurred_on FROM ledger_transaction WHERE amount IS NULL AND id > %s ORDER BY id LIMIT %s
+), debits AS (
+    SELECT DISTINCT ON (p.transaction_id) p.transaction_id, p.occurred_on, p.currency, sum(p.amount) AS total
+    FROM ledger_posting p JOIN chunk c ON p.transaction_id = c.id AND p.occurred_on = c.occurred_on
+    WHERE p.side = 'debit'
+    GROUP BY p.transaction_id, p.occurred_on, p.currency
+    ORDER BY p.transaction_id, p.currency
+), filled AS (
+    UPDATE ledger_transaction t SET amount = d.total, currency = d.currency
+    FROM debits d WHERE t.id = d.transaction_id AND t.occurred_on = d.occurred_on AND t.amount IS NULL
+    RETURNING 1
+)
+SELECT (SELECT id FROM chunk ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM filled)
+"""
 
 
 def _transaction(row: tuple, postings: list[tuple]) -> Transaction:
@@ -69,14 +89,15 @@ def _insert(tx: Transaction, *, guarded: bool = False) -> tuple[str, list[Any]]:
         "WHERE EXISTS (SELECT 1 FROM tx)"
     )
     sql = (
-        f"WITH tx AS (INSERT INTO ledger_transaction ({_TX_COLUMNS}) VALUES "
-        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"WITH tx AS (INSERT INTO ledger_transaction ({_TX_COLUMNS}, amount, currency) VALUES "
+        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (id, occurred_on) DO NOTHING RETURNING id) "
     )
     if guarded:
         sql += f", posted AS ({postings}) SELECT conflict_unless(EXISTS (SELECT 1 FROM tx), 'already booked')"
     else:
         sql += postings + " RETURNING 1"
+    amount = tx.amount  # what the list shows, stored with the row
     params: list[Any] = [
         tx.id,
         tx.occurred_on,
@@ -91,6 +112,8 @@ def _insert(tx: Transaction, *, guarded: bool = False) -> tuple[str, list[Any]]:
         tx.reversed_by_id,
         tx.memo,
         tx.recorded_at,
+        amount.amount,
+        amount.currency.code,
     ]
     for p in tx.postings:
         params += [tx.occurred_on, tx.id, p.account, p.side.value, p.amount.amount, p.amount.currency.code]
@@ -180,3 +203,20 @@ class DjangoTransactionRepository:
                 for row in rows:
                     yield _transaction(row, by_tx.get(row[0], []))
                 after = (last, rows[-1][0])
+
+
+def fill_missing_amounts(using: str = "default", chunk: int = FILL_CHUNK) -> int:
+    """Store `Transaction.amount` on the rows booked without it (before migration 0006), in chunks
+    by id; then VACUUM, so the lists' covering indexes answer without heap fetches again. Returns
+    the rows filled. Run outside a transaction (each chunk commits on its own)."""
+    filled, after = 0, UUID(int=0)
+    with connections[using].cursor() as cursor:
+        while True:
+            cursor.execute(_FILL_AMOUNTS, [after, chunk])
+            last, count = cursor.fetchone()
+            if last is None:
+                break
+            after, filled = last, filled + count
+        if filled:
+            cursor.execute("VACUUM (ANALYZE) ledger_transaction")
+    return filled

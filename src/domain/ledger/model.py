@@ -126,6 +126,16 @@ class Transaction:
         if off:
             raise UnbalancedTransaction("Debits and credits differ.", details={code: str(v) for code, v in off.items()})
 
+    @property
+    def amount(self) -> Money:
+        """What it moves, as the transactions list shows it: the sum of its debits, in the first of
+        its currencies by code (a booking has one; the list has always shown this)."""
+        first = min((p.amount.currency for p in self.postings), key=lambda c: c.code)
+        return sum(
+            (p.amount for p in self.postings if p.side is Side.DEBIT and p.amount.currency == first),
+            Money.zero(first),
+        )
+
     def confirm(self) -> None:
         self._from(TransactionStatus.PENDING, TransactionStatus.CONFIRMED)
 

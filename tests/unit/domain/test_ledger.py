@@ -68,6 +68,25 @@ class TestPostingsAndTransactions:
     def test_imbalances_of_balanced_postings_is_empty(self) -> None:
         assert imbalances([Posting("a", D, usd("1")), Posting("b", C, usd("1"))]) == {}
 
+    def test_amount_is_the_debits_in_the_first_currency(self) -> None:
+        """What the transactions list shows, stored with the row at booking (ledger_transaction.amount)."""
+        split = entries.repayment(meta(1), lines=[(1, usd("60")), (2, usd("40.5"))])
+        assert split.amount == usd("100.50")
+        assert split.reverse(
+            reversal_id=UUID(int=2), occurred_on=DAY, recorded_at=AT, source=Source.ADMIN
+        ).amount == usd("100.50")
+        two = Transaction(
+            UUID(int=3),
+            TransactionType.INCOME,
+            TransactionStatus.CONFIRMED,
+            Source.ADMIN,
+            DAY,
+            AT,
+            (Posting("a", C, usd("2")), Posting("b", D, Money.of(7, COP)), Posting("c", C, Money.of(7, COP)),
+             Posting("d", D, usd("2"))),
+        )  # fmt: skip
+        assert two.amount == Money.of(7, COP)  # COP before USD
+
     def test_status_moves(self) -> None:
         tx = entries.late_fee(meta(1, status=TransactionStatus.PENDING), amount=usd("5"))
         tx.confirm()

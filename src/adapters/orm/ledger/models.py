@@ -16,7 +16,10 @@ from psqlextra.types import PostgresPartitioningMethod
 from adapters.orm.money_fields import amount_field, currency_field
 
 # What the transactions list shows beyond its index keys (scope, date, id): kept in the covering indexes.
-_LISTED = ["type", "status", "source", "credit", "reference_id", "reverses_id", "reversed_by_id", "memo", "recorded_at"]
+_LISTED = [
+    "type", "status", "source", "credit", "reference_id", "reverses_id", "reversed_by_id", "memo", "recorded_at",
+    "amount", "currency",
+]  # fmt: skip
 _LISTED_BESIDES_USER = [*_LISTED, "agent"]
 _LISTED_BESIDES_AGENT = [*_LISTED, "user"]
 
@@ -58,6 +61,11 @@ class LedgerTransaction(PostgresPartitionedModel):
     reversed_by_id = models.UUIDField(null=True, blank=True)
     memo = models.CharField(max_length=500, blank=True)
     recorded_at = models.DateTimeField()
+    # What the list shows as its amount (`Transaction.amount`: the debits), written with the row, so
+    # a page reads no postings. NULL only on a row booked by code older than the column (migration
+    # 0006 fills those it finds); the list then sums that row's postings.
+    amount = amount_field(null=True, blank=True)
+    currency = currency_field(null=True, blank=True)
 
     class Meta:
         db_table = "ledger_transaction"
@@ -66,9 +74,7 @@ class LedgerTransaction(PostgresPartitionedModel):
             # too, newest first, so it also serves a client's keyset list. It carries the columns that
             # list shows (INCLUDE), so a page is an index-only scan: at millions of rows the heap pages
             # of old months are not in memory, and fetching 20 of them from disk was the list's p99.
-            models.Index(
-                fields=["user", "-occurred_on", "-id"], include=_LISTED_BESIDES_USER, name="tx_user_cover_idx"
-            ),
+            models.Index(fields=["user", "-occurred_on", "-id"], include=_LISTED_BESIDES_USER, name="tx_user_list_idx"),
             models.Index(fields=["status", "type"], name="tx_status_type_idx"),
             models.Index(fields=["recorded_at"], name="tx_recorded_idx"),
             # The book-wide keyset list by date, and a credit's history.
@@ -76,7 +82,7 @@ class LedgerTransaction(PostgresPartitionedModel):
             models.Index(fields=["credit", "occurred_on"], name="tx_credit_date_idx"),
             # An agent's list: what it booked, newest first; covering, as the client's.
             models.Index(
-                fields=["agent", "-occurred_on", "-id"], include=_LISTED_BESIDES_AGENT, name="tx_agent_cover_idx"
+                fields=["agent", "-occurred_on", "-id"], include=_LISTED_BESIDES_AGENT, name="tx_agent_list_idx"
             ),
         ]
 
