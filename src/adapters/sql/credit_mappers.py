@@ -9,7 +9,7 @@ from uuid import UUID
 
 from adapters.sql.currencies import currency_of
 from domain.credits.delinquency import Delinquency
-from domain.credits.model import Credit, CreditEvent, CreditEventKind, CreditState, Installment
+from domain.credits.model import Credit, CreditEvent, CreditState, Installment
 from domain.credits.schedule import InterestMethod, Periodicity
 from domain.shared.aging import AgingBucket
 from domain.shared.money import Currency, Money
@@ -47,26 +47,8 @@ def installment_from_row(row: Sequence[Any], credit_id: UUID, currency: Currency
     )
 
 
-EVENT_COLUMNS = "id, credit_id, kind, occurred_at, reason, amount, actor_id, related_credit_id"
-
-
-def event_from_row(row: Sequence[Any], currency: Currency) -> CreditEvent:
-    eid, credit_id, kind, occurred_at, reason, amount, actor_id, related = row
-    return CreditEvent(
-        id=eid,
-        credit_id=credit_id,
-        kind=CreditEventKind(kind),
-        occurred_at=occurred_at,
-        reason=reason,
-        amount=Money(amount, currency) if amount is not None else None,
-        actor_id=actor_id,
-        related_credit_id=related,
-    )
-
-
-def credit_from_rows(
-    row: Sequence[Any], installment_rows: Sequence[Sequence[Any]], event_rows: Sequence[Sequence[Any]] = ()
-) -> Credit:
+def credit_from_rows(row: Sequence[Any], installment_rows: Sequence[Sequence[Any]]) -> Credit:
+    """The credit as loaded: its history of events stays in the database (`Credit.events`)."""
     (
         cid,
         user_id,
@@ -104,7 +86,6 @@ def credit_from_rows(
         opened_on=opened_on,
         state=CreditState(state),
         installments=[installment_from_row(r, cid, currency) for r in installment_rows],
-        events=[event_from_row(r, currency) for r in event_rows],
         refinanced_from_id=refinanced_from,
         delinquency=Delinquency(
             as_of=dlq_as_of,

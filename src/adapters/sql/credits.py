@@ -9,7 +9,6 @@ from django.db import connection
 from adapters.sql import batch
 from adapters.sql.credit_mappers import (
     CREDIT_COLUMNS,
-    EVENT_COLUMNS,
     INSTALLMENT_COLUMNS,
     credit_from_rows,
     credit_values,
@@ -57,26 +56,23 @@ class DjangoCreditRepository:
         self._session = session
 
     def get(self, credit_id: UUID, *, for_update: bool = False) -> Credit | None:
-        # One round trip for the three statements, with whatever the unit of work queued before
-        # them (`adapters.sql.batch`): each round trip costs more here than the SQL. The lock is
-        # taken by the first statement, before the installments are read.
+        # One round trip for both statements, with whatever the unit of work queued before them
+        # (`adapters.sql.batch`): each round trip costs more here than the SQL. The lock is taken by
+        # the first statement, before the installments are read. The credit's history of events is
+        # not loaded: `Credit.events` holds only what is recorded from here on.
         lock = " FOR UPDATE" if for_update else ""
-        credit, installments, events = batch.run(
+        credit, installments = batch.run(
             [
                 (f"SELECT {CREDIT_COLUMNS} FROM credits_credit WHERE id = %s{lock}", [credit_id]),
                 (
                     f"SELECT {INSTALLMENT_COLUMNS} FROM credits_installment WHERE credit_id = %s ORDER BY number",
                     [credit_id],
                 ),
-                (
-                    f"SELECT {EVENT_COLUMNS} FROM credits_event WHERE credit_id = %s ORDER BY occurred_at, id",
-                    [credit_id],
-                ),
             ]
         )
         if not credit.rows:
             return None
-        loaded = credit_from_rows(credit.rows[0], installments.rows or (), events.rows or ())
+        loaded = credit_from_rows(credit.rows[0], installments.rows or ())
         self._remember(loaded)
         return loaded
 

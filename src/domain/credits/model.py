@@ -4,6 +4,9 @@ A Credit owns its installments; every change to what a client owes goes through 
 so that the rules hold: money only moves on an open credit (active or defaulted); nothing paid
 exceeds what was owed; the credit becomes `paid` when nothing is outstanding; adjustments,
 write-offs, cancellations, refinancing and default/cure are appended to `events`, never edits.
+`events` holds what was recorded since the credit was loaded (every event of a new one): saving
+appends them to the credit's history, which is the repository's and is not loaded with the credit
+(a payment never reads it; loading it was a tenth of a payment's CPU).
 
 What is owed is always *derived* from the installment figures (scheduled principal and interest,
 adjustments, late fees charged, waived and paid); no balance is stored as a truth of its own.
@@ -290,7 +293,8 @@ class Credit:
     opened_on: date
     state: CreditState
     installments: list[Installment]
-    events: list[CreditEvent] = field(default_factory=list)
+    # Recorded since it was loaded; not part of its state (a reloaded credit equals the saved one).
+    events: list[CreditEvent] = field(default_factory=list, compare=False)
     refinanced_from_id: UUID | None = None
     delinquency: Delinquency = CLEAR
     # Opened with cost above price on purpose (a loss-leader); without it such a credit is refused.

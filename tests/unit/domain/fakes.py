@@ -23,7 +23,7 @@ from domain.application.queries.catalog import CurrencyDTO, HolidayDTO, PaymentA
 from domain.catalog.errors import Duplicate
 from domain.catalog.ports import SkipDays
 from domain.credits.delinquency import DelinquencyPolicy
-from domain.credits.model import Credit
+from domain.credits.model import Credit, CreditEvent
 from domain.identity.ports import Person
 from domain.ledger.model import Transaction, TransactionType
 from domain.payments.model import FeeWaiver, Payment
@@ -45,6 +45,12 @@ def clone(obj: Any) -> Any:
         twin.events = list(obj.events)
         return twin
     return copy.copy(obj)
+
+
+def _loaded(stored: Credit) -> Credit:
+    twin = clone(stored)
+    twin.events = []
+    return twin
 
 
 class _Store:
@@ -122,14 +128,17 @@ class FakeUnitOfWork:
 
 
 class InMemoryCredits(_Store):
+    """As the real repository: a credit loads without its history of events (`Credit.events` holds
+    what is recorded after the load); saving appends the new ones to the history (`history`)."""
+
     def get(self, credit_id: UUID, *, for_update: bool = False) -> Credit | None:
         credit = self.rows.get(credit_id)
-        return clone(credit) if credit is not None else None
+        return _loaded(credit) if credit is not None else None
 
     def get_by_installment(self, installment_id: UUID, *, for_update: bool = False) -> Credit | None:
         for credit in self.rows.values():
             if any(i.id == installment_id for i in credit.installments):
-                return clone(credit)
+                return _loaded(credit)
         return None
 
     def save(self, credit: Credit) -> None:
@@ -137,7 +146,15 @@ class InMemoryCredits(_Store):
         if stored is not None and stored.version != credit.version:
             raise Conflict("The credit changed since it was read.", details={"credit_id": str(credit.id)})
         credit.version += 1
-        self.rows[credit.id] = clone(credit)
+        history = list(stored.events) if stored is not None else []
+        saved = {e.id for e in history}
+        twin = clone(credit)
+        twin.events = history + [e for e in credit.events if e.id not in saved]  # the stored row keeps the history
+        self.rows[credit.id] = twin
+
+    def history(self, credit_id: UUID) -> list[CreditEvent]:
+        """Every event saved for the credit, in order (the real one: the credits_event rows)."""
+        return list(self.rows[credit_id].events)
 
     def open_credit_ids(self, *, after: UUID | None, limit: int) -> list[UUID]:
         ids = sorted(i for i, c in self.rows.items() if c.state.is_open and (after is None or i > after))
@@ -407,3 +424,7 @@ class World:
         credit = self.credits.get(credit_id)
         assert credit is not None
         return credit
+
+    def history(self, credit_id: UUID) -> list[CreditEvent]:
+        """The credit's saved events (a loaded credit carries none of them)."""
+        return self.credits.history(credit_id)

@@ -169,7 +169,7 @@ class TestRefinanceCarriesOnlyWhatIsOwed:
         assert b.unearned_interest == total((i.interest for i in rows), USD) - earned
         # The old receivable is closed in full; income keeps only what was earned.
         stored_old = world.credit(old.id)
-        assert stored_old.state is CreditState.REFINANCED and stored_old.events[-1].amount == b.carried
+        assert stored_old.state is CreditState.REFINANCED and world.history(old.id)[-1].amount == b.carried
         assert balance_of(accounts.receivable(old.id), USD, world.transactions.stream()).is_zero
         assert balance_of(accounts.receivable(new.id), USD, world.transactions.stream()) == new.pending
         assert _income(world) == earned + new.total_interest

@@ -311,7 +311,7 @@ class TestLateFeesAndDelinquency:
         svc.register_payment(world.ports, pay_cmd(credit, "200"), AGENT)
         svc.recompute_delinquency(world.ports)
         assert world.credit(credit.id).state is CreditState.ACTIVE
-        assert world.credit(credit.id).events[-1].kind is CreditEventKind.CURED
+        assert world.history(credit.id)[-1].kind is CreditEventKind.CURED
 
     def test_a_credit_closed_between_listing_and_loading_is_skipped(self, world: World) -> None:
         credit = svc.open_credit(world.ports, open_cmd(), AGENT)
@@ -386,7 +386,7 @@ class TestBookChanges:
         svc.adjust_credit(world.ports, credit.id, usd("-40"), "discount", ADMIN)
         stored = world.credit(credit.id)
         assert stored.pending == usd("385") == receivable(world, stored)
-        assert [e.kind for e in stored.events].count(CreditEventKind.ADJUSTMENT) == 2
+        assert [e.kind for e in world.history(credit.id)].count(CreditEventKind.ADJUSTMENT) == 2
 
     def test_write_off(self, world: World) -> None:
         credit = svc.open_credit(world.ports, open_cmd(), AGENT)
@@ -411,7 +411,7 @@ class TestBookChanges:
         new = svc.refinance_credit(world.ports, cmd, ADMIN).credit
         stored_old, stored_new = world.credit(old.id), world.credit(new.id)
         assert stored_old.state is CreditState.REFINANCED
-        assert stored_old.events[-1].related_credit_id == new.id
+        assert world.history(old.id)[-1].related_credit_id == new.id
         assert stored_new.state is CreditState.ACTIVE and stored_new.refinanced_from_id == old.id
         assert stored_new.price == usd("300") and stored_new.earnings == usd("0")
         assert receivable(world, stored_old) == usd("0")
