@@ -8,18 +8,23 @@ The WSGI handler is called directly with a plain environ (no test client, no ser
 measured is Django, our middleware and the view. `--path` with `--as-client` sends a generated
 client's bearer token (e.g. `--path /api/v1/me/summary --as-client` for the cached summary; the
 first request fills the cache). Figures: median CPU µs per request over batches of 100
-(time.process_time), so compare variants within one run, not across machines.
+(time.process_time), the variants taking turns batch by batch, so compare variants within one run,
+not across machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import logging
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +56,18 @@ def environ(path: str, token: str | None) -> dict[str, Any]:
     return env
 
 
-def cpu_per_request(app: Callable[..., Any], path: str, token: str | None, requests: int) -> tuple[float, int]:
-    statuses: list[str] = []
+@dataclass
+class Variant:
+    """One way of serving the request: its WSGI app, and what to switch on around each of its batches."""
 
+    label: str
+    app: Callable[..., Any]
+    around: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+    batches: list[float] = field(default_factory=list)
+    status: int = 0
+
+
+def _caller(app: Callable[..., Any], path: str, token: str | None, statuses: list[str]) -> Callable[[], None]:
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
         statuses.append(status)
 
@@ -64,15 +78,35 @@ def cpu_per_request(app: Callable[..., Any], path: str, token: str | None, reque
         if hasattr(body, "close"):
             body.close()
 
-    for _ in range(200):  # warm: imports, caches, connections
-        one()
-    batches = []
+    return one
+
+
+def measure(variants: list[Variant], path: str, token: str | None, requests: int) -> None:
+    """Batches of 100 requests, the variants taking turns batch by batch: the machine's drift (this
+    one's speed moves by a third within minutes) then weighs on every variant alike."""
+    calls = []
+    for variant in variants:
+        statuses: list[str] = []
+        one = _caller(variant.app, path, token, statuses)
+        with variant.around():
+            for _ in range(200):  # warm: imports, caches, connections
+                one()
+        calls.append((variant, one, statuses))
     for _ in range(max(1, requests // 100)):
-        started = time.process_time()
-        for _ in range(100):
-            one()
-        batches.append((time.process_time() - started) / 100)
-    return statistics.median(batches) * 1e6, int(statuses[-1].split()[0])
+        for variant, one, _ in calls:
+            with variant.around():
+                started = time.process_time()
+                for _ in range(100):
+                    one()
+                variant.batches.append((time.process_time() - started) / 100)
+    for variant, _, statuses in calls:
+        variant.status = int(statuses[-1].split()[0])
+
+
+def cpu_per_request(app: Callable[..., Any], path: str, token: str | None, requests: int) -> tuple[float, int]:
+    variant = Variant("", app)
+    measure([variant], path, token, requests)
+    return statistics.median(variant.batches) * 1e6, variant.status
 
 
 def main() -> None:
@@ -89,8 +123,6 @@ def main() -> None:
     cfg = bench.Config(level=a.level)
     os.environ.update(bench.server_env(cfg))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import logging
-
     import django
 
     django.setup()
@@ -109,27 +141,32 @@ def main() -> None:
         )
         token = answer.json()["access_token"]
 
-    full = list(settings.MIDDLEWARE)
-    variants: list[tuple[str, dict[str, Any]]] = [("all middleware", {})]
-    if not a.quick:
-        variants += [
-            (f"without {name.rsplit('.', 1)[1]}", {"MIDDLEWARE": [m for m in full if m != name]}) for name in full
-        ]
-        variants.append(("no middleware at all", {"MIDDLEWARE": []}))
-    rows = []
-    for label, overrides in variants:
-        with override_settings(**overrides):
-            us, status = cpu_per_request(WSGIHandler(), a.path, token, a.requests)
-        rows.append((label, us, status))
+    @contextlib.contextmanager
+    def access_log() -> Iterator[None]:
+        logging.disable(logging.NOTSET)
+        try:
+            yield
+        finally:
+            logging.disable(logging.INFO)
+
     from api.hot_reads import HotReadsFront
 
-    us, status = cpu_per_request(HotReadsFront(WSGIHandler()), a.path, token, a.requests)
-    rows.append(("the servers' application (config.wsgi: hot reads' hits in front of Django)", us, status))
-    logging.disable(logging.NOTSET)
-    us, status = cpu_per_request(WSGIHandler(), a.path, token, a.requests)
-    rows.append(("all middleware, access log on", us, status))
-    us, status = cpu_per_request(HotReadsFront(WSGIHandler()), a.path, token, a.requests)
-    rows.append(("the servers' application, access log on", us, status))
+    full = list(settings.MIDDLEWARE)
+    variants = [Variant("all middleware", WSGIHandler())]
+    if not a.quick:
+        for name in full:
+            with override_settings(MIDDLEWARE=[m for m in full if m != name]):  # the chain is built here
+                variants.append(Variant(f"without {name.rsplit('.', 1)[1]}", WSGIHandler()))
+        with override_settings(MIDDLEWARE=[]):
+            variants.append(Variant("no middleware at all", WSGIHandler()))
+    variants += [
+        Variant("the servers' application (config.wsgi: hot reads' hits in front of Django)",
+                HotReadsFront(WSGIHandler())),
+        Variant("all middleware, access log on", WSGIHandler(), access_log),
+        Variant("the servers' application, access log on", HotReadsFront(WSGIHandler()), access_log),
+    ]  # fmt: skip
+    measure(variants, a.path, token, a.requests)
+    rows = [(v.label, statistics.median(v.batches) * 1e6, v.status) for v in variants]
 
     if a.profile:
         import cProfile

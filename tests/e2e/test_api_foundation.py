@@ -90,6 +90,11 @@ def test_log_lines_are_json_with_the_request_id(client: Client, capsys: pytest.C
     assert line["request_id"] == "trace-42" and line["logger"] == "api.access" and line["message"] == "request"
     assert line["status"] == 200 and line["path"] == "/api/v1/health" and line["level"] == "INFO"
     assert line["method"] == "GET" and isinstance(line["duration_ms"], float)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", line["ts"]), line["ts"]  # as the formatter's asctime
+    # A request without an id of its own: the line carries the one made for it, as the answer does.
+    answer = client.get("/api/v1/health")
+    [made] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if '"api.access"' in x]
+    assert made["request_id"] == answer["X-Request-ID"] and len(made["request_id"]) == 32
     # The same keys, in the same order, as a line of the configured formatter (the access line is
     # written without it: its cost per request).
     fmt = django_settings.LOGGING["formatters"]["json"]
