@@ -217,6 +217,45 @@ def month_partitions_migration(tables: Sequence[str]) -> migrations.RunPython:
     return migrations.RunPython(create, migrations.RunPython.noop)
 
 
+def build_partitioned_index(schema_editor: Any, model: Any, index: Any) -> None:
+    """Build a Django `index` of a partitioned `model` without blocking its writes: a plain CREATE
+    INDEX on a partitioned table holds off every INSERT for the whole build (minutes, on a ledger of
+    millions). Instead the parent's index is made ON ONLY (empty, invalid), each partition's is built
+    CONCURRENTLY and attached, and the parent's turns valid with the last. Run it outside a
+    transaction (a migration with `atomic = False`). Rerunnable: a partition's index that a failed
+    run left invalid is dropped and built again; one already attached is kept."""
+    table = model._meta.db_table
+    create = str(index.create_sql(model, schema_editor))  # Django's own SQL for the index
+    quoted = schema_editor.quote_name
+    head = f"CREATE INDEX {quoted(index.name)} ON {quoted(table)} "
+    if not create.startswith(head):
+        raise ValueError(f"unexpected index SQL: {create}")
+    definition = create[len(head) :]
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f"CREATE INDEX IF NOT EXISTS {quoted(index.name)} ON ONLY {quoted(table)} {definition}")
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = %s::regclass ORDER BY c.relname",
+            [table],
+        )
+        for (partition,) in cursor.fetchall():
+            child = f"{partition}_{index.name}"[:63]
+            cursor.execute(
+                "SELECT x.indisvalid, EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = x.indexrelid) "
+                "FROM pg_index x WHERE x.indexrelid = to_regclass(%s)",
+                [child],
+            )
+            found = cursor.fetchone()
+            if found is not None and found[1]:
+                continue  # built and attached by an earlier run
+            if found is not None and not found[0]:
+                cursor.execute(f"DROP INDEX CONCURRENTLY {quoted(child)}")
+                found = None
+            if found is None:
+                cursor.execute(f"CREATE INDEX CONCURRENTLY {quoted(child)} ON {quoted(partition)} {definition}")
+            cursor.execute(f"ALTER INDEX {quoted(index.name)} ATTACH PARTITION {quoted(child)}")
+
+
 def rows_in_default_partitions(using: str = "default") -> dict[str, int]:
     """Rows found in each DEFAULT partition (counted up to DEFAULT_ROWS_COUNTED + 1); one statement."""
     limit = DEFAULT_ROWS_COUNTED + 1
