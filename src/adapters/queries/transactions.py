@@ -36,6 +36,8 @@ LEFT JOIN identity_user a ON a.id = t.agent_id
 ORDER BY t.occurred_on DESC, t.id DESC
 """
 
+_AMOUNT, _CURRENCY = 13, 14  # where a page row carries the stored amount (NULL: booked before the column)
+
 AMOUNTS_SQL = """
 SELECT p.transaction_id, p.currency, sum(p.amount)
 FROM ledger_posting p
@@ -80,8 +82,10 @@ class TransactionQueries:
         with read_cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-            amounts: dict[UUID, Money] = {row[0]: money(row[13], row[14]) for row in rows if row[13] is not None}
-            unstored = [row for row in rows if row[13] is None]
+            amounts: dict[UUID, Money] = {
+                row[0]: money(row[_AMOUNT], row[_CURRENCY]) for row in rows if row[_AMOUNT] is not None
+            }
+            unstored = [row for row in rows if row[_AMOUNT] is None]
             if unstored:
                 dates = [r[1] for r in unstored]
                 cursor.execute(AMOUNTS_SQL, [min(dates), max(dates), [r[0] for r in unstored]])
@@ -92,7 +96,8 @@ class TransactionQueries:
 
 
 def _item(row: Sequence[Any], amount: Money | None) -> TransactionItem:
-    (tid, occurred_on, kind, status, source, user, agent, credit, ref, reverses, reversed_by, memo, recorded) = row[:13]
+    header = row[:_AMOUNT]  # the stored amount has been read into `amount`
+    (tid, occurred_on, kind, status, source, user, agent, credit, ref, reverses, reversed_by, memo, recorded) = header
     return TransactionItem(
         id=tid,
         occurred_on=occurred_on,

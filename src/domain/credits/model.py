@@ -6,7 +6,7 @@ exceeds what was owed; the credit becomes `paid` when nothing is outstanding; ad
 write-offs, cancellations, refinancing and default/cure are appended to `events`, never edits.
 `events` holds what was recorded since the credit was loaded (every event of a new one): saving
 appends them to the credit's history, which is the repository's and is not loaded with the credit
-(a payment never reads it; loading it was a tenth of a payment's CPU).
+(a payment never reads it, and loading it was a statement more on every change of a credit).
 
 What is owed is always *derived* from the installment figures (scheduled principal and interest,
 adjustments, late fees charged, waived and paid); no balance is stored as a truth of its own.
