@@ -134,18 +134,21 @@ def redis_db() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def database(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
-    """A database of their own, empty as on a first `make run` (named after the test database, so
-    two checkouts on one server do not share it); dropped after the module."""
+def database() -> Iterator[str]:
+    """A database of their own, empty as on a first `make run` (named after the checkout's database,
+    so two checkouts on one server do not share it); dropped after the module. Made through the
+    server's maintenance database: pytest-django creates the test database only when a collected
+    test is marked django_db, and none here is (run alone, this module found no database at all)."""
+    import psycopg
     from django.db import connection
 
     name = f"{connection.settings_dict['NAME']}_make_run"
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(database_url("postgres"), autocommit=True) as maintenance:
+        maintenance.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        maintenance.execute(f'CREATE DATABASE "{name}"')
     yield database_url(name)
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with psycopg.connect(database_url("postgres"), autocommit=True) as maintenance:
+        maintenance.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
