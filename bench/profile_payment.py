@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,18 +56,10 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--level", type=int, default=1)
-    p.add_argument("--payments", type=int, default=300)
-    p.add_argument("--top", type=int, default=35)
-    p.add_argument(
-        "--plain",
-        action="store_true",
-        help="no profiler: the CPU of one payment, in this process and in its PostgreSQL backend (serial)",
-    )
-    a = p.parse_args()
-    cfg = bench.Config(level=a.level)
+def payer(level: int) -> Callable[[int], None]:
+    """Django set up on the level's bench database and a function that registers payment number i
+    (through Django's test client, each with its own idempotency key; raises unless it is booked)."""
+    cfg = bench.Config(level=level)
     os.environ.update(bench.server_env(cfg))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -74,7 +67,6 @@ def main() -> None:
     django.setup()
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_HOST="127.0.0.1")
     cached = cfg.work / "tokens.json"
@@ -132,6 +124,24 @@ def main() -> None:
         )
         if response.status_code != 201:
             raise SystemExit(f"payment answered {response.status_code}: {response.content[:300]!r}")
+
+    return pay
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--level", type=int, default=1)
+    p.add_argument("--payments", type=int, default=300)
+    p.add_argument("--top", type=int, default=35)
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="no profiler: the CPU of one payment, in this process and in its PostgreSQL backend (serial)",
+    )
+    a = p.parse_args()
+    pay = payer(a.level)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     for i in range(20):  # warm: imports, connections, caches
         pay(i)
