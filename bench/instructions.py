@@ -15,9 +15,9 @@ with it on, two runs of the same code differed by 6 %). What it does not see: Po
 Redis's own work (other processes), the kernel's (system calls), and time lost to cache misses or
 waits; an instruction is not a nanosecond, but fewer instructions for the same work is less CPU.
 
-`payment`: serial payments through Django's test client (bench/profile_payment.py's), against the
-level's bench database. `request`: GETs through the servers' WSGI application (hot reads in front
-of Django's handler, the access log on) called in process (bench/profile_request.py's environ).
+`payment`: serial payments (bench/profile_payment.py's) against the level's bench database;
+`request`: GETs (bench/profile_request.py's environ). Both through the servers' WSGI application
+(hot reads in front of Django's handler, the access log on), called in process as granian calls it.
 Needs valgrind (Debian's package) and the level loaded (`bench/run.py --level n --load-only`).
 With `--rev`, each revision is checked out in a temporary worktree and counted there, with this
 checkout's virtualenv and database (both must fit every revision).
@@ -60,7 +60,7 @@ def inner(a: argparse.Namespace) -> None:
     if a.workload == "payment":
         from bench.profile_payment import payer
 
-        pay = payer(a.level)
+        pay = payer(a.level, wsgi=True)
         for i in range(20):  # warm: imports, connections, caches, prepared statements
             pay(i)
         with counted():

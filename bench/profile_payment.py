@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import io
 import json
 import os
 import pstats
@@ -23,6 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -56,9 +58,11 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def payer(level: int) -> Callable[[int], None]:
+def payer(level: int, *, wsgi: bool = False) -> Callable[[int], None]:
     """Django set up on the level's bench database and a function that registers payment number i
-    (through Django's test client, each with its own idempotency key; raises unless it is booked)."""
+    (through Django's test client, or with `wsgi` through the servers' WSGI application called as a
+    server would, without the test client's own work; each with its own idempotency key; raises
+    unless it is booked)."""
     cfg = bench.Config(level=level)
     os.environ.update(bench.server_env(cfg))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -113,6 +117,9 @@ def payer(level: int) -> Callable[[int], None]:
     )
     stamp = int(time.time())
 
+    if wsgi:
+        return _wsgi_payer(payable, by_agent, body.encode(), stamp)
+
     def pay(i: int) -> None:
         credit_id, agent_id = payable[i % len(payable)]
         response = client.post(
@@ -124,6 +131,51 @@ def payer(level: int) -> Callable[[int], None]:
         )
         if response.status_code != 201:
             raise SystemExit(f"payment answered {response.status_code}: {response.content[:300]!r}")
+
+    return pay
+
+
+def _wsgi_payer(
+    payable: list[tuple[Any, int]], by_agent: dict[int, str], body: bytes, stamp: int
+) -> Callable[[int], None]:
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from api.hot_reads import HotReadsFront
+
+    app = HotReadsFront(WSGIHandler())
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+        statuses.append(status)
+
+    def pay(i: int) -> None:
+        credit_id, agent_id = payable[i % len(payable)]
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": f"/api/v1/credits/{credit_id}/payments",
+            "QUERY_STRING": "",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Bearer {by_agent[agent_id]}",
+            "HTTP_IDEMPOTENCY_KEY": f"profile-{stamp}-{i}",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        answer = app(environ, start_response)
+        content = b"".join(answer)
+        if hasattr(answer, "close"):
+            answer.close()
+        if not statuses[-1].startswith("201"):
+            raise SystemExit(f"payment answered {statuses[-1]}: {content[:300]!r}")
 
     return pay
 
