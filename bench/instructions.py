@@ -20,7 +20,7 @@ waits; an instruction is not a nanosecond, but fewer instructions for the same w
 (hot reads in front of Django's handler, the access log on), called in process as granian calls it.
 Needs valgrind (Debian's package) and the level loaded (`bench/run.py --level n --load-only`).
 With `--rev`, each revision is checked out in a temporary worktree and counted there, with this
-checkout's virtualenv and database (both must fit every revision).
+checkout's bench scripts, virtualenv and database (all must fit every revision).
 """
 
 from __future__ import annotations
@@ -154,8 +154,10 @@ def main() -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev], check=True,
                            capture_output=True)  # fmt: skip
             try:
-                # The revision's own bench/instructions.py may predate this one: use this one.
-                shutil.copy(ROOT / "bench" / "instructions.py", tree / "bench" / "instructions.py")
+                # The instrument is this checkout's bench/ (a revision's may predate it); the code
+                # measured is the revision's.
+                for script in (ROOT / "bench").glob("*.py"):
+                    shutil.copy(script, tree / "bench" / script.name)
                 figure = per_request(tree, args, n)
             finally:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=True)

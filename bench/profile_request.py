@@ -35,10 +35,11 @@ from bench import run as bench  # noqa: E402
 
 
 def environ(path: str, token: str | None) -> dict[str, Any]:
+    path, _, query = path.partition("?")
     env = {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path,
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",

@@ -16,6 +16,7 @@ from api.http.cached import json_response
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
+from api.http.request_model import RequestModel
 from api.http.security import bearer, require_role
 from domain.application.audit import AuditEvent
 from domain.application.queries.audit import AuditFilter, AuditItem
@@ -25,7 +26,7 @@ from domain.shared.errors import InvalidInput
 router = Router(tags=["audit"], auth=bearer)
 
 
-class AuditFilterIn(Schema):
+class AuditFilterIn(RequestModel):
     credit: UUID | None = Field(None, description="Only this credit's records.")
     actor: str | None = Field(
         None, max_length=36, description="The actor's public id, or `system` for what no person did."

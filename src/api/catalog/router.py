@@ -17,6 +17,7 @@ from api.deps import services
 from api.http.actor import actor_of
 from api.http.errors import ErrorOut
 from api.http.read_models import schema_of
+from api.http.request_model import RequestModel
 from api.http.security import bearer
 from domain.application.queries import catalog as read_models
 from domain.application.use_cases import catalog
@@ -43,7 +44,7 @@ CREATE_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 409: Err
 # --- currencies --------------------------------------------------------------------------------
 
 
-class CurrencyIn(Schema):
+class CurrencyIn(RequestModel):
     code: CurrencyCode = Field(description="ISO 4217 code, three uppercase letters.", examples=["COP"])
     name: Name
     minor_units: MinorUnits = Field(description="Decimals of the currency: COP 2, CLP 0, KWD 3.")
@@ -79,7 +80,7 @@ def create_currency(request: HttpRequest, body: CurrencyIn) -> Status:
 # --- categories and subcategories --------------------------------------------------------------
 
 
-class CategoryIn(Schema):
+class CategoryIn(RequestModel):
     name: Name
 
 
@@ -90,7 +91,7 @@ class CategoryList(Schema):
     data: list[CategoryOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
-class SubcategoryIn(Schema):
+class SubcategoryIn(RequestModel):
     category_id: int = Field(gt=0)
     name: Name
 
@@ -102,7 +103,7 @@ class SubcategoryList(Schema):
     data: list[SubcategoryOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
-class SubcategoryFilter(Schema):
+class SubcategoryFilter(RequestModel):
     category: int | None = Field(None, gt=0, description="Only this category's subcategories.")
 
 
@@ -150,7 +151,7 @@ def list_periodicities(request: HttpRequest) -> dict[str, object]:
 # --- payment accounts --------------------------------------------------------------------------
 
 
-class PaymentAccountIn(Schema):
+class PaymentAccountIn(RequestModel):
     name: Name
     kind: Literal["cash", "bank", "wallet"]
     currency: CurrencyCode
@@ -168,7 +169,7 @@ class PaymentAccountList(Schema):
     data: list[PaymentAccountOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
-class PaymentAccountFilter(Schema):
+class PaymentAccountFilter(RequestModel):
     currency: CurrencyCode | None = None
     active: bool | None = None
 
@@ -198,7 +199,7 @@ def create_payment_account(request: HttpRequest, body: PaymentAccountIn) -> Stat
 # --- holidays ----------------------------------------------------------------------------------
 
 
-class HolidayIn(Schema):
+class HolidayIn(RequestModel):
     date: dt.date
     name: Name
 
@@ -210,7 +211,7 @@ class HolidayList(Schema):
     data: list[HolidayOut]  # type: ignore[valid-type]  # a schema built from its read model
 
 
-class HolidayFilter(Schema):
+class HolidayFilter(RequestModel):
     year: int | None = Field(None, ge=1900, le=2999)
 
 

@@ -31,6 +31,7 @@ from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
 from api.http.read_models import schema_of
+from api.http.request_model import RequestModel
 from api.http.security import bearer, principal_of, require_role
 from domain.analytics.model import CreditSummary
 from domain.application.onboarding import onboard
@@ -48,7 +49,7 @@ users_router = Router(tags=["clients"], auth=bearer)  # /users
 Text150 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=150)]
 
 
-class ClientIn(Schema):
+class ClientIn(RequestModel):
     username: str = Field(min_length=3, max_length=150, pattern=r"^[\w.@+-]+$")
     password: str = Field(min_length=1, max_length=128, description="Checked by the password validators.")
     first_name: Text150 = ""
@@ -66,7 +67,7 @@ class ClientPage(PageOut[ClientOut]):  # type: ignore[valid-type]  # a schema bu
     pass
 
 
-class ClientFilterIn(Schema):
+class ClientFilterIn(RequestModel):
     search: str | None = Field(
         None,
         min_length=1,
@@ -77,7 +78,7 @@ class ClientFilterIn(Schema):
     role: Role | None = Field(None, description="Admins only; agents always list clients.")
 
 
-class ClientLookupIn(Schema):
+class ClientLookupIn(RequestModel):
     national_id: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.-]+$")
     username: str | None = Field(None, min_length=1, max_length=150)
 

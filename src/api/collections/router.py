@@ -20,6 +20,7 @@ from api.http.cached import json_response
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
+from api.http.request_model import RequestModel
 from api.http.security import bearer, principal_of
 from domain.application.queries.collections import DueItem, WorkList, whose_work_list
 
@@ -28,7 +29,7 @@ router = Router(tags=["collections"], auth=bearer)
 ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
-class AgentFilterIn(Schema):
+class AgentFilterIn(RequestModel):
     agent: UUID | None = Field(None, description="Admins only: the agent whose list to show.")
 
 

@@ -50,7 +50,7 @@ def open_credit(request: HttpRequest, body: OpenCreditIn) -> HttpResponse:
     def action() -> tuple[int, dict[str, Any]]:
         return 201, credit_body(book.open_credit_on_request(services().ports, command, actor_of(request)))
 
-    return idempotent(request, body.dict(), action)
+    return idempotent(request, body.model_dump(), action)
 
 
 def adjust_credit(request: HttpRequest, credit_id: UUID, body: AdjustmentIn) -> HttpResponse:
@@ -60,7 +60,7 @@ def adjust_credit(request: HttpRequest, credit_id: UUID, body: AdjustmentIn) -> 
     def action() -> tuple[int, dict[str, Any]]:
         return 200, credit_body(book.adjust_credit(services().ports, credit_id, amount, body.reason, actor_of(request)))
 
-    return idempotent(request, body.dict(), action)
+    return idempotent(request, body.model_dump(), action)
 
 
 def write_off_credit(request: HttpRequest, credit_id: UUID, body: ReasonIn) -> HttpResponse:
@@ -69,7 +69,7 @@ def write_off_credit(request: HttpRequest, credit_id: UUID, body: ReasonIn) -> H
     def action() -> tuple[int, dict[str, Any]]:
         return 200, credit_body(book.write_off_credit(services().ports, credit_id, body.reason, actor_of(request)))
 
-    return idempotent(request, body.dict(), action)
+    return idempotent(request, body.model_dump(), action)
 
 
 def refinance_credit(request: HttpRequest, credit_id: UUID, body: RefinanceIn) -> HttpResponse:
@@ -94,7 +94,7 @@ def refinance_credit(request: HttpRequest, credit_id: UUID, body: RefinanceIn) -
         done = book.refinance_credit(services().ports, command, actor_of(request))
         return 201, refinance_body(done.credit, done.balance)
 
-    return idempotent(request, body.dict(), action)
+    return idempotent(request, body.model_dump(), action)
 
 
 def register_payment(request: HttpRequest, credit_id: UUID, body: PaymentIn) -> HttpResponse:
@@ -117,7 +117,7 @@ def register_payment(request: HttpRequest, credit_id: UUID, body: PaymentIn) -> 
         booked = book.book_payment(services().ports, command, actor_of(request))
         return 201, payment_body(booked.payment, booked.credit_pending)
 
-    return idempotent(request, body.dict(), action)
+    return idempotent(request, body.model_dump(), action)
 
 
 def register(router: Router) -> None:

@@ -26,6 +26,7 @@ from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, encode_cursor, page_request
 from api.http.read_models import schema_of
+from api.http.request_model import RequestModel
 from api.http.security import bearer, principal_of
 from domain.application.access import Holding, sees
 from domain.application.queries import cache as cache_keys
@@ -70,7 +71,7 @@ def page_body(page: Any, item: Any = None) -> dict[str, Any]:
 # --- schemas -------------------------------------------------------------------------------------
 
 
-class CreditFilterIn(Schema):
+class CreditFilterIn(RequestModel):
     state: CreditState | None = None
     in_default: bool | None = Field(None, description="The nightly delinquency snapshot's flag.")
     user: UUID | None = Field(None, description="A client's public id (agents and admins).")

@@ -11,6 +11,7 @@ from ninja import Schema
 from pydantic import Field
 
 from api.http.money import MoneyIn, MoneyOut, money_dict
+from api.http.request_model import RequestModel
 from domain.credits.accrual import RefinanceBalance
 from domain.credits.model import Credit
 from domain.credits.schedule import MAX_ANNUAL_RATE, InterestMethod, Periodicity
@@ -25,7 +26,7 @@ RATE_DOC = (
 )
 
 
-class OpenCreditIn(Schema):
+class OpenCreditIn(RequestModel):
     client_id: UUID = Field(description="The client's public id.")
     agent_id: UUID | None = Field(None, description="Admins only: the agent whose portfolio gets the credit.")
     price: MoneyIn = Field(description="What the client owes before interest.")
@@ -41,12 +42,12 @@ class OpenCreditIn(Schema):
     annual_rate: str = Field("0", pattern=RATE_PATTERN, description=RATE_DOC)
 
 
-class AdjustmentIn(Schema):
+class AdjustmentIn(RequestModel):
     amount: MoneyIn = Field(description="Signed: positive raises what is owed, negative lowers it.")
     reason: str = Field(min_length=3, max_length=500)
 
 
-class RefinanceIn(Schema):
+class RefinanceIn(RequestModel):
     installments: int = Field(ge=1, le=1000)
     periodicity: Periodicity
     first_due_date: date

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ninja import Schema
 from pydantic import Field
 
 from api.http.errors import ErrorOut
+from api.http.request_model import RequestModel
 
 ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 IDEMPOTENCY_DOC: dict[str, Any] = {
@@ -26,5 +26,5 @@ IDEMPOTENCY_DOC: dict[str, Any] = {
 TAGS = ["book"]
 
 
-class ReasonIn(Schema):
+class ReasonIn(RequestModel):
     reason: str = Field(min_length=3, max_length=500)

@@ -9,6 +9,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field, field_validator
 
+from api.http.request_model import RequestModel
 from domain.shared.money import MAX_INTEGER_DIGITS, Currency, Money, require_storable
 
 # At most MAX_INTEGER_DIGITS (12) digits before the point and 4 after it (the most minor units any
@@ -24,7 +25,7 @@ AMOUNT_DOC = (
 )
 
 
-class MoneyIn(Schema):
+class MoneyIn(RequestModel):
     amount: str = Field(
         pattern=AMOUNT_PATTERN,
         max_length=MAX_INTEGER_DIGITS + 6,

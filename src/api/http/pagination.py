@@ -18,6 +18,7 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import Field
 
+from api.http.request_model import RequestModel
 from domain.shared.errors import InvalidInput
 from domain.shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 
@@ -32,7 +33,7 @@ _TAGS: dict[str, Callable[[str], object]] = {
 }
 
 
-class PageQuery(Schema):
+class PageQuery(RequestModel):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Rows per page, at most {MAX_LIMIT}.")
     cursor: str | None = Field(None, max_length=512, description="`next_cursor` of the previous page.")
 

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from api.deps import services
 from api.http.errors import ErrorOut
+from api.http.request_model import RequestModel
 from api.http.security import bearer, client_address, principal_of
 from domain.identity.services import TokenPair
 
@@ -18,12 +19,12 @@ router = Router(tags=["auth"])  # /auth
 me_router = Router(tags=["auth"])  # /me: who am I
 
 
-class TokenIn(Schema):
+class TokenIn(RequestModel):
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=256)
 
 
-class RefreshIn(Schema):
+class RefreshIn(RequestModel):
     refresh_token: str = Field(min_length=16, max_length=512)
 
 

@@ -20,6 +20,7 @@ from pydantic import Field
 from api.deps import services
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut
+from api.http.request_model import RequestModel
 from api.http.security import bearer, require_role
 from domain.application.queries.jobs import JobView, QueueUnavailable
 from domain.identity.model import Role
@@ -30,7 +31,7 @@ router = Router(tags=["jobs"], auth=bearer)
 ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
 
-class PortfolioAnalysisIn(Schema):
+class PortfolioAnalysisIn(RequestModel):
     as_of: date | None = Field(None, description="Figures as of this business date (default: today).")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="Only credits in this currency.")
 

@@ -28,4 +28,4 @@ def reverse_payment(request: HttpRequest, payment_id: UUID, body: ReasonIn) -> H
         undone = book.undo_payment(services().ports, payment_id, body.reason, actor_of(request))
         return 200, payment_body(undone.payment, undone.credit_pending)
 
-    return idempotent(request, body.dict(), action)
+    return idempotent(request, body.model_dump(), action)

@@ -10,16 +10,17 @@ from ninja import Schema
 from pydantic import Field
 
 from api.http.money import MoneyIn, MoneyOut, money_dict
+from api.http.request_model import RequestModel
 from domain.payments.model import Payment
 from domain.shared.money import Money
 
 
-class MethodLineIn(Schema):
+class MethodLineIn(RequestModel):
     payment_account_id: int = Field(ge=1)
     amount: MoneyIn
 
 
-class PaymentIn(Schema):
+class PaymentIn(RequestModel):
     amount: MoneyIn
     lines: list[MethodLineIn] = Field(min_length=1, max_length=10, description="Split over payment methods.")
     paid_on: date | None = Field(None, description="Defaults to today (business date); never in the future.")

@@ -16,6 +16,7 @@ from api.http.cached import json_response
 from api.http.errors import ErrorOut
 from api.http.money import MoneyOut, money_dict
 from api.http.pagination import PageOut, PageQuery, page_request
+from api.http.request_model import RequestModel
 from api.http.security import bearer
 from domain.application.queries.transactions import TransactionFilter, TransactionItem
 from domain.ledger.model import TransactionStatus, TransactionType
@@ -26,7 +27,7 @@ router = Router(tags=["transactions"], auth=bearer)
 MAX_RANGE_DAYS = 366
 
 
-class TransactionFilterIn(Schema):
+class TransactionFilterIn(RequestModel):
     date_from: date | None = Field(
         None, alias="from", description="First business date (default: the first of `to`'s month)."
     )

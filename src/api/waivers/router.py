@@ -33,7 +33,7 @@ def waive_fee(request: HttpRequest, installment_id: UUID, body: WaiverIn) -> Htt
     def action() -> tuple[int, dict[str, Any]]:
         return 201, waiver_body(book.waive_or_request(services().ports, command, actor_of(request)))
 
-    return idempotent(request, body.dict(), action)
+    return idempotent(request, body.model_dump(), action)
 
 
 @router.post("/{waiver_id}/decision", response={200: WaiverOut, **ERRORS}, openapi_extra=IDEMPOTENCY_DOC)
@@ -46,4 +46,4 @@ def decide_waiver(request: HttpRequest, waiver_id: UUID, body: DecisionIn) -> Ht
         )
         return 200, waiver_body(waiver)
 
-    return idempotent(request, body.dict(), action)
+    return idempotent(request, body.model_dump(), action)

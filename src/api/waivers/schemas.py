@@ -9,15 +9,16 @@ from ninja import Schema
 from pydantic import Field
 
 from api.http.money import MoneyIn, MoneyOut, money_dict
+from api.http.request_model import RequestModel
 from domain.payments.model import FeeWaiver
 
 
-class WaiverIn(Schema):
+class WaiverIn(RequestModel):
     amount: MoneyIn
     reason: str = Field(min_length=3, max_length=500)
 
 
-class DecisionIn(Schema):
+class DecisionIn(RequestModel):
     approve: bool
     note: str = Field("", max_length=500)
 
