@@ -396,3 +396,37 @@ def test_read_endpoints_are_documented(client: Client) -> None:
     assert {"from", "to", "type", "status", "credit", "limit", "cursor"} <= params
     money = spec["components"]["schemas"]["MoneyOut"]["properties"]
     assert money["amount"]["type"] == "string"
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "schema"),
+    [
+        ("admin", "/api/v1/credits", "credits"),
+        ("agent_a", "/api/v1/credits", "credits"),
+        ("client_a", "/api/v1/credits", "credits"),
+        ("client_a", "/api/v1/transactions", "transactions"),
+        ("admin", "/api/v1/transactions", "transactions"),
+        ("agent_a", "/api/v1/collections/overdue", "collections"),
+        ("agent_a", "/api/v1/collections/due-today", "collections"),
+        ("agent_a", "/api/v1/collections/portfolio", "collections"),
+        ("admin", "/api/v1/audit", "audit"),
+    ],
+)
+def test_a_list_page_is_what_ninja_would_render_from_its_schema(world: dict, who: str, path: str, schema: str) -> None:
+    # List pages are written straight from the endpoint's dicts (api.http.cached.json_response), not
+    # validated by their schema on every request: this pins that what they write is exactly what the
+    # schema's validation and Ninja's renderer make of it (same keys, order, types and text).
+    from api.audit.router import AuditPage
+    from api.collections.router import DueItemPage
+    from api.credits.router import CreditPage
+    from api.transactions.router import TransactionPage
+    from config.urls import api
+
+    model = {"credits": CreditPage, "transactions": TransactionPage, "collections": DueItemPage, "audit": AuditPage}
+    query = {"limit": 100, **world["range"]} if schema == "transactions" else {"limit": 100}
+    response = world["as"][who].get(path, **query)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"], f"{path} as {who} listed nothing: the comparison would prove little"
+    validated = model[schema].model_validate(body).model_dump()
+    assert response.content == api.renderer.render(None, validated, response_status=200)

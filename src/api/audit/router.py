@@ -121,4 +121,4 @@ def list_audit(request: HttpRequest, page: Query[PageQuery], filters: Query[Audi
     newest first (keyset on at, id)."""
     require_role(request, Role.ADMIN)
     result = services().audit.list(_filter(filters), page_request(page, 2, "ti"))
-    return json_response(AuditPage, page_body(result, _item))
+    return json_response(page_body(result, _item))

@@ -70,7 +70,7 @@ def _work_list(request: HttpRequest, kind: WorkList, page: PageQuery, agent: UUI
     result = services().reads.collections.work_list(
         kind, agent_id=agent_id, today=business_today(), page=page_request(page, 2, "du")
     )
-    return json_response(DueItemPage, page_body(result, _item))
+    return json_response(page_body(result, _item))
 
 
 @router.get("/due-today", response={200: DueItemPage, **ERRORS})

@@ -244,7 +244,7 @@ def list_credits(request: HttpRequest, page: Query[PageQuery], filters: Query[Cr
         ),
         page_request(page, 2, "tu"),
     )
-    return json_response(CreditPage, page_body(result, _list_item))
+    return json_response(page_body(result, _list_item))
 
 
 @router.get("/{credit_id}", response={200: CreditDetailOut, **READ_ERRORS}, tags=TAGS)

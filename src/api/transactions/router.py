@@ -109,4 +109,4 @@ def list_transactions(
         ),
         page_request(page, 2, "du"),
     )
-    return json_response(TransactionPage, page_body(result, _item))
+    return json_response(page_body(result, _item))
