@@ -40,6 +40,7 @@ from typing import Any, Generic, TypeVar
 
 import psycopg
 from django.db import connections, transaction
+from django.db.backends.utils import CursorWrapper
 from psycopg import abc as psycopg_abc
 from psycopg import errors, pq
 from psycopg._preparing import Prepare
@@ -245,8 +246,14 @@ def _send(using: str, statements: Sequence[_Statement], *, commit: bool = False)
     label = ";\n".join([*(statement.sql for statement in statements), *(["COMMIT"] if commit else [])])
     flat = [value for statement in statements for value in statement.params or ()]
     started = time.perf_counter()
-    with connection.cursor() as cursor:  # Django's: its wrappers, its error translation
-        results: list[Result] = cursor._execute_with_wrappers(label, flat, False, executor=pipeline)
+    # What `connection.cursor()` does before a statement (a health check when due, a connection
+    # if none, this thread's own), then Django's execute wrappers around the round trip. Without
+    # the psycopg cursor Django would create for it and close unused: nothing here runs on one.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    wrapped = CursorWrapper(None, connection)
+    results: list[Result] = wrapped._execute_with_wrappers(label, flat, False, executor=pipeline)
     if connection.queries_logged:
         shown = ";\n".join([*(_as_logged(connection, s) for s in statements), *(["COMMIT"] if commit else [])])
         connection.queries_log.append({"sql": shown, "time": f"{time.perf_counter() - started:.3f}"})
