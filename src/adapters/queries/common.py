@@ -39,6 +39,17 @@ def credit_scope(viewer: Viewer, alias: str = "c") -> tuple[str, list[object]]:
     return f"{alias}.user_id = %s", [viewer.user_id]
 
 
+_ZERO = Decimal(0)
+
+
 def money(amount: Decimal | None, code: str) -> Money:
-    """A Money from a numeric column (NULL is zero) in the currency with this code."""
-    return Money(amount if amount is not None else Decimal(0), currency_of(code))
+    """A Money from a numeric column (NULL is zero) in the currency with this code.
+
+    A numeric column arrives as a Decimal: it is checked exact in the currency's minor units and
+    brought to their scale (`Money.stored`), without the rest of a new amount's checks, which were a
+    tenth of a list page's instructions (two amounts a row). Anything else takes the full checks."""
+    if amount is None:
+        amount = _ZERO
+    if type(amount) is Decimal:
+        return Money.stored(amount, currency_of(code))
+    return Money(amount, currency_of(code))
