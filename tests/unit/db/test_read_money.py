@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from adapters.queries.common import money
-from domain.shared.errors import InvalidInput
-from domain.shared.money import FloatRefused, Money, TooPrecise
+from domain.shared.errors import FloatRefused, InvalidInput, TooPrecise
+from domain.shared.money import Money
 
 
 def test_a_column_is_brought_to_the_currencys_scale() -> None:
