@@ -3,6 +3,8 @@ error envelope."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ninja import NinjaAPI, Router
 
 from api.audit import router as audit
@@ -26,7 +28,7 @@ from api.waivers import router as waivers
 # Where the API is served (config.urls); the early path of hot reads matches paths under it.
 MOUNT = "api/v1/"
 
-# Where each router is served, in the order Django tries them.
+# Where each router is served, in the order the OpenAPI document lists them.
 MOUNTS: tuple[tuple[str, Router], ...] = (
     ("/auth", identity.router),
     ("/me", identity.me_router),
@@ -67,3 +69,25 @@ def build_api(services: Services) -> NinjaAPI:
     for prefix, router in MOUNTS:
         api.add_router(prefix, router)
     return api
+
+
+# The first path segments of the endpoints asked most (the benchmark's mix, the load balancer's
+# probe), in the order Django tries them before every other API path.
+HOT_FIRST = ("ping", "credits", "payments", "transactions", "collections", "me")
+
+
+def served_urls(api: NinjaAPI) -> tuple[list[Any], str, str]:
+    """The API's URL patterns as Django tries them: those of the hot endpoints first.
+
+    Django matches a path against each pattern in turn: the credits list was the 21st, the
+    transactions list the 33rd, some 2 % of a list page's instructions spent on the patterns before
+    it. Each router's own patterns keep their order (a fixed path before a parameter that would
+    match it), and no two routers share a first segment, so the order changes what is tried first,
+    never what answers. The OpenAPI document follows MOUNTS, not this."""
+    patterns, app_name, namespace = api.urls
+
+    def rank(pattern: Any) -> int:
+        first = str(pattern.pattern).split("/", 1)[0]
+        return HOT_FIRST.index(first) if first in HOT_FIRST else len(HOT_FIRST)
+
+    return sorted(patterns, key=rank), app_name, namespace

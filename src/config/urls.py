@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import path
 
 from adapters.orm.book_admin import clients_view, portfolio_view
-from api.app import MOUNT, build_api
+from api.app import MOUNT, build_api, served_urls
 from api.http.metrics import metrics_view
 from config.bootstrap import bootstrap
 
@@ -13,7 +13,7 @@ api = build_api(bootstrap())
 admin.site.index_template = "admin/book/index.html"
 
 urlpatterns = [
-    path(MOUNT, api.urls),
+    path(MOUNT, served_urls(api)),
     path("metrics", metrics_view, name="metrics"),
     path("admin/clients/", admin.site.admin_view(clients_view), name="admin_book_clients"),
     path("admin/portfolio/", admin.site.admin_view(portfolio_view), name="admin_book_portfolio"),

@@ -80,3 +80,29 @@ def test_what_a_request_brings_is_validated_without_ninjas_from_the_orm_wrapper(
                     for field in param_model.model_fields.values():
                         wrapped |= {m.__name__ for m in _models_within(field.annotation) if issubclass(m, Schema)}
     assert not wrapped, f"request models built on ninja.Schema: {sorted(wrapped)}"
+
+
+def _served_api_patterns() -> list[str]:
+    from django.urls import get_resolver
+
+    (api_resolver,) = [p for p in get_resolver().url_patterns if str(p.pattern) == app.MOUNT]
+    return [str(p.pattern) for p in api_resolver.url_patterns]
+
+
+def test_django_tries_the_hot_endpoints_paths_first() -> None:
+    served = _served_api_patterns()
+    for path in ("ping", "credits", "credits/<credit_id>/payments", "transactions", "collections/due-today"):
+        assert path in served[:15], f"{path} is tried {served.index(path) + 1}th"
+
+
+def test_the_order_changes_what_is_tried_first_never_what_answers() -> None:
+    from config.urls import api
+
+    served = _served_api_patterns()
+    declared = [str(p.pattern) for p in api.urls[0]]
+    assert sorted(served) == sorted(declared)
+    # Within each first segment (one router's paths), the declared order is kept.
+    for first in {p.split("/", 1)[0] for p in declared}:
+        assert [p for p in served if p.split("/", 1)[0] == first] == [
+            p for p in declared if p.split("/", 1)[0] == first
+        ]
