@@ -46,8 +46,8 @@ def money(amount: Decimal | None, code: str) -> Money:
     """A Money from a numeric column (NULL is zero) in the currency with this code.
 
     A numeric column arrives as a Decimal: it is checked exact in the currency's minor units and
-    brought to their scale (`Money.stored`), without the rest of a new amount's checks, which were a
-    tenth of a list page's instructions (two amounts a row). Anything else takes the full checks."""
+    brought to their scale (`Money.stored`), without the rest of a new amount's checks (two amounts a
+    row: about 5 % of a credits page's instructions). Anything else takes the full checks."""
     if amount is None:
         amount = _ZERO
     if type(amount) is Decimal:
