@@ -70,7 +70,7 @@ def inner(a: argparse.Namespace) -> None:
     import logging
 
     from bench import run as bench
-    from bench.profile_request import _caller
+    from bench.profile_request import _caller, client_token
 
     os.environ.update(bench.server_env(bench.Config(level=a.level)))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -79,18 +79,10 @@ def inner(a: argparse.Namespace) -> None:
     django.setup()
     logging.disable(logging.NOTSET)  # the access line is part of a request's cost
     from django.core.handlers.wsgi import WSGIHandler
-    from django.test import Client
 
     from api.hot_reads import HotReadsFront
 
-    token = None
-    if a.as_client:
-        answer = Client(HTTP_HOST="127.0.0.1").post(
-            "/api/v1/auth/token",
-            {"username": "seed_client1", "password": "seed-pass-2026"},
-            content_type="application/json",
-        )
-        token = answer.json()["access_token"]
+    token = client_token() if a.as_client else None
     statuses: list[str] = []
     one = _caller(HotReadsFront(WSGIHandler()), a.path, token, statuses)
     for _ in range(200):

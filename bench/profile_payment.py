@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
 import os
 import pstats
@@ -141,6 +140,7 @@ def _wsgi_payer(
     from django.core.handlers.wsgi import WSGIHandler
 
     from api.hot_reads import HotReadsFront
+    from bench.profile_request import environ as request_environ
 
     app = HotReadsFront(WSGIHandler())
     statuses: list[str] = []
@@ -150,26 +150,8 @@ def _wsgi_payer(
 
     def pay(i: int) -> None:
         credit_id, agent_id = payable[i % len(payable)]
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": f"/api/v1/credits/{credit_id}/payments",
-            "QUERY_STRING": "",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "127.0.0.1",
-            "HTTP_AUTHORIZATION": f"Bearer {by_agent[agent_id]}",
-            "HTTP_IDEMPOTENCY_KEY": f"profile-{stamp}-{i}",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
-        }
+        environ = request_environ(f"/api/v1/credits/{credit_id}/payments", by_agent[agent_id], body)
+        environ["HTTP_IDEMPOTENCY_KEY"] = f"profile-{stamp}-{i}"
         answer = app(environ, start_response)
         content = b"".join(answer)
         if hasattr(answer, "close"):

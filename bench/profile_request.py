@@ -34,10 +34,11 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from bench import run as bench  # noqa: E402
 
 
-def environ(path: str, token: str | None) -> dict[str, Any]:
+def environ(path: str, token: str | None, body: bytes | None = None) -> dict[str, Any]:
+    """A request's WSGI environ as a server passes it: a GET, or with `body` a JSON POST."""
     path, _, query = path.partition("?")
     env = {
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": "GET" if body is None else "POST",
         "PATH_INFO": path,
         "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
@@ -45,16 +46,31 @@ def environ(path: str, token: str | None) -> dict[str, Any]:
         "SERVER_PROTOCOL": "HTTP/1.1",
         "HTTP_HOST": "127.0.0.1",
         "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
+        "wsgi.input": io.BytesIO(body or b""),
         "wsgi.errors": sys.stderr,
         "wsgi.version": (1, 0),
         "wsgi.multithread": False,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
+    if body is not None:
+        env["CONTENT_TYPE"] = "application/json"
+        env["CONTENT_LENGTH"] = str(len(body))
     if token:
         env["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return env
+
+
+def client_token() -> str:
+    """A generated client's access token (seed_client1 of the level's book), logged in through the API."""
+    from django.test import Client
+
+    answer = Client(HTTP_HOST="127.0.0.1").post(
+        "/api/v1/auth/token",
+        {"username": "seed_client1", "password": "seed-pass-2026"},
+        content_type="application/json",
+    )
+    return str(answer.json()["access_token"])
 
 
 @dataclass
@@ -130,17 +146,9 @@ def main() -> None:
     logging.disable(logging.INFO)  # the access log's cost is measured as its own variant below
     from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
-    from django.test import Client
     from django.test.utils import override_settings
 
-    token = None
-    if a.as_client:
-        answer = Client(HTTP_HOST="127.0.0.1").post(
-            "/api/v1/auth/token",
-            {"username": "seed_client1", "password": "seed-pass-2026"},
-            content_type="application/json",
-        )
-        token = answer.json()["access_token"]
+    token = client_token() if a.as_client else None
 
     @contextlib.contextmanager
     def access_log() -> Iterator[None]:
