@@ -5,11 +5,12 @@ application (config.wsgi: a hot read's hit answered in front of Django's handler
     .venv/bin/python bench/profile_request.py [--level 1] [--requests 5000] [--path /api/v1/ping]
 
 The WSGI handler is called directly with a plain environ (no test client, no server): what is
-measured is Django, our middleware and the view. `--path` with `--as-client` sends a generated
-client's bearer token (e.g. `--path /api/v1/me/summary --as-client` for the cached summary; the
-first request fills the cache). Figures: median CPU µs per request over batches of 100
-(time.process_time), the variants taking turns batch by batch, so compare variants within one run,
-not across machines.
+measured is Django, our middleware and the view. An /api/ path's variants leave out entries of
+settings.API_MIDDLEWARE (what such a request meets), any other path's of settings.MIDDLEWARE.
+`--path` with `--as-client` sends a generated client's bearer token (e.g. `--path
+/api/v1/me/summary --as-client` for the cached summary; the first request fills the cache).
+Figures: median CPU µs per request over batches of 100 (time.process_time), the variants taking
+turns batch by batch, so compare variants within one run, not across machines.
 """
 
 from __future__ import annotations
@@ -160,11 +161,13 @@ def main() -> None:
 
     from api.hot_reads import HotReadsFront
 
-    full = list(settings.MIDDLEWARE)
+    # An /api/ path meets API_MIDDLEWARE (api.http.pipeline), any other the rest of MIDDLEWARE.
+    listed = "API_MIDDLEWARE" if a.path.startswith("/api/") else "MIDDLEWARE"
+    full = list(getattr(settings, listed))
     variants = [Variant("all middleware", WSGIHandler())]
     if not a.quick:
         for name in full:
-            with override_settings(MIDDLEWARE=[m for m in full if m != name]):  # the chain is built here
+            with override_settings(**{listed: [m for m in full if m != name]}):  # the chain is built here
                 variants.append(Variant(f"without {name.rsplit('.', 1)[1]}", WSGIHandler()))
         with override_settings(MIDDLEWARE=[]):
             variants.append(Variant("no middleware at all", WSGIHandler()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.views.decorators.http import require_safe
 from ninja import NinjaAPI, Router
 
 from api.audit import router as audit
@@ -83,8 +84,17 @@ def served_urls(api: NinjaAPI) -> tuple[list[Any], str, str]:
     transactions list the 33rd, some 2 % of a list page's instructions spent on the patterns before
     it. Each router's own patterns keep their order (a fixed path before a parameter that would
     match it), and no two routers share a first segment, so the order changes what is tried first,
-    never what answers. The OpenAPI document follows MOUNTS, not this."""
+    never what answers. The OpenAPI document follows MOUNTS, not this.
+
+    Ninja's operations are exempt from CSRF (bearer tokens, no cookie session); its documentation
+    pages (the root, openapi.json, the docs) are not, and were refused by the CSRF check when sent
+    anything but a read. An /api/ request no longer meets that check (api.http.pipeline): they
+    answer GET and HEAD, and 405 to the rest."""
     patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        view = pattern.callback
+        if view is not None and not getattr(view, "csrf_exempt", False):
+            pattern.callback = require_safe(view)
 
     def rank(pattern: Any) -> int:
         first = str(pattern.pattern).split("/", 1)[0]

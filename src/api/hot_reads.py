@@ -12,7 +12,7 @@ stores or refuses as always. So the two paths cannot disagree on who sees what;
 tests/e2e/test_hot_reads.py shows them byte-identical, at the WSGI level too.
 
 The answer then goes out through the same middleware the full path runs before this point: the
-entries of settings.MIDDLEWARE above `EarlyAnswers` (request id and access line, metrics, security
+entries of settings.API_MIDDLEWARE above `EarlyAnswers` (request id and access line, metrics, security
 headers, the error envelope, the input guard, the Host check), built as Django builds its chain, so
 a foreign Host is the same 400 and every header is the same. Django's own handler leaves
 `EarlyAnswers` out of its chain: it only marks the place.
@@ -26,18 +26,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
-from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.urls import ResolverMatch, get_resolver, resolve
 from django.utils.log import log_response
-from django.utils.module_loading import import_string
 
 from api.app import MOUNT
 from api.clients.router import MY_SUMMARY
 from api.credits.router import DETAIL
 from api.deps import services
 from api.http.cached import HotRead
+from api.http.pipeline import chain
 from api.http.security import bearer
 
 HOT_READS: tuple[HotRead, ...] = (MY_SUMMARY, DETAIL)
@@ -50,7 +49,7 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class EarlyAnswers:
-    """The place of the early answers in settings.MIDDLEWARE (after the Host check): `EarlyPath`
+    """The place of the early answers in settings.API_MIDDLEWARE (after the Host check): `EarlyPath`
     runs the entries above it. In Django's own chain it is not used."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -63,7 +62,7 @@ class EarlyPath:
         # The API is built and its services wired when the URLconf is imported, which Django does at
         # the first URL resolution; a worker's first request may be answered here, before any.
         get_resolver().url_patterns  # noqa: B018 - the import is the point
-        self._outer = _chain(settings.MIDDLEWARE[: settings.MIDDLEWARE.index(MARK)], _prepared)
+        self._outer = chain(settings.API_MIDDLEWARE[: settings.API_MIDDLEWARE.index(MARK)], _prepared)
 
     def answer(self, environ: dict[str, Any]) -> tuple[WSGIRequest, HttpResponse] | None:
         """The request and its answer when it is a hit this caller may see, else None (untouched)."""
@@ -117,21 +116,6 @@ class EarlyPath:
 
 def _prepared(request: HttpRequest) -> HttpResponse:
     return request.early_answer  # type: ignore[attr-defined]
-
-
-def _chain(
-    dotted_paths: list[str], inner: Callable[[HttpRequest], HttpResponse]
-) -> Callable[[HttpRequest], HttpResponse]:
-    """These middleware around `inner`, as django.core.handlers.base.BaseHandler.load_middleware
-    builds them (each one's exceptions turned into responses); none of them has view hooks."""
-    handler = convert_exception_to_response(inner)
-    for dotted in reversed(dotted_paths):
-        try:
-            middleware = import_string(dotted)(handler)
-        except MiddlewareNotUsed:
-            continue
-        handler = convert_exception_to_response(middleware)
-    return handler  # type: ignore[return-value]  # sync middleware: responses, never awaitables
 
 
 class HotReadsFront:

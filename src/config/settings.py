@@ -106,22 +106,34 @@ if _installed("tools.bookgen"):
 AUTH_USER_MODEL = "identity.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-MIDDLEWARE = [
+# An /api/ request goes through API_MIDDLEWARE only (api.http.pipeline.ApiPipeline, first below):
+# the entries of MIDDLEWARE that act on it, in the same order. Every other path goes down MIDDLEWARE.
+API_MIDDLEWARE = [
     "api.http.middleware.RequestIdMiddleware",
     "config.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "api.http.middleware.SecurityHeadersMiddleware",  # CSP, no-store on the API
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.http.middleware.ApiErrorEnvelopeMiddleware",
     "api.http.input_guard.InputGuardMiddleware",  # 413 for oversized bodies, 422 for NUL characters
-    "api.http.admin_middleware.SessionMiddleware",  # these four: Django's, skipped under /api/
     "django.middleware.common.CommonMiddleware",
     "api.hot_reads.EarlyAnswers",  # cache hits of hot reads: config.wsgi answers them after the entries above
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.read_routing.ReadRoutingMiddleware",  # after auth: reads the caller's id lazily
+]
+MIDDLEWARE = [
+    "api.http.pipeline.ApiPipeline",
+    "api.http.middleware.RequestIdMiddleware",
+    "config.middleware.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "api.http.middleware.SecurityHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "api.http.admin_middleware.SessionMiddleware",  # these four: Django's, for the admin's cookie sessions
+    "django.middleware.common.CommonMiddleware",
     "api.http.admin_middleware.CsrfViewMiddleware",
     "api.http.admin_middleware.AuthenticationMiddleware",
     "api.http.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.read_routing.ReadRoutingMiddleware",  # after auth: reads the caller's id lazily
+    "config.read_routing.ReadRoutingMiddleware",
 ]
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

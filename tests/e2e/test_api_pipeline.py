@@ -1,0 +1,79 @@
+"""An /api/ request goes through settings.API_MIDDLEWARE only; every other path through the rest of
+settings.MIDDLEWARE (api.http.pipeline). What each middleware does is pinned by its own tests
+(headers, envelope, input guard, Host check, read routing, hot reads): these pin the split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, override_settings
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+SEEN: list[str] = []
+
+
+class Spy:
+    """A middleware that notes the path of every request it sees."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        SEEN.append(request.path)
+        return self.get_response(request)
+
+
+SPY = f"{__name__}.Spy"
+
+
+def _served(path: str, *, middleware: list[str], api_middleware: list[str]) -> int:
+    SEEN.clear()
+    with override_settings(MIDDLEWARE=middleware, API_MIDDLEWARE=api_middleware):
+        return Client().get(path).status_code
+
+
+def test_an_api_request_meets_the_api_middleware_and_never_the_sites() -> None:
+    status = _served(
+        "/api/v1/ping", middleware=["api.http.pipeline.ApiPipeline", SPY], api_middleware=settings.API_MIDDLEWARE
+    )
+    assert status == 200
+    assert SEEN == []
+    status = _served("/api/v1/ping", middleware=["api.http.pipeline.ApiPipeline"], api_middleware=[SPY])
+    assert status == 200
+    assert SEEN == ["/api/v1/ping"]
+
+
+def test_every_other_path_goes_down_the_sites_middleware() -> None:
+    status = _served("/admin/login/", middleware=["api.http.pipeline.ApiPipeline", *settings.MIDDLEWARE[1:], SPY],
+                     api_middleware=[SPY])  # fmt: skip
+    assert status == 200
+    assert SEEN == ["/admin/login/"]
+
+
+def test_the_pipeline_is_first_and_the_api_keeps_the_sites_order() -> None:
+    """Whatever acts on an /api/ request acts in the order settings.MIDDLEWARE gives it."""
+    assert settings.MIDDLEWARE[0] == "api.http.pipeline.ApiPipeline"
+    shared = [m for m in settings.API_MIDDLEWARE if m in settings.MIDDLEWARE]
+    assert shared == [m for m in settings.MIDDLEWARE if m in settings.API_MIDDLEWARE]
+    # What the site has and the API lacks serves the admin's cookie sessions and static files only.
+    assert {m.rsplit(".", 1)[1] for m in settings.MIDDLEWARE[1:] if m not in settings.API_MIDDLEWARE} == {
+        "WhiteNoiseMiddleware",
+        "SessionMiddleware",
+        "CsrfViewMiddleware",
+        "AuthenticationMiddleware",
+        "MessageMiddleware",
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs", "/api/v1/openapi.json", "/api/v1/"])
+def test_the_documentation_pages_answer_reads_only(path: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(path, "{}", content_type="application/json")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert client.head(path).status_code == client.get(path).status_code
