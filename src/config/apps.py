@@ -15,3 +15,6 @@ class CompositionRootConfig(AppConfig):
         wire_entry_points()
         db.install()  # query counting and slow-query logging on every connection
         from adapters.celery import metrics  # noqa: F401 - connects the task-metric signal handlers
+        from config import request_signals
+
+        request_signals.prune()
