@@ -111,13 +111,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 API_MIDDLEWARE = [
     "api.http.middleware.RequestIdMiddleware",
     "config.middleware.MetricsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "api.http.middleware.SecurityHeadersMiddleware",  # CSP, no-store on the API
+    "api.http.middleware.ApiHeadersMiddleware",  # the site's SecurityMiddleware, SecurityHeaders and XFrame in one
     "api.http.middleware.ApiErrorEnvelopeMiddleware",
     "api.http.input_guard.InputGuardMiddleware",  # 413 for oversized bodies, 422 for NUL characters
     "django.middleware.common.CommonMiddleware",
     "api.hot_reads.EarlyAnswers",  # cache hits of hot reads: config.wsgi answers them after the entries above
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.read_routing.ReadRoutingMiddleware",  # after auth: reads the caller's id lazily
 ]
 MIDDLEWARE = [

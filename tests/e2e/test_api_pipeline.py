@@ -9,7 +9,11 @@ from collections.abc import Callable
 import pytest
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.test import Client, override_settings
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.test import Client, RequestFactory, override_settings
+
+from api.http.middleware import ApiHeadersMiddleware, SecurityHeadersMiddleware
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -59,14 +63,69 @@ def test_the_pipeline_is_first_and_the_api_keeps_the_sites_order() -> None:
     assert settings.MIDDLEWARE[0] == "api.http.pipeline.ApiPipeline"
     shared = [m for m in settings.API_MIDDLEWARE if m in settings.MIDDLEWARE]
     assert shared == [m for m in settings.MIDDLEWARE if m in settings.API_MIDDLEWARE]
-    # What the site has and the API lacks serves the admin's cookie sessions and static files only.
+    # What the site has and the API lacks serves the admin's cookie sessions and static files, or
+    # sets the headers ApiHeadersMiddleware sets in one step (tests below).
     assert {m.rsplit(".", 1)[1] for m in settings.MIDDLEWARE[1:] if m not in settings.API_MIDDLEWARE} == {
         "WhiteNoiseMiddleware",
         "SessionMiddleware",
         "CsrfViewMiddleware",
         "AuthenticationMiddleware",
         "MessageMiddleware",
+        *HEADER_MIDDLEWARE,
     }
+
+
+HEADER_MIDDLEWARE = ("SecurityMiddleware", "SecurityHeadersMiddleware", "XFrameOptionsMiddleware")
+
+
+def _site_headers(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """The view inside the three middleware that set an answer's headers on the site's paths."""
+    return SecurityMiddleware(SecurityHeadersMiddleware(XFrameOptionsMiddleware(view)))  # type: ignore[arg-type]
+
+
+def _answer(**headers: str) -> Callable[[HttpRequest], HttpResponse]:
+    def view(request: HttpRequest) -> HttpResponse:
+        response = HttpResponse(b"<script>go()</script>" if request.path.endswith("/docs") else b"{}")
+        for name, value in headers.items():
+            response[name.replace("_", "-")] = value
+        if request.path.endswith("/exempt"):
+            response.xframe_options_exempt = True  # type: ignore[attr-defined]
+        return response
+
+    return view
+
+
+@pytest.mark.parametrize(
+    ("path", "secure", "own"),
+    [
+        ("/api/v1/ping", False, {}),
+        ("/api/v1/ping", True, {}),
+        ("/api/v1/docs", False, {}),
+        ("/api/v1/exempt", False, {}),
+        ("/api/v1/ping", True, {"Cache_Control": "max-age=60", "X_Frame_Options": "SAMEORIGIN",
+                                "Content_Security_Policy": "default-src 'self'", "Referrer_Policy": "no-referrer",
+                                "Strict_Transport_Security": "max-age=1"}),
+    ],
+    ids=["plain", "secure", "docs", "exempt from framing rules", "the view's own"],
+)  # fmt: skip
+@override_settings(SECURE_HSTS_SECONDS=3600, SECURE_HSTS_INCLUDE_SUBDOMAINS=True, SECURE_PROXY_SSL_HEADER=None)
+def test_an_api_answer_gets_the_headers_the_sites_three_middleware_would_set(
+    path: str, secure: bool, own: dict[str, str]
+) -> None:
+    request = RequestFactory().get(path, secure=secure)
+    expected = _site_headers(_answer(**own))(request)
+    got = ApiHeadersMiddleware(_answer(**own))(request)
+    assert dict(got.items()) == dict(expected.items())
+    assert got.content == expected.content
+
+
+@override_settings(SECURE_SSL_REDIRECT=True, SECURE_PROXY_SSL_HEADER=None)
+def test_a_plain_request_is_redirected_as_the_site_redirects_it() -> None:
+    request = RequestFactory().get("/api/v1/ping?x=1")
+    expected = _site_headers(_answer())(request)
+    got = ApiHeadersMiddleware(_answer())(request)
+    assert got.status_code == expected.status_code == 301
+    assert got["Location"] == expected["Location"] == "https://testserver/api/v1/ping?x=1"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/docs", "/api/v1/openapi.json", "/api/v1/"])

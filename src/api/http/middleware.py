@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 import orjson
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.security import SecurityMiddleware
 
 from api.http import metrics
 from api.http.errors import envelope
@@ -228,4 +230,43 @@ class SecurityHeadersMiddleware:
             response["X-Frame-Options"] = "DENY"
         if path.startswith("/api/") and "Cache-Control" not in response:
             response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiHeadersMiddleware:
+    """The headers of an API answer, in one step: what Django's SecurityMiddleware (the SSL redirect,
+    HSTS, nosniff, the referrer and opener policies), `SecurityHeadersMiddleware` (CSP, no-store)
+    and Django's XFrameOptionsMiddleware set on it, each where the view did not set its own. The
+    three run for the site's paths still; under /api/ (settings.API_MIDDLEWARE) this replaces them.
+
+    Those set six headers an answer, each through Django's header code (a charset check and
+    conversion of name and value): ~11 µs of a no-op request's ~120 in process. Here the constant
+    ones are made once, by that same code, and each answer gets the entries it lacks. What depends
+    on the request goes through Django's middleware as before: the redirect when SECURE_SSL_REDIRECT
+    is on, HSTS on a secure request when SECURE_HSTS_SECONDS is set; the docs' CSP hashes its page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self._security = SecurityMiddleware(get_response)
+        probe = HttpResponse()
+        del probe["Content-Type"]
+        self._security.process_response(HttpRequest(), probe)  # a plain request's: no HSTS
+        probe["Content-Security-Policy"] = API_CSP
+        probe["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()
+        probe["Cache-Control"] = "no-store"
+        self._entries = tuple(probe.headers._store.items())
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        security = self._security
+        response = (security.redirect and security.process_request(request)) or self.get_response(request)
+        store = response.headers._store
+        if "content-security-policy" not in store and request.path.endswith("/docs") and not response.streaming:
+            response["Content-Security-Policy"] = docs_csp(response.content)
+        if "x-frame-options" not in store and getattr(response, "xframe_options_exempt", False):
+            response["X-Frame-Options"] = "DENY"  # as SecurityHeadersMiddleware sets where Django's does not
+        for lower, entry in self._entries:
+            if lower not in store:
+                store[lower] = entry
+        if security.sts_seconds and request.is_secure():
+            security.process_response(request, response)
         return response
