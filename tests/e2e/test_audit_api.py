@@ -83,6 +83,24 @@ def test_a_payment_and_its_reversal_are_recorded_with_where_they_came_from(book:
     assert datetime.fromisoformat(paid["at"]).utcoffset() == timedelta(0)
 
 
+@pytest.mark.parametrize(
+    ("trusted", "address"), [(True, "203.0.113.7"), (False, "192.0.2.10")], ids=["behind a trusted proxy", "direct"]
+)
+def test_the_channel_and_the_forwarded_address_come_from_the_request_headers(
+    book: dict,  # noqa: F811
+    settings: object,
+    trusted: bool,
+    address: str,
+) -> None:
+    settings.TRUST_X_FORWARDED_FOR = trusted  # type: ignore[attr-defined]
+    credit = _open(book)
+    _pay(book, credit["id"], "1000.00", REMOTE_ADDR="192.0.2.10", HTTP_X_CLIENT="Mobile",
+         HTTP_X_FORWARDED_FOR="203.0.113.7, 10.0.0.1")  # fmt: skip
+    _pay(book, credit["id"], "1000.00", REMOTE_ADDR="192.0.2.10")
+    paid = _audit(book, f"?credit={credit['id']}&event=payment_registered").json()["data"]
+    assert [(p["source"], p["ip"]) for p in paid] == [("web", "192.0.2.10"), ("mobile", address)]
+
+
 def test_only_an_admin_reads_the_trail(book: dict) -> None:  # noqa: F811
     _open(book)
     for who in ("agent", "other_agent", "client_a"):

@@ -13,11 +13,13 @@ from domain.ledger.model import Source
 
 
 def actor_of(request: HttpRequest) -> Actor:
-    source = Source.MOBILE if request.headers.get("X-Client", "").lower() == "mobile" else Source.WEB
+    # request.META, not request.headers: that builds a mapping of every header on first use.
+    meta = request.META
+    source = Source.MOBILE if meta.get("HTTP_X_CLIENT", "").lower() == "mobile" else Source.WEB
     origin = origin_from(
-        request.META.get("REMOTE_ADDR", ""),
-        request.headers.get("X-Forwarded-For", ""),
-        request.headers.get("User-Agent", ""),
+        meta.get("REMOTE_ADDR", ""),
+        meta.get("HTTP_X_FORWARDED_FOR", ""),
+        meta.get("HTTP_USER_AGENT", ""),
         trust_forwarded=settings.TRUST_X_FORWARDED_FOR,
         # Set by the request-id middleware on every request.
         request_id=getattr(request, "request_id", ""),

@@ -20,10 +20,11 @@ from domain.application.idempotency import Answer, fingerprint, run_once
 from domain.shared.errors import InvalidInput
 
 HEADER = "Idempotency-Key"
+_META = "HTTP_" + HEADER.upper().replace("-", "_")  # its WSGI name (request.headers builds every header's)
 
 
 def idempotency_key(request: HttpRequest) -> str:
-    key = request.headers.get(HEADER, "").strip()
+    key = request.META.get(_META, "").strip()
     if not key:
         raise InvalidInput(f"This operation moves money: send an {HEADER} header (a unique value per operation).")
     return key
