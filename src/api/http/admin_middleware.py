@@ -3,6 +3,8 @@
 They serve the admin's cookie sessions; the API authenticates each request by its bearer token and
 uses none of them, yet they cost about a fifth of a cached read's CPU (measured with the benchmark,
 BENCHMARKS.md). Under /api/ the request goes straight through; elsewhere they run as Django's own.
+Served, an /api/ request no longer reaches them at all (api.http.pipeline sends it through
+settings.API_MIDDLEWARE); the skip holds for any chain built without that split.
 CSRF's process_view still runs for every view (Django collects it apart), and Ninja's views are
 csrf_exempt. Subclasses of Django's classes, so the admin's checks of MIDDLEWARE recognise them.
 

@@ -1,11 +1,12 @@
 """The API's request cycle: an /api/ request goes through the middleware that act on it, and only those.
 
 Django runs settings.MIDDLEWARE as one chain for every path: each entry a layer of calls wrapped in
-its own exception-to-response conversion. Six of its fifteen entries do nothing under /api/ (the
+its own exception-to-response conversion. Six of its fifteen entries did nothing under /api/ (the
 admin's sessions, CSRF, users and messages, WhiteNoise's static files, the early answers' mark), yet
-each one is called, returns, and is converted around, on every request. `ApiPipeline`, the first
+each one was called, returned, and was converted around, on every request. `ApiPipeline`, the first
 entry of settings.MIDDLEWARE, sends an /api/ request through settings.API_MIDDLEWARE instead (the
-entries that act on it, in the same order, built once as Django builds its chain) and then to the
+entries that act on it, in the same order, the three that set headers made one:
+api.http.middleware.ApiHeadersMiddleware; built once as Django builds its chain) and then to the
 view as Django's handler calls it; every other path (the admin, static files, metrics) goes on down
 settings.MIDDLEWARE as before. The hot reads' early answers go out through the same list, down to
 its mark (api.hot_reads).
