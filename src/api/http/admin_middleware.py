@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.middleware import csrf
 from django.utils.deprecation import MiddlewareMixin
 
-API_PREFIX = "/api/"
+from api.http.pipeline import API_PREFIX
 
 
 class _NotForTheApi(MiddlewareMixin):
