@@ -2,7 +2,7 @@
 does not move with the machine.
 
     .venv/bin/python bench/instructions.py payment [--level 1] [-n 100]
-    .venv/bin/python bench/instructions.py request [--path /api/v1/ping] [--as-client] [-n 400]
+    .venv/bin/python bench/instructions.py request [--path /api/v1/ping] [--as-client | --user seed_admin1] [-n 400]
     .venv/bin/python bench/instructions.py payment --rev HEAD~1 --rev HEAD   # two checkouts compared
 
 This machine's speed drifts by a third, sometimes by half, within minutes (BENCHMARKS.md), so timed
@@ -82,7 +82,8 @@ def inner(a: argparse.Namespace) -> None:
 
     from api.hot_reads import HotReadsFront
 
-    token = client_token() if a.as_client else None
+    user = a.user or ("seed_client1" if a.as_client else "")
+    token = client_token(user) if user else None
     statuses: list[str] = []
     one = _caller(HotReadsFront(WSGIHandler()), a.path, token, statuses)
     for _ in range(200):
@@ -127,6 +128,7 @@ def main() -> None:
     p.add_argument("-n", type=int, default=0, help="requests of the shorter run (default: 100 payments, 400 GETs)")
     p.add_argument("--path", default="/api/v1/ping")
     p.add_argument("--as-client", action="store_true", help="send a generated client's bearer token")
+    p.add_argument("--user", default="", help="send this generated user's bearer token (seed_admin1, seed_agent1...)")
     p.add_argument("--rev", action="append", default=[], help="count in this revision's checkout (repeatable)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
@@ -136,6 +138,7 @@ def main() -> None:
         return
     n = a.n or (100 if a.workload == "payment" else 400)
     args = [a.workload, "--level", str(a.level), "--path", a.path, *(["--as-client"] if a.as_client else [])]
+    args += ["--user", a.user] if a.user else []
     what = "payment" if a.workload == "payment" else f"GET {a.path}"
     if not a.rev:
         print(f"{what}: {per_request(ROOT, args, n):,.0f} instructions per request (n={n})")

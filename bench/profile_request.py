@@ -62,13 +62,14 @@ def environ(path: str, token: str | None, body: bytes | None = None) -> dict[str
     return env
 
 
-def client_token() -> str:
-    """A generated client's access token (seed_client1 of the level's book), logged in through the API."""
+def client_token(username: str = "seed_client1") -> str:
+    """A generated user's access token (seed_client1 of the level's book unless another is named:
+    seed_agent1, seed_admin1...), logged in through the API."""
     from django.test import Client
 
     answer = Client(HTTP_HOST="127.0.0.1").post(
         "/api/v1/auth/token",
-        {"username": "seed_client1", "password": "seed-pass-2026"},
+        {"username": username, "password": "seed-pass-2026"},
         content_type="application/json",
     )
     return str(answer.json()["access_token"])
