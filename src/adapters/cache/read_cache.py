@@ -26,11 +26,12 @@ nothing and `set` does nothing, so every read is a miss served from the database
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.cache import caches
 from django_redis.client import DefaultClient, ShardClient
@@ -68,6 +69,33 @@ return #KEYS
 """
 
 
+class _Route(NamedTuple):
+    """How this thread reaches the cache object `cache`: its django-redis client when that is one
+    Redis (scripts and MGET reach every key; else None: a sharded Redis or a local-memory cache goes
+    through the cache's own per-key calls), and the script socket for it (None: through redis-py)."""
+
+    cache: Any
+    client: DefaultClient | None
+    script: ScriptConnection | None
+
+
+class _Routes(threading.local):
+    def __init__(self) -> None:
+        self.by_alias: dict[str, _Route] = {}
+
+
+_routes = _Routes()
+
+
+def _forget_routes() -> None:
+    # A forked worker must not write to its parent's script sockets.
+    global _routes
+    _routes = _Routes()
+
+
+os.register_at_fork(after_in_child=_forget_routes)
+
+
 class ReadCache:
     def __init__(self, alias: str = "default", ttl_seconds: int = 600) -> None:
         self._alias = alias
@@ -77,11 +105,19 @@ class ReadCache:
     def _cache(self) -> Any:  # django-redis's (untyped): its set() answers True/False, or None failing open
         return caches[self._alias]
 
-    def _single_redis(self) -> DefaultClient | None:
-        """django-redis' client when the cache is one Redis (scripts and MGET reach every key), else
-        None: a sharded Redis or a local-memory cache goes through the cache's own per-key calls."""
-        client = getattr(self._cache, "client", None)
-        return client if isinstance(client, DefaultClient) and not isinstance(client, ShardClient) else None
+    def _route(self) -> _Route:
+        """Resolved once per thread and cache object (a hit or a bump made four look-ups of a
+        microsecond or more each: the cache, its client twice, the script socket); a new cache
+        object (settings changed) is resolved again."""
+        cache = caches[self._alias]
+        route = _routes.by_alias.get(self._alias)
+        if route is None or route.cache is not cache:
+            client = getattr(cache, "client", None)
+            if not isinstance(client, DefaultClient) or isinstance(client, ShardClient):
+                client = None
+            script = None if client is None else ScriptConnection.for_pool(client.get_client().connection_pool)
+            route = _routes.by_alias[self._alias] = _Route(cache, client, script)
+        return route
 
     def get(self, name: str, subjects: Iterable[Subject], variant: str) -> bytes | None:
         """The cached bytes of `name` for these subjects, or None (a miss, Redis not answering, or
@@ -90,22 +126,22 @@ class ReadCache:
             return None
         _, hit = self._lookup(*_keys(name, subjects, variant))
         if hit is not None:
-            CACHE_LOOKUPS.labels(name, "hit").inc()
+            _counted(name, "hit")
         return hit
 
     def get_or_build(self, name: str, subjects: Iterable[Subject], variant: str, build: Callable[[], bytes]) -> bytes:
         """The cached bytes of `name` for these subjects, or `build()` stored under their versions."""
         if not self._pay_owed():
             # Redis missed a bump of this process: what it holds may be older than the database.
-            CACHE_LOOKUPS.labels(name, "bypass").inc()
+            _counted(name, "bypass")
             with use_primary():
                 return build()
         version_keys, prefix = _keys(name, subjects, variant)
         stamp, hit = self._lookup(version_keys, prefix)
         if hit is not None:
-            CACHE_LOOKUPS.labels(name, "hit").inc()
+            _counted(name, "hit")
             return hit
-        CACHE_LOOKUPS.labels(name, "miss").inc()
+        _counted(name, "miss")
         # Built from the primary: a lagging replica would put old figures under the new versions.
         with use_primary():
             body = build()
@@ -115,19 +151,18 @@ class ReadCache:
 
     def _lookup(self, version_keys: list[str], prefix: str) -> tuple[str | None, Any]:
         """(stamp of the current versions, the value stored under it or None)."""
-        cache = self._cache
-        client = self._single_redis()
+        cache, client, script = self._route()
         if client is None:
             stamp = self._stamp_of(version_keys)
             return stamp, None if stamp is None else cache.get(prefix + stamp)
         try:
-            redis = client.get_client(write=False)
             keys = [cache.make_key(k) for k in version_keys]
-            script = ScriptConnection.for_pool(redis.connection_pool)
             if script is not None:
                 raw_stamp, raw = script.eval(_LOOKUP_LUA, keys, [cache.make_key(prefix)])
             else:
-                raw_stamp, raw = redis.eval(_LOOKUP_LUA, len(keys), *keys, cache.make_key(prefix))
+                raw_stamp, raw = client.get_client(write=False).eval(
+                    _LOOKUP_LUA, len(keys), *keys, cache.make_key(prefix)
+                )
         except RedisError as exc:  # fail open, as django-redis' IGNORE_EXCEPTIONS does
             log.warning("read cache unavailable: %s", exc)
             return None, None
@@ -141,8 +176,7 @@ class ReadCache:
         if not self._pay_owed():
             return None
         keys = [GLOBAL, *(s.version_key for s in subjects)]
-        cache = self._cache
-        client = self._single_redis()
+        cache, client, _ = self._route()
         if client is None:
             return self._stamp_of(keys)
         try:
@@ -180,21 +214,18 @@ class ReadCache:
     def bump(self, subjects: Iterable[Subject]) -> None:
         """Make every cached value that depends on these subjects unreachable (one round trip)."""
         keys = [subject.version_key for subject in subjects]
-        cache = self._cache
-        client = self._single_redis()
+        cache, client, script = self._route()
         if client is None:
             if not all([self._incr(key) for key in keys]):
                 self._owe()
             return
         try:
-            redis = client.get_client(write=True)
             made = [cache.make_key(k) for k in keys]
-            fresh = [_fresh_version() for _ in keys]
-            script = ScriptConnection.for_pool(redis.connection_pool)
+            fresh = _fresh_versions(len(keys))
             if script is not None:
                 script.eval(_BUMP_LUA, made, fresh)
             else:
-                redis.eval(_BUMP_LUA, len(made), *made, *fresh)
+                client.get_client(write=True).eval(_BUMP_LUA, len(made), *made, *fresh)
         except RedisError as exc:  # fail open: the bump is owed
             log.warning("read cache unavailable: %s", exc)
             self._owe()
@@ -264,3 +295,22 @@ def _keys(name: str, subjects: Iterable[Subject], variant: str) -> tuple[list[st
 
 def _fresh_version() -> int:
     return 1 + secrets.randbelow(1 << 48)
+
+
+def _fresh_versions(n: int) -> list[int]:
+    """n fresh versions (as `_fresh_version`) from one draw of the system's randomness: a bump's
+    keys are two, and each draw is a system call."""
+    drawn = secrets.token_bytes(6 * n)
+    return [1 + int.from_bytes(drawn[6 * i : 6 * i + 6]) for i in range(n)]
+
+
+_lookups: dict[tuple[str, str], Any] = {}
+
+
+def _counted(name: str, outcome: str) -> None:
+    """One lookup in CACHE_LOOKUPS; the labelled child is kept (`labels()` builds its key anew on
+    every call: three times the increment's own cost)."""
+    child = _lookups.get((name, outcome))
+    if child is None:
+        child = _lookups[(name, outcome)] = CACHE_LOOKUPS.labels(name, outcome)
+    child.inc()
