@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from domain.identity.model import Principal, Role
@@ -22,8 +21,10 @@ class WorkList(enum.StrEnum):
     PORTFOLIO = "portfolio"
 
 
-@dataclass(frozen=True, slots=True)
-class DueItem:
+class DueItem(NamedTuple):
+    """A row of a page of a work list: a named tuple, as cheap to build as the row it comes from (a frozen
+    dataclass's checked assignments cost a microsecond and more per row of a 20-row page)."""
+
     installment_id: UUID
     credit_id: UUID
     number: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from domain.application.queries.viewer import Viewer
@@ -25,8 +25,10 @@ class CreditFilter:
     opened_to: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CreditListItem:
+class CreditListItem(NamedTuple):
+    """A row of a page of credits: a named tuple, as cheap to build as the row it comes from (a frozen
+    dataclass's checked assignments cost a microsecond and more per row of a 20-row page)."""
+
     id: UUID
     client_id: UUID
     agent_id: UUID | None
@@ -43,8 +45,10 @@ class CreditListItem:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class InstallmentRow:
+class InstallmentRow(NamedTuple):
+    """A row of a page (a credit's schedule): a named tuple, as cheap to build as the row it comes from (a frozen
+    dataclass's checked assignments cost a microsecond and more per row of a 20-row page)."""
+
     id: UUID
     number: int
     due_date: date

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from domain.application.queries.viewer import Viewer
@@ -21,8 +21,10 @@ class TransactionFilter:
     credit_id: UUID | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionItem:
+class TransactionItem(NamedTuple):
+    """A row of a page of transactions: a named tuple, as cheap to build as the row it comes from (a frozen
+    dataclass's checked assignments cost a microsecond and more per row of a 20-row page)."""
+
     id: UUID
     occurred_on: date
     type: str
