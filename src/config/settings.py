@@ -115,7 +115,7 @@ API_MIDDLEWARE = [
     "api.http.middleware.ApiHeadersMiddleware",  # the site's SecurityMiddleware, SecurityHeaders and XFrame in one
     "api.http.middleware.ApiErrorEnvelopeMiddleware",
     "api.http.input_guard.InputGuardMiddleware",  # 413 for oversized bodies, 422 for NUL characters
-    "django.middleware.common.CommonMiddleware",
+    "api.http.middleware.ApiCommonMiddleware",  # the site's CommonMiddleware, its Host check remembered
     "api.hot_reads.EarlyAnswers",  # cache hits of hot reads: config.wsgi answers them after the entries above
     "config.read_routing.ReadRoutingMiddleware",  # after auth: reads the caller's id lazily
 ]

@@ -4,16 +4,18 @@ settings.MIDDLEWARE (api.http.pipeline). What each middleware does is pinned by 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.test import Client, RequestFactory, override_settings
 
-from api.http.middleware import ApiHeadersMiddleware, SecurityHeadersMiddleware
+from api.http.middleware import ApiCommonMiddleware, ApiHeadersMiddleware, SecurityHeadersMiddleware
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -64,15 +66,22 @@ def test_the_pipeline_is_first_and_the_api_keeps_the_sites_order() -> None:
     shared = [m for m in settings.API_MIDDLEWARE if m in settings.MIDDLEWARE]
     assert shared == [m for m in settings.MIDDLEWARE if m in settings.API_MIDDLEWARE]
     # What the site has and the API lacks serves the admin's cookie sessions and static files, or
-    # sets the headers ApiHeadersMiddleware sets in one step (tests below).
+    # sets the headers ApiHeadersMiddleware sets in one step (tests below), or is Django's
+    # CommonMiddleware, which ApiCommonMiddleware extends in the same place.
     assert {m.rsplit(".", 1)[1] for m in settings.MIDDLEWARE[1:] if m not in settings.API_MIDDLEWARE} == {
         "WhiteNoiseMiddleware",
         "SessionMiddleware",
         "CsrfViewMiddleware",
         "AuthenticationMiddleware",
         "MessageMiddleware",
+        "CommonMiddleware",
         *HEADER_MIDDLEWARE,
     }
+    common = settings.MIDDLEWARE.index("django.middleware.common.CommonMiddleware")
+    api_common = settings.API_MIDDLEWARE.index("api.http.middleware.ApiCommonMiddleware")
+    assert [m for m in settings.MIDDLEWARE[:common] if m in settings.API_MIDDLEWARE] == [
+        m for m in settings.API_MIDDLEWARE[:api_common] if m in settings.MIDDLEWARE
+    ]
 
 
 HEADER_MIDDLEWARE = ("SecurityMiddleware", "SecurityHeadersMiddleware", "XFrameOptionsMiddleware")
@@ -136,3 +145,41 @@ def test_the_documentation_pages_answer_reads_only(path: str) -> None:
     assert response["Allow"] == "GET, HEAD"
     assert response.json()["error"]["code"] == "method_not_allowed"
     assert client.head(path).status_code == client.get(path).status_code
+
+
+# --- the Host check, remembered (ApiCommonMiddleware) -------------------------------------------
+
+
+def _host_checked(middleware: ApiCommonMiddleware, host: str, **extra: str) -> int:
+    request = RequestFactory().get("/api/v1/ping", HTTP_HOST=host, **extra)
+    try:
+        response = middleware(request)
+    except DisallowedHost:
+        return 400
+    except PermissionDenied:
+        return 403
+    return response.status_code
+
+
+def test_a_host_allowed_once_is_refused_again_when_the_settings_no_longer_allow_it() -> None:
+    checked = ApiCommonMiddleware(lambda request: HttpResponse(b"ok"))
+    with override_settings(ALLOWED_HOSTS=["api.example", "testserver"]):
+        assert _host_checked(checked, "api.example") == 200
+        assert _host_checked(checked, "evil.example") == 400  # never remembered, always Django's check
+        assert _host_checked(checked, "api.example") == 200  # remembered
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        assert _host_checked(checked, "api.example") == 400
+    with override_settings(ALLOWED_HOSTS=["api.example"], DISALLOWED_USER_AGENTS=[re.compile("bad-bot")]):
+        assert _host_checked(checked, "api.example") == 200
+        assert _host_checked(checked, "api.example", HTTP_USER_AGENT="bad-bot/1.0") == 403  # each time, not remembered
+        assert _host_checked(checked, "api.example", HTTP_USER_AGENT="bad-bot/1.0") == 403
+
+
+def test_the_hosts_remembered_are_bounded_and_the_answer_keeps_djangos_content_length() -> None:
+    checked = ApiCommonMiddleware(lambda request: HttpResponse(b"four"))
+    with override_settings(ALLOWED_HOSTS=[".example.com"]):
+        for n in range(3 * ApiCommonMiddleware.HOSTS_KEPT):
+            assert _host_checked(checked, f"h{n}.example.com") == 200
+        assert len(checked._allowed) <= ApiCommonMiddleware.HOSTS_KEPT
+        response = checked(RequestFactory().get("/api/v1/ping", HTTP_HOST="h1.example.com"))
+    assert response["Content-Length"] == "4"
