@@ -26,8 +26,7 @@ class CreditFilter:
 
 
 class CreditListItem(NamedTuple):
-    """A row of a page of credits: a named tuple, as cheap to build as the row it comes from (a frozen
-    dataclass's checked assignments cost a microsecond and more per row of a 20-row page)."""
+    """A row of a page of credits (a named tuple: see the package's note)."""
 
     id: UUID
     client_id: UUID
@@ -46,8 +45,7 @@ class CreditListItem(NamedTuple):
 
 
 class InstallmentRow(NamedTuple):
-    """A row of a page (a credit's schedule): a named tuple, as cheap to build as the row it comes from (a frozen
-    dataclass's checked assignments cost a microsecond and more per row of a 20-row page)."""
+    """A row of a credit's schedule (a named tuple: see the package's note)."""
 
     id: UUID
     number: int
