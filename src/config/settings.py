@@ -107,7 +107,8 @@ AUTH_USER_MODEL = "identity.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # An /api/ request goes through API_MIDDLEWARE only (api.http.pipeline.ApiPipeline, first below):
-# the entries of MIDDLEWARE that act on it, in the same order, the three that set headers made one.
+# the entries of MIDDLEWARE that act on it, in the same order (the three that set headers made one,
+# CommonMiddleware extended to remember its Host check).
 # Every other path goes down MIDDLEWARE.
 API_MIDDLEWARE = [
     "api.http.middleware.RequestIdMiddleware",

@@ -318,15 +318,15 @@ def _keys(name: str, subjects: Iterable[Subject], variant: str) -> tuple[list[st
     return [GLOBAL, *(s.version_key for s in subjects)], f"r:{name}:{variant}:"
 
 
-def _fresh_version() -> int:
-    return 1 + secrets.randbelow(1 << 48)
-
-
 def _fresh_versions(n: int) -> list[int]:
-    """n fresh versions (as `_fresh_version`) from one draw of the system's randomness: a bump's
-    keys are two, and each draw is a system call."""
+    """n fresh versions, each in 1..2**48, from one draw of the system's randomness: a bump's keys
+    are two, and each draw is a system call."""
     drawn = secrets.token_bytes(6 * n)
     return [1 + int.from_bytes(drawn[6 * i : 6 * i + 6]) for i in range(n)]
+
+
+def _fresh_version() -> int:
+    return _fresh_versions(1)[0]
 
 
 _lookups: dict[tuple[str, str], Any] = {}

@@ -6,7 +6,8 @@ admin's sessions, CSRF, users and messages, WhiteNoise's static files, the early
 each one was called, returned, and was converted around, on every request. `ApiPipeline`, the first
 entry of settings.MIDDLEWARE, sends an /api/ request through settings.API_MIDDLEWARE instead (the
 entries that act on it, in the same order, the three that set headers made one:
-api.http.middleware.ApiHeadersMiddleware; built once as Django builds its chain) and then to the
+api.http.middleware.ApiHeadersMiddleware, and CommonMiddleware as ApiCommonMiddleware, its Host
+check remembered; built once as Django builds its chain) and then to the
 view as Django's handler calls it; every other path (the admin, static files, metrics) goes on down
 settings.MIDDLEWARE as before. The hot reads' early answers go out through the same list, down to
 its mark (api.hot_reads).
