@@ -236,8 +236,11 @@ class ReadCache:
             return None
         return ".".join(parts)
 
-    def bump(self, subjects: Iterable[Subject]) -> None:
-        """Make every cached value that depends on these subjects unreachable (one round trip)."""
+    def bump(self, subjects: Iterable[Subject], *, ahead: bool = False) -> None:
+        """Make every cached value that depends on these subjects unreachable (one round trip).
+
+        With `ahead`, on one Redis, the bump is sent and this returns at once: `settle()` reads its
+        reply (a failure then owes the bump, as here). Elsewhere it is made now."""
         keys = [subject.version_key for subject in subjects]
         cache, client, script = self._route()
         if client is None:
@@ -247,12 +250,25 @@ class ReadCache:
         try:
             made = [cache.make_key(k) for k in keys]
             fresh = _fresh_versions(len(keys))
-            if script is not None:
+            if script is not None and ahead:
+                script.eval_ahead(_BUMP_LUA, made, fresh, self._bumped_ahead)
+            elif script is not None:
                 script.eval(_BUMP_LUA, made, fresh)
             else:
                 client.get_client(write=True).eval(_BUMP_LUA, len(made), *made, *fresh)
         except RedisError as exc:  # fail open: the bump is owed
             log.warning("read cache unavailable: %s", exc)
+            self._owe()
+
+    def settle(self) -> None:
+        """Wait for the bumps this thread sent ahead: each is made, or owed."""
+        script = self._route().script
+        if script is not None:
+            script.settle()
+
+    def _bumped_ahead(self, error: Exception | None) -> None:
+        if error is not None:  # fail open: the bump is owed
+            log.warning("read cache unavailable: %s", error)
             self._owe()
 
     def bump_all(self) -> None:

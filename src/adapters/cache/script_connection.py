@@ -13,6 +13,11 @@ redis-py (`for_pool` answers None). A socket is per thread and per process (a fo
 shares its parent's); a failure closes it and raises redis-py's own `ConnectionError` or
 `TimeoutError`, so callers fail open exactly as they do with redis-py, and the next call connects
 again. A kept connection found closed is retried once on a new one, as redis-py does.
+
+A command can also be sent ahead (`eval_ahead`): written now, its reply read later (`settle`, or
+before the connection's next command), so the caller works on while Redis does. A payment's bump
+made as its change is staged goes so: waiting for it cost a sleep and a wake-up of the worker, 6 %
+of a payment's app CPU (BENCHMARKS.md, "The staged bump sent ahead").
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -30,12 +36,18 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _local = threading.local()
 
+# Told the outcome of a command sent ahead once its reply is read: None, or redis-py's error.
+Answered = Callable[[Exception | None], None]
+
 
 class ScriptConnection:
     def __init__(self, settings: dict[str, Any]) -> None:
         self._settings = settings
         self._sock: socket.socket | None = None
         self._reader = hiredis.Reader()
+        # The commands sent ahead whose replies are not read yet, in order: (command, told, whether it
+        # went on a connection kept from before, which may have been closed meanwhile).
+        self._unread: list[tuple[tuple[Any, ...], Answered, bool]] = []
 
     @staticmethod
     def for_pool(pool: ConnectionPool) -> ScriptConnection | None:
@@ -71,9 +83,50 @@ class ScriptConnection:
         """SET `key` to `value` (bytes as they are), expiring after `ttl_seconds`."""
         self._command("SET", key, value, "EX", ttl_seconds)
 
+    def eval_ahead(self, script: str, keys: list[str], args: list[Any], answered: Answered) -> None:
+        """EVAL sent now and its reply read later: `answered` is told the outcome by `settle` (or
+        before this connection's next command). Only for a script that bears a repeat: a reply lost
+        with a connection kept from before is answered by sending the script again."""
+        parts = ("EVAL", script, len(keys), *keys, *args)
+        reused = self._sock is not None
+        try:
+            (self._sock or self._connect()).sendall(hiredis.pack_command(parts))
+        except OSError as exc:
+            self.close()
+            answered(self._again(parts) if reused else _lost(exc))
+            return
+        self._unread.append((parts, answered, reused))
+
+    def settle(self) -> None:
+        """Read the reply of every command sent ahead, in order, and tell each its outcome."""
+        while self._unread:
+            parts, answered, reused = self._unread.pop(0)
+            try:
+                if self._sock is None:
+                    raise OSError("the connection was closed")
+                reply = self._read(self._sock)
+            except OSError as exc:
+                lost = [(parts, answered, reused), *self._unread]
+                self._unread = []
+                self.close()
+                for lost_parts, told, was_reused in lost:
+                    told(self._again(lost_parts) if was_reused else _lost(exc))
+                return
+            answered(ResponseError(str(reply)) if isinstance(reply, hiredis.ReplyError) else None)
+
     # --- internals ------------------------------------------------------------------------------
 
+    def _again(self, parts: tuple[Any, ...]) -> Exception | None:
+        """A command lost with a kept connection, sent again on a new one and waited for: its error or None."""
+        try:
+            self._command(*parts)
+        except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
+            return exc
+        return None
+
     def _command(self, *parts: Any) -> Any:
+        if self._unread:
+            self.settle()  # replies come in order: those sent ahead first
         reused = self._sock is not None
         try:
             reply = self._send(parts)
@@ -138,8 +191,16 @@ class ScriptConnection:
         return sock
 
     def close(self) -> None:
+        """Close the socket; a command sent ahead and not read is lost with it (told so)."""
+        lost, self._unread = self._unread, []
+        for _, answered, _ in lost:
+            answered(_lost(OSError("the connection was closed before the reply was read")))
         if self._sock is not None:
             try:
                 self._sock.close()
             finally:
                 self._sock = None
+
+
+def _lost(exc: OSError) -> RedisConnectionError:
+    return RedisConnectionError(f"Error talking to the read cache's Redis: {exc}")
