@@ -179,6 +179,7 @@ def test_a_value_is_kept_as_its_bytes_and_read_back_without_unpickling(node: Red
     subjects = [user(book["owner"].id)]
     body = b'{"pending": "12.30", "bytes": "\xc3\xa9"}'
     assert cache.get_or_build("k", subjects, "v", lambda: body) == body  # miss: stored
+    cache.settle()  # the SET was sent ahead: its reply read, it is there for another connection too
     redis = Redis(port=node.port)
     (key,) = redis.keys("*k:v:*")
     assert b":b:r:k:v:" in key
@@ -190,6 +191,29 @@ def test_a_value_is_kept_as_its_bytes_and_read_back_without_unpickling(node: Red
     redis.set(key.replace(b":b:r:", b":r:"), pickle.dumps(b"old format"))
     redis.delete(key)
     assert cache.get("k", subjects, "v") is None
+
+
+def test_a_ttl_of_zero_keeps_nothing_and_asks_redis_to_keep_nothing(
+    node: RedisNode, book: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in the benchmark's cold runs (READ_CACHE_TTL_SECONDS=0): every miss sent `SET … EX 0`,
+    which Redis refuses, and logged "read cache unavailable" for it."""
+    cache = ReadCache(ttl_seconds=0)
+    subjects = [user(book["owner"].id)]
+    built: list[int] = []
+
+    def build() -> bytes:
+        built.append(1)
+        return b"fresh"
+
+    sets_before = node.command_calls().get("set", 0)
+    with caplog.at_level("WARNING", logger="adapters.cache.read_cache"):
+        assert cache.get_or_build("k", subjects, "v", build) == b"fresh"
+        assert cache.get_or_build("k", subjects, "v", build) == b"fresh"
+        cache.settle()
+    assert len(built) == 2  # nothing kept: built each time
+    assert node.command_calls().get("set", 0) == sets_before
+    assert [r.message for r in caplog.records] == []
 
 
 def _writes(book: dict) -> list[tuple[str, Callable[[], object]]]:

@@ -92,6 +92,7 @@ def test_the_read_cache_follows_a_cache_replaced_by_new_settings() -> None:
             assert cache.get_or_build("r", [user(1)], "v", lambda: b"on the second") == b"on the second"
             cache.bump([user(1)])
             assert cache.get_or_build("r", [user(1)], "v", lambda: b"after the bump") == b"after the bump"
+            cache.settle()  # the value's SET was sent ahead
         with override_settings(CACHES=locmem):
             assert cache.get_or_build("r", [user(1)], "v", lambda: b"in memory") == b"in memory"
             assert cache.get("r", [user(1)], "v") == b"in memory"
@@ -170,6 +171,10 @@ def test_commands_sent_ahead_are_answered_in_order_when_settled_or_before_the_ne
         # The next command reads what was sent ahead first: its own reply is its own.
         assert script.eval(COUNT, ["n"], []) == 3
         assert told[2] is None and Redis(port=node.port).get("n") == b"3"
+        script.set_ahead("v", b"as it is \xc3\xa9", 60, told.append)
+        script.settle()
+        assert told[3] is None and Redis(port=node.port).get("v") == b"as it is \xc3\xa9"
+        assert 50 < Redis(port=node.port).ttl("v") <= 60
     finally:
         node.stop()
 

@@ -151,7 +151,9 @@ class ReadCache:
         # Built from the primary: a lagging replica would put old figures under the new versions.
         with use_primary():
             body = build()
-        if stamp is not None:  # None: Redis did not answer, so the versions are unknown
+        # None: Redis did not answer, so the versions are unknown. A TTL of 0 keeps nothing (the
+        # benchmark's cold runs): Redis would refuse the SET, a warning logged on every miss.
+        if stamp is not None and self._ttl > 0:
             self._store(prefix, stamp, body)
         return body
 
@@ -187,7 +189,9 @@ class ReadCache:
         key = cache.make_key(RAW + prefix) + stamp  # what the lookup script reads: ARGV[1] .. stamp
         try:
             if script is not None:
-                script.set(key, body, self._ttl)
+                # Not waited for: its reply is read before the connection's next command (the
+                # worker's next lookup), and only a failure is of interest (logged then).
+                script.set_ahead(key, body, self._ttl, _stored)
             else:
                 client.get_client(write=True).set(key, body, ex=self._ttl)
         except RedisError as exc:  # fail open: the next read builds it again
@@ -261,7 +265,7 @@ class ReadCache:
             self._owe()
 
     def settle(self) -> None:
-        """Wait for the bumps this thread sent ahead: each is made, or owed."""
+        """Wait for what this thread sent ahead: each bump is made (or owed), each value stored."""
         script = self._route().script
         if script is not None:
             script.settle()
@@ -327,6 +331,11 @@ class ReadCache:
                 return cache.incr(key) is not None
             except ValueError:
                 return cache.set(key, _fresh_version(), timeout=None) is not None
+
+
+def _stored(error: Exception | None) -> None:
+    if error is not None:  # fail open: the next read builds it again
+        log.warning("read cache unavailable: %s", error)
 
 
 def _keys(name: str, subjects: Iterable[Subject], variant: str) -> tuple[list[str], str]:

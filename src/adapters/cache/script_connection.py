@@ -14,10 +14,12 @@ shares its parent's); a failure closes it and raises redis-py's own `ConnectionE
 `TimeoutError`, so callers fail open exactly as they do with redis-py, and the next call connects
 again. A kept connection found closed is retried once on a new one, as redis-py does.
 
-A command can also be sent ahead (`eval_ahead`): written now, its reply read later (`settle`, or
-before the connection's next command), so the caller works on while Redis does. A payment's bump
-made as its change is staged goes so: waiting for it cost a sleep and a wake-up of the worker, 6 %
-of a payment's app CPU (BENCHMARKS.md, "The staged bump sent ahead").
+A command can also be sent ahead (`eval_ahead`, `set_ahead`): written now, its reply read later
+(`settle`, or before the connection's next command), so the caller works on while Redis does: a
+payment's bump made as its change is staged (read before its COMMIT is sent), and a miss's SET of
+the value (read whenever the connection is next used: only a failure matters, and it is logged).
+Waiting for a reply costs the worker a sleep and a wake-up (BENCHMARKS.md, "Redis replies read
+later").
 """
 
 from __future__ import annotations
@@ -79,15 +81,18 @@ class ScriptConnection:
         """EVAL `script` with `keys` and `args`: its reply, parsed by hiredis (bytes, not str)."""
         return self._command("EVAL", script, len(keys), *keys, *args)
 
-    def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        """SET `key` to `value` (bytes as they are), expiring after `ttl_seconds`."""
-        self._command("SET", key, value, "EX", ttl_seconds)
-
     def eval_ahead(self, script: str, keys: list[str], args: list[Any], answered: Answered) -> None:
         """EVAL sent now and its reply read later: `answered` is told the outcome by `settle` (or
         before this connection's next command). Only for a script that bears a repeat: a reply lost
         with a connection kept from before is answered by sending the script again."""
-        parts = ("EVAL", script, len(keys), *keys, *args)
+        self._ahead(("EVAL", script, len(keys), *keys, *args), answered)
+
+    def set_ahead(self, key: str, value: bytes, ttl_seconds: int, answered: Answered) -> None:
+        """SET `key` to `value` (bytes as they are), expiring after `ttl_seconds`: sent now and its
+        reply read later, as `eval_ahead`."""
+        self._ahead(("SET", key, value, "EX", ttl_seconds), answered)
+
+    def _ahead(self, parts: tuple[Any, ...], answered: Answered) -> None:
         reused = self._sock is not None
         try:
             (self._sock or self._connect()).sendall(hiredis.pack_command(parts))
