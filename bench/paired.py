@@ -3,7 +3,7 @@ the same time, so a change of the machine's pace (this VM's runs drift by a thir
 falls on both alike. CPU per request of each server, and their ratio, round by round.
 
     .venv/bin/python bench/paired.py --a <checkout> --b <checkout> [--level 1] [--rounds 5]
-        [--seconds 8] [--endpoints payment,summary_cached] [--connections 8]
+        [--seconds 8] [--endpoints payment,summary_cached] [--connections 8] [--cold]
 
 A checkout is a directory holding `src/` (a `git worktree add` of another commit, or this one): each
 server runs its code with this checkout's bench, settings and request files (the level's last
@@ -30,8 +30,8 @@ from bench import report  # noqa: E402
 from bench import run as bench  # noqa: E402
 
 
-def serve(cfg: bench.Config, checkout: Path, tag: str) -> bench.Server:
-    env = bench.server_env(cfg)
+def serve(cfg: bench.Config, checkout: Path, tag: str, *, cold: bool) -> bench.Server:
+    env = bench.server_env(cfg, cold=cold)
     env["PYTHONPATH"] = f"{checkout / 'src'}:{ROOT}"
     env["PROMETHEUS_MULTIPROC_DIR"] = str(cfg.work / f"prometheus-paired-{tag}")
     shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
@@ -85,6 +85,7 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=8)
     p.add_argument("--endpoints", default="payment,summary_cached")
     p.add_argument("--connections", type=int, default=8, help="wrk connections per server")
+    p.add_argument("--cold", action="store_true", help="servers that keep nothing in the read cache (TTL 0)")
     a = p.parse_args()
     checkouts = {"A": a.a.resolve(), "B": a.b.resolve()}
     for tag, checkout in checkouts.items():
@@ -96,7 +97,7 @@ def main() -> None:
     files = {name: work / f"requests-{name}.txt" for name in a.endpoints.split(",")}
     if missing := [str(f) for f in files.values() if not f.exists()]:
         raise SystemExit(f"no request files {missing}: run `bench/run.py --level {a.level}` first")
-    servers = {tag: serve(configs[tag], checkouts[tag], tag) for tag in checkouts}
+    servers = {tag: serve(configs[tag], checkouts[tag], tag, cold=a.cold) for tag in checkouts}
     ratios: dict[str, list[float]] = {name: [] for name in files}
     try:
         for name, path in files.items():
