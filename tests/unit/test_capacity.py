@@ -145,11 +145,13 @@ def test_the_plan_from_the_committed_measurements_prints_the_seeds_table_and_hol
     text = capacity.render(capacity.parse(["--qps", "10000", "--level", "3"]))
     seed_rows = re.findall(r"^\| (\d) \| ([\d,]+) \|", text, re.MULTILINE)
     assert seed_rows == [("1", "100"), ("2", "1,000"), ("3", "10,000")]
-    # Every prediction within 20 % of what was measured, but one, named and open: the level-1 run of
-    # 2026-12-07 measured the mix 40 % below what its single-endpoint runs predict (level 2, loaded
-    # fresh that night, +9 %), on a book tonight's A/B runs had grown from 200k to 470k payments.
-    # Issue 15's note; the next fresh level-1 load decides whether the model or the book is off.
+    # Every prediction within 20 % of what was measured, but the mix from its single-endpoint runs,
+    # named and open: the runs of 2026-12-08 (AMD EPYC, both levels loaded fresh) measured the mix
+    # 42 % (level 1) and 35 % (level 2) below what its endpoints alone predict. Not the book, then:
+    # the mix costs more than its parts on this processor (BENCHMARKS.md, "Redis replies read
+    # later"); the plan sizes from the mix as measured (`sized_mix`). Issue 15's note.
     outside = re.findall(r"^\| ([^|]+) \|[^\n]*\*\*outside\*\*", text, re.MULTILINE)
-    assert [what.strip() for what in outside] in ([], ["2 cores, level 1, mix from single-endpoint runs"])
+    mix_checks = {f"2 cores, level {n}, mix from single-endpoint runs" for n in (1, 2, 3)}
+    assert {what.strip() for what in outside} <= mix_checks
     checks = re.findall(r"^\| (16 cores|2 cores)[^|]*\| [\d,]+ \| [\d,]+ \| [+-]\d+% \|$", text, re.MULTILINE)
     assert len(checks) >= 21
