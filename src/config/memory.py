@@ -35,7 +35,7 @@ class FreezeAfterWarmUp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self._left > 0:
-            self._left -= 1  # threads may race here: at worst a freeze comes a request early or twice
+            self._left -= 1  # threads may race here: at worst the freeze comes a few requests late, or twice
             if self._left == 0:
                 freeze_loaded()
         return self._app(environ, start_response)
