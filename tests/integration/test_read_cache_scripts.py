@@ -198,6 +198,41 @@ def test_a_command_sent_ahead_on_a_connection_lost_meanwhile_is_sent_again_or_to
         node.stop()
 
 
+def test_a_command_sent_ahead_to_a_frozen_redis_times_out_once_and_is_not_sent_again() -> None:
+    """As a command waited for: a timeout means Redis is there but stopped or slow, so the command is
+    not repeated on a new connection (which would wait out the timeout a second time)."""
+    import os
+    import signal
+    import time
+
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    node = RedisNode()
+    told: list[object] = []
+
+    def connections_received() -> int:  # each asking is itself one
+        return int(Redis(port=node.port).info("stats")["total_connections_received"])
+
+    try:
+        script = ScriptConnection.for_pool(
+            ConnectionPool.from_url(f"redis://127.0.0.1:{node.port}/0", socket_timeout=0.3)
+        )
+        assert script is not None
+        assert script.eval(COUNT, ["n"], []) == 1  # a kept connection
+        before = connections_received()
+        os.kill(node.proc.pid, signal.SIGSTOP)
+        try:
+            script.eval_ahead(COUNT, ["n"], [], told.append)
+            script.settle()
+        finally:
+            os.kill(node.proc.pid, signal.SIGCONT)
+        time.sleep(0.2)  # Redis accepts what waited in its backlog meanwhile
+        assert len(told) == 1 and isinstance(told[0], RedisTimeoutError)
+        assert connections_received() == before + 1  # only the asking: no second connection was made
+    finally:
+        node.stop()
+
+
 def test_a_bump_sent_ahead_is_made_by_settle_and_owed_when_redis_cannot_take_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -114,8 +114,11 @@ class ScriptConnection:
                 lost = [(parts, answered, reused), *self._unread]
                 self._unread = []
                 self.close()
+                # A connection kept from before may have been closed meanwhile: once more on a new
+                # one. Not after a timeout (Redis is there but slow or stopped), as `_command`.
+                again = not isinstance(exc, TimeoutError)
                 for lost_parts, told, was_reused in lost:
-                    told(self._again(lost_parts) if was_reused else _lost(exc))
+                    told(self._again(lost_parts) if was_reused and again else _lost(exc))
                 return
             answered(ResponseError(str(reply)) if isinstance(reply, hiredis.ReplyError) else None)
 
@@ -207,5 +210,8 @@ class ScriptConnection:
                 self._sock = None
 
 
-def _lost(exc: OSError) -> RedisConnectionError:
+def _lost(exc: OSError) -> RedisConnectionError | RedisTimeoutError:
+    """redis-py's error for a reply that could not be read, as `_command` raises it."""
+    if isinstance(exc, TimeoutError):
+        return RedisTimeoutError(f"Timeout reading from the read cache's Redis: {exc}")
     return RedisConnectionError(f"Error talking to the read cache's Redis: {exc}")
