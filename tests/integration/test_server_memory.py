@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from config import memory
 from config.memory import FreezeAfterWarmUp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +33,26 @@ def _answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
     return [environ["PATH_INFO"].encode()]
 
 
-def test_a_worker_freezes_what_it_loaded_once_after_its_warm_up_requests(frozen_after: None) -> None:
+def test_a_worker_freezes_what_it_loaded_once_after_its_warm_up_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    freezes: list[int] = []
+    served: list[str] = []
+    monkeypatch.setattr(memory, "freeze_loaded", lambda: freezes.append(len(served)))
     app = FreezeAfterWarmUp(_answer, after=3)
     statuses: list[str] = []
-    counts = []
-    for n in range(5):
+    for n in range(6):
         answered = app({"PATH_INFO": f"/r{n}"}, lambda status, headers: statuses.append(status))
         assert list(answered) == [f"/r{n}".encode()]
-        counts.append(gc.get_freeze_count())
-    assert statuses == ["200 OK"] * 5  # answered as the app answers
-    assert counts[0] == counts[1] == 0  # not during the warm-up
-    assert counts[2] > 0  # frozen at the third request
-    assert counts[3] == counts[4] == counts[2]  # once: nothing frozen after it
+        served.append(f"/r{n}")
+    assert statuses == ["200 OK"] * 6  # answered as the app answers
+    assert freezes == [2]  # once, as the third request came in (two served before it)
+
+
+def test_freezing_moves_what_is_loaded_out_of_the_collections(frozen_after: None) -> None:
+    gc.collect()
+    tracked = len(gc.get_objects())
+    memory.freeze_loaded()
+    assert gc.get_freeze_count() >= tracked // 2  # what was tracked, less the garbage collected first
+    assert len(gc.get_objects()) < tracked // 10  # the collector no longer walks them
 
 
 def test_importing_the_servers_application_freezes_what_it_loaded() -> None:
