@@ -109,19 +109,14 @@ class ReadCacheEffects:
         self._cache = cache
 
     def staged(self, effect: object) -> None:
-        # Sent ahead: its reply is read in `settle`, before the COMMIT is sent, while the use case
-        # works on meanwhile (waiting for it cost the worker a sleep and a wake-up).
-        self._bump(effect, ahead=True)
-
-    def settle(self) -> None:
-        self._cache.settle()
+        self._bump(effect)
 
     def committed(self, effect: object) -> None:
         self._bump(effect)
 
-    def _bump(self, effect: object, *, ahead: bool = False) -> None:
+    def _bump(self, effect: object) -> None:
         if isinstance(effect, CreditChanged):
-            self._cache.bump([credit_subject(effect.credit_id), user_subject(effect.user_id)], ahead=ahead)
+            self._cache.bump([credit_subject(effect.credit_id), user_subject(effect.user_id)])
 
 
 def build_ports() -> Ports:

@@ -1,8 +1,7 @@
 """The read cache's scripts on a socket of their own (adapters.cache.script_connection), against real
 Redis servers: the same answers as redis-py on the same pool (its database, its password, TCP or a
-Unix socket), redis-py's errors when Redis fails, and a new connection once it is back; commands sent
-ahead and read later; and the read cache's way to them, kept per thread: it follows a cache that new
-settings replace, and a forked worker's is its own."""
+Unix socket), redis-py's errors when Redis fails, and a new connection once it is back; and the read cache's way to
+them, kept per thread: it follows a cache that new settings replace, and a forked worker's is its own."""
 
 from __future__ import annotations
 
@@ -92,7 +91,6 @@ def test_the_read_cache_follows_a_cache_replaced_by_new_settings() -> None:
             assert cache.get_or_build("r", [user(1)], "v", lambda: b"on the second") == b"on the second"
             cache.bump([user(1)])
             assert cache.get_or_build("r", [user(1)], "v", lambda: b"after the bump") == b"after the bump"
-            cache.settle()  # the value's SET was sent ahead
         with override_settings(CACHES=locmem):
             assert cache.get_or_build("r", [user(1)], "v", lambda: b"in memory") == b"in memory"
             assert cache.get("r", [user(1)], "v") == b"in memory"
@@ -148,117 +146,3 @@ def test_fresh_versions_are_drawn_in_the_range_of_one_drawn_alone() -> None:
     assert len(drawn) == 600 and len(set(drawn)) == 600
     assert all(1 <= v <= 1 << 48 for v in drawn)
     assert max(drawn) > 1 << 46  # spread over the range, not small numbers
-
-
-# --- a command sent ahead (ScriptConnection.eval_ahead): its reply read later --------------------
-
-
-COUNT = "return redis.call('INCR', KEYS[1])"
-
-
-def test_commands_sent_ahead_are_answered_in_order_when_settled_or_before_the_next_command() -> None:
-    node = RedisNode()
-    told: list[object] = []
-    try:
-        script = ScriptConnection.for_pool(ConnectionPool.from_url(f"redis://127.0.0.1:{node.port}/0"))
-        assert script is not None
-        script.eval_ahead(COUNT, ["n"], [], told.append)
-        script.eval_ahead("return redis.call('NO-SUCH-COMMAND')", [], [], told.append)
-        assert told == []  # sent, not waited for
-        script.settle()
-        assert told[0] is None and isinstance(told[1], ResponseError)
-        script.eval_ahead(COUNT, ["n"], [], told.append)
-        # The next command reads what was sent ahead first: its own reply is its own.
-        assert script.eval(COUNT, ["n"], []) == 3
-        assert told[2] is None and Redis(port=node.port).get("n") == b"3"
-        script.set_ahead("v", b"as it is \xc3\xa9", 60, told.append)
-        script.settle()
-        assert told[3] is None and Redis(port=node.port).get("v") == b"as it is \xc3\xa9"
-        assert 50 < Redis(port=node.port).ttl("v") <= 60
-    finally:
-        node.stop()
-
-
-def test_a_command_sent_ahead_on_a_connection_lost_meanwhile_is_sent_again_or_told_the_loss() -> None:
-    node = RedisNode()
-    told: list[object] = []
-    try:
-        script = ScriptConnection.for_pool(ConnectionPool.from_url(f"redis://127.0.0.1:{node.port}/0"))
-        assert script is not None
-        assert script.eval(COUNT, ["n"], []) == 1  # a kept connection
-        Redis(port=node.port).client_kill_filter(_type="normal", skipme=True)  # Redis drops it
-        script.eval_ahead(COUNT, ["n"], [], told.append)
-        script.settle()
-        assert told == [None] and Redis(port=node.port).get("n") == b"2"  # made once more, on a new one
-        node.stop()
-        script.eval_ahead(COUNT, ["n"], [], told.append)
-        script.settle()
-        assert isinstance(told[1], RedisConnectionError)  # Redis is gone: the caller is told
-    finally:
-        node.stop()
-
-
-def test_a_command_sent_ahead_to_a_frozen_redis_times_out_once_and_is_not_sent_again() -> None:
-    """As a command waited for: a timeout means Redis is there but stopped or slow, so the command is
-    not repeated on a new connection (which would wait out the timeout a second time)."""
-    import os
-    import signal
-    import time
-
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    node = RedisNode()
-    told: list[object] = []
-
-    def connections_received() -> int:  # each asking is itself one
-        return int(Redis(port=node.port).info("stats")["total_connections_received"])
-
-    try:
-        script = ScriptConnection.for_pool(
-            ConnectionPool.from_url(f"redis://127.0.0.1:{node.port}/0", socket_timeout=0.3)
-        )
-        assert script is not None
-        assert script.eval(COUNT, ["n"], []) == 1  # a kept connection
-        before = connections_received()
-        os.kill(node.proc.pid, signal.SIGSTOP)
-        try:
-            script.eval_ahead(COUNT, ["n"], [], told.append)
-            script.settle()
-        finally:
-            os.kill(node.proc.pid, signal.SIGCONT)
-        time.sleep(0.2)  # Redis accepts what waited in its backlog meanwhile
-        assert len(told) == 1 and isinstance(told[0], RedisTimeoutError)
-        assert connections_received() == before + 1  # only the asking: no second connection was made
-    finally:
-        node.stop()
-
-
-def test_a_bump_sent_ahead_is_made_by_settle_and_owed_when_redis_cannot_take_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """What a payment's staged bump does (config.bootstrap.ReadCacheEffects): sent ahead, its reply
-    read before the COMMIT; one Redis did not take is owed, as a bump waited for is."""
-    from django.test import override_settings
-
-    from adapters.cache.read_cache import ReadCache
-    from domain.application.queries.cache import user
-    from tests.integration.test_read_cache import _caches
-
-    owed: list[bool] = []
-    # Owing starts a thread that retries at once: the record of the call is what can be checked.
-    monkeypatch.setattr(ReadCache, "_owe", lambda self: owed.append(True))
-    node = RedisNode()
-    cache = ReadCache()
-    try:
-        with override_settings(CACHES=_caches(node.url)):
-            assert cache.get_or_build("r", [user(3)], "v", lambda: b"before") == b"before"
-            cache.bump([user(3)], ahead=True)
-            cache.settle()
-            assert cache.get_or_build("r", [user(3)], "v", lambda: b"after") == b"after"
-            node.stop()
-            cache.bump([user(3)], ahead=True)
-            assert owed == []  # not known yet: the reply is read in settle
-            cache.settle()
-            assert owed == [True]
-    finally:
-        node.stop()

@@ -189,9 +189,7 @@ class ReadCache:
         key = cache.make_key(RAW + prefix) + stamp  # what the lookup script reads: ARGV[1] .. stamp
         try:
             if script is not None:
-                # Not waited for: its reply is read before the connection's next command (the
-                # worker's next lookup), and only a failure is of interest (logged then).
-                script.set_ahead(key, body, self._ttl, _stored)
+                script.set(key, body, self._ttl)
             else:
                 client.get_client(write=True).set(key, body, ex=self._ttl)
         except RedisError as exc:  # fail open: the next read builds it again
@@ -240,11 +238,8 @@ class ReadCache:
             return None
         return ".".join(parts)
 
-    def bump(self, subjects: Iterable[Subject], *, ahead: bool = False) -> None:
-        """Make every cached value that depends on these subjects unreachable (one round trip).
-
-        With `ahead`, on one Redis, the bump is sent and this returns at once: `settle()` reads its
-        reply (a failure then owes the bump, as here). Elsewhere it is made now."""
+    def bump(self, subjects: Iterable[Subject]) -> None:
+        """Make every cached value that depends on these subjects unreachable (one round trip)."""
         keys = [subject.version_key for subject in subjects]
         cache, client, script = self._route()
         if client is None:
@@ -254,25 +249,12 @@ class ReadCache:
         try:
             made = [cache.make_key(k) for k in keys]
             fresh = _fresh_versions(len(keys))
-            if script is not None and ahead:
-                script.eval_ahead(_BUMP_LUA, made, fresh, self._bumped_ahead)
-            elif script is not None:
+            if script is not None:
                 script.eval(_BUMP_LUA, made, fresh)
             else:
                 client.get_client(write=True).eval(_BUMP_LUA, len(made), *made, *fresh)
         except RedisError as exc:  # fail open: the bump is owed
             log.warning("read cache unavailable: %s", exc)
-            self._owe()
-
-    def settle(self) -> None:
-        """Wait for what this thread sent ahead: each bump is made (or owed), each value stored."""
-        script = self._route().script
-        if script is not None:
-            script.settle()
-
-    def _bumped_ahead(self, error: Exception | None) -> None:
-        if error is not None:  # fail open: the bump is owed
-            log.warning("read cache unavailable: %s", error)
             self._owe()
 
     def bump_all(self) -> None:
@@ -331,11 +313,6 @@ class ReadCache:
                 return cache.incr(key) is not None
             except ValueError:
                 return cache.set(key, _fresh_version(), timeout=None) is not None
-
-
-def _stored(error: Exception | None) -> None:
-    if error is not None:  # fail open: the next read builds it again
-        log.warning("read cache unavailable: %s", error)
 
 
 def _keys(name: str, subjects: Iterable[Subject], variant: str) -> tuple[list[str], str]:

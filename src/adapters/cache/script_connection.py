@@ -13,13 +13,6 @@ redis-py (`for_pool` answers None). A socket is per thread and per process (a fo
 shares its parent's); a failure closes it and raises redis-py's own `ConnectionError` or
 `TimeoutError`, so callers fail open exactly as they do with redis-py, and the next call connects
 again. A kept connection found closed is retried once on a new one, as redis-py does.
-
-A command can also be sent ahead (`eval_ahead`, `set_ahead`): written now, its reply read later
-(`settle`, or before the connection's next command), so the caller works on while Redis does: a
-payment's bump made as its change is staged (read before its COMMIT is sent), and a miss's SET of
-the value (read whenever the connection is next used: only a failure matters, and it is logged).
-Waiting for a reply costs the worker a sleep and a wake-up (BENCHMARKS.md, "Redis replies read
-later").
 """
 
 from __future__ import annotations
@@ -27,7 +20,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -38,18 +30,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _local = threading.local()
 
-# Told the outcome of a command sent ahead once its reply is read: None, or redis-py's error.
-Answered = Callable[[Exception | None], None]
-
 
 class ScriptConnection:
     def __init__(self, settings: dict[str, Any]) -> None:
         self._settings = settings
         self._sock: socket.socket | None = None
         self._reader = hiredis.Reader()
-        # The commands sent ahead whose replies are not read yet, in order: (command, told, whether it
-        # went on a connection kept from before, which may have been closed meanwhile).
-        self._unread: list[tuple[tuple[Any, ...], Answered, bool]] = []
 
     @staticmethod
     def for_pool(pool: ConnectionPool) -> ScriptConnection | None:
@@ -81,60 +67,13 @@ class ScriptConnection:
         """EVAL `script` with `keys` and `args`: its reply, parsed by hiredis (bytes, not str)."""
         return self._command("EVAL", script, len(keys), *keys, *args)
 
-    def eval_ahead(self, script: str, keys: list[str], args: list[Any], answered: Answered) -> None:
-        """EVAL sent now and its reply read later: `answered` is told the outcome by `settle` (or
-        before this connection's next command). Only for a script that bears a repeat: a reply lost
-        with a connection kept from before is answered by sending the script again."""
-        self._ahead(("EVAL", script, len(keys), *keys, *args), answered)
-
-    def set_ahead(self, key: str, value: bytes, ttl_seconds: int, answered: Answered) -> None:
-        """SET `key` to `value` (bytes as they are), expiring after `ttl_seconds`: sent now and its
-        reply read later, as `eval_ahead`."""
-        self._ahead(("SET", key, value, "EX", ttl_seconds), answered)
-
-    def _ahead(self, parts: tuple[Any, ...], answered: Answered) -> None:
-        reused = self._sock is not None
-        try:
-            (self._sock or self._connect()).sendall(hiredis.pack_command(parts))
-        except OSError as exc:
-            self.close()
-            answered(self._again(parts) if reused else _lost(exc))
-            return
-        self._unread.append((parts, answered, reused))
-
-    def settle(self) -> None:
-        """Read the reply of every command sent ahead, in order, and tell each its outcome."""
-        while self._unread:
-            parts, answered, reused = self._unread.pop(0)
-            try:
-                if self._sock is None:
-                    raise OSError("the connection was closed")
-                reply = self._read(self._sock)
-            except OSError as exc:
-                lost = [(parts, answered, reused), *self._unread]
-                self._unread = []
-                self.close()
-                # A connection kept from before may have been closed meanwhile: once more on a new
-                # one. Not after a timeout (Redis is there but slow or stopped), as `_command`.
-                again = not isinstance(exc, TimeoutError)
-                for lost_parts, told, was_reused in lost:
-                    told(self._again(lost_parts) if was_reused and again else _lost(exc))
-                return
-            answered(ResponseError(str(reply)) if isinstance(reply, hiredis.ReplyError) else None)
+    def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        """SET `key` to `value` (bytes as they are), expiring after `ttl_seconds`."""
+        self._command("SET", key, value, "EX", ttl_seconds)
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _again(self, parts: tuple[Any, ...]) -> Exception | None:
-        """A command lost with a kept connection, sent again on a new one and waited for: its error or None."""
-        try:
-            self._command(*parts)
-        except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
-            return exc
-        return None
-
     def _command(self, *parts: Any) -> Any:
-        if self._unread:
-            self.settle()  # replies come in order: those sent ahead first
         reused = self._sock is not None
         try:
             reply = self._send(parts)
@@ -199,19 +138,8 @@ class ScriptConnection:
         return sock
 
     def close(self) -> None:
-        """Close the socket; a command sent ahead and not read is lost with it (told so)."""
-        lost, self._unread = self._unread, []
-        for _, answered, _ in lost:
-            answered(_lost(OSError("the connection was closed before the reply was read")))
         if self._sock is not None:
             try:
                 self._sock.close()
             finally:
                 self._sock = None
-
-
-def _lost(exc: OSError) -> RedisConnectionError | RedisTimeoutError:
-    """redis-py's error for a reply that could not be read, as `_command` raises it."""
-    if isinstance(exc, TimeoutError):
-        return RedisTimeoutError(f"Timeout reading from the read cache's Redis: {exc}")
-    return RedisConnectionError(f"Error talking to the read cache's Redis: {exc}")

@@ -30,10 +30,6 @@ class EffectHandler(Protocol):
         COMMIT and `committed` has still told it (and a unit of work inside a caller's transaction,
         e.g. a test's, may never see that commit)."""
 
-    def settle(self) -> None:
-        """Told as the outermost block ends, before its COMMIT is sent (or its rollback): what was
-        staged must be done by then, though a handler may have let it run while the work went on."""
-
     def committed(self, effect: object) -> None:
         """Told after the outermost commit only."""
 
@@ -69,8 +65,6 @@ class DjangoUnitOfWork:
             transaction.set_rollback(True, using=self._using)
         if outermost:
             try:
-                if self._effects is not None:
-                    self._effects.settle()
                 # The queued writes go before COMMIT; a write refused there rolls everything back.
                 batch.end(
                     self._using,
