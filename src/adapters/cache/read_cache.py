@@ -46,7 +46,9 @@ from domain.application.queries.cache import Subject
 OWED_RETRY_SECONDS = 0.2
 _owed = threading.Event()  # this process lost a bump and has not made up for it yet
 _owed_lock = threading.Lock()
+_owed_count = 0  # bumps owed so far: a repayment clears _owed only if none was owed during it
 _owed_thread: threading.Thread | None = None
+_unreached: set[str] = set()  # shards of a sharded cache this process could not reach (see _stamp_of)
 CACHE_LOOKUPS = Counter("read_cache_lookups_total", "Read-cache lookups by name and outcome.", ["name", "outcome"])
 GLOBAL = "v:global"
 # The values stored as raw bytes (one Redis): a key space of their own, so a value pickled by an
@@ -173,6 +175,7 @@ class ReadCache:
                 )
         except RedisError as exc:  # fail open, as django-redis' IGNORE_EXCEPTIONS does
             log.warning("read cache unavailable: %s", exc)
+            self._owe()  # bumps of other processes may be lost with the link: see _owe
             return None, None
         return raw_stamp.decode(), raw
 
@@ -194,6 +197,7 @@ class ReadCache:
                 client.get_client(write=True).set(key, body, ex=self._ttl)
         except RedisError as exc:  # fail open: the next read builds it again
             log.warning("read cache unavailable: %s", exc)
+            self._owe()
 
     def stamp(self, subjects: Iterable[Subject]) -> str | None:
         """The current versions of `subjects` and the global generation, as one string that changes
@@ -210,6 +214,7 @@ class ReadCache:
             raw = client.get_client(write=False).mget([cache.make_key(k) for k in keys])
         except RedisError as exc:
             log.warning("read cache unavailable: %s", exc)
+            self._owe()
             return None
         return ".".join(v.decode() if v is not None else "0" for v in raw)
 
@@ -217,7 +222,9 @@ class ReadCache:
         """The versions as a stamp on a sharded Redis (one MGET per shard holding some of them) or a
         local-memory cache; None when a shard did not answer. Not "0" for what could not be read:
         a value stored under a made-up stamp would be found again after later writes (one shard
-        down: `make stress-cluster` served a balance from before three payments)."""
+        down: `make stress-cluster` served a balance from before three payments). None too from a
+        shard answering again after this process could not reach it: the global generation is owed
+        first (see _owe), per shard so that one shard down does not flush every shard's values."""
         cache = self._cache
         client = getattr(cache, "client", None)
         if not isinstance(client, ShardClient):  # local memory: this process's own versions
@@ -228,13 +235,18 @@ class ReadCache:
         for i, key in enumerate(made):
             by_node.setdefault(client.get_server_name(key), []).append(i)
         parts: list[str] = ["0"] * len(made)
-        try:
-            for name, positions in by_node.items():
+        for name, positions in by_node.items():
+            try:
                 values = client._serverdict[name].mget([made[i] for i in positions])
-                for i, value in zip(positions, values, strict=True):
-                    parts[i] = "0" if value is None else value.decode()
-        except RedisError as exc:  # fail open: unknown versions, so nothing is read or stored
-            log.warning("read cache shard unavailable: %s", exc)
+            except RedisError as exc:  # fail open: unknown versions, so nothing is read or stored
+                log.warning("read cache shard unavailable: %s", exc)
+                _unreached.add(name)
+                return None
+            for i, value in zip(positions, values, strict=True):
+                parts[i] = "0" if value is None else value.decode()
+        if _unreached and (healed := _unreached.intersection(by_node)):
+            _unreached.difference_update(healed)
+            self._owe()
             return None
         return ".".join(parts)
 
@@ -266,12 +278,16 @@ class ReadCache:
     # for up to the TTL (`make stress` showed it by cutting the app off from Redis during payments).
     # So a lost bump is owed: this process serves nothing from the cache until it has bumped the
     # global generation (everything cached before becomes unreachable), and a background thread
-    # retries that every OWED_RETRY_SECONDS, so that other processes too stop serving the old
-    # values within that long of Redis answering again.
+    # retries that every OWED_RETRY_SECONDS. Any other failure to reach Redis owes it too: another
+    # process may have lost a bump to the same outage, and its retry can come up to a socket timeout
+    # plus OWED_RETRY_SECONDS after the link heals, while this process would serve the old values
+    # (`make stress` again, 1 run in 5). A process that met the outage repays before its first read
+    # after it; one that never tried Redis meanwhile relies on the others' retries.
     def _owe(self) -> None:
-        global _owed_thread
-        _owed.set()
+        global _owed_thread, _owed_count
         with _owed_lock:
+            _owed_count += 1
+            _owed.set()
             if _owed_thread is None or not _owed_thread.is_alive():
                 _owed_thread = threading.Thread(target=self._repay_owed, daemon=True, name="read-cache-owed")
                 _owed_thread.start()
@@ -281,14 +297,19 @@ class ReadCache:
             time.sleep(OWED_RETRY_SECONDS)
 
     def _pay_owed(self) -> bool:
-        """True when this process owes no bump (any more)."""
+        """True when this process owes no bump (any more). The debt stays visible to every thread
+        until a repayment has landed (cleared before, a read in another thread during the attempt,
+        which can wait a socket timeout for a lost reply, served the old values: a test caught it)."""
         if not _owed.is_set():
             return True
-        _owed.clear()  # first: a bump lost while this one runs owes again
-        if self._incr(GLOBAL):
-            return True
-        _owed.set()
-        return False
+        owed = _owed_count
+        if not self._incr(GLOBAL):
+            return False
+        with _owed_lock:
+            if _owed_count != owed:  # another loss meanwhile, maybe after the bump landed
+                return False
+            _owed.clear()
+        return True
 
     def _incr(self, key: str) -> bool:
         """Move a version on; False when Redis could not be told (fail-open answers None)."""
