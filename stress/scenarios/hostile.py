@@ -250,6 +250,7 @@ def _fuzz_operation(
     tally: Tally,
 ) -> None:
     from hypothesis import HealthCheck, given, settings
+    from schemathesis.core import NOT_SET
     from schemathesis.core.failures import FailureGroup, ServerError
 
     @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -274,7 +275,10 @@ def _fuzz_operation(
             if not all(isinstance(f, ServerError) for f in group.exceptions):
                 tally.mismatches += 1
             kinds = ", ".join(sorted({type(f).__name__ for f in group.exceptions}))
-            tally.note(f"{role} {operation.label} [{mode.value}] {response.status_code}: {kinds}")
+            # What was sent, so that a case found once by the random generation can be replayed.
+            sent = {"path": case.path_parameters, "query": case.query, "body": case.body}
+            shown = repr({k: v for k, v in sent.items() if v and v is not NOT_SET})[:300]
+            tally.note(f"{role} {operation.label} [{mode.value}] {response.status_code}: {kinds}; sent {shown}")
 
     one()
 

@@ -83,10 +83,14 @@ class EnvelopeAPI(NinjaAPI):
         errors: list[dict[str, Any]] = []
         for context in error_contexts:
             wrapper = getattr(context.model, "__read_from_single_attr__", None)
-            for err in super().validation_error_from_error_contexts([context]).errors:
+            # Ninja drops each error's input (it may echo secrets); what was given is looked at here only.
+            given = [err.get("input") for err in context.pydantic_validation_error.errors(include_url=False)]
+            located = super().validation_error_from_error_contexts([context]).errors
+            for err, value in zip(located, given, strict=True):
                 loc = tuple(err.get("loc", ()))
                 if wrapper and len(loc) > 1 and loc[1] == wrapper:
                     err["loc"] = (loc[0], *loc[2:])
+                err.update(repeated_parameter(loc, value) or {})
                 errors.append(err)
         return ValidationError(errors)
 
@@ -111,6 +115,18 @@ def _status_for(exc: DomainError) -> int:
         if cls in STATUS_OF:
             return STATUS_OF[cls]
     return 400
+
+
+def repeated_parameter(loc: tuple[Any, ...], given: object) -> dict[str, str] | None:
+    """A field error in the client's terms when what failed is a query parameter given more than once
+    (`JsonBodyParser.parse_querydict` passes its values on as a list, which a one-value field
+    refuses with pydantic's words, "Input should be a valid string"), else None."""
+    if len(loc) == 2 and loc[0] == "query" and isinstance(given, list):
+        return {
+            "msg": f"Given more than once ({len(given)} times): this parameter takes one value.",
+            "type": "repeated_parameter",
+        }
+    return None
 
 
 def install_error_handlers(api: NinjaAPI) -> None:
