@@ -327,6 +327,9 @@ def fuzz_schema(ctx: Context, tokens: dict[str, str], examples: int) -> Result:
         "jobs' KpisOut/AgingOut had the same names as /portfolio's: the document described "
         "/portfolio/kpis and /portfolio/aging with the jobs' shapes (renamed AnalysisKpisOut/AnalysisAgingOut)",
         "400 (unparsable body), 413 (too large) and 422 (unparsable parameter) were answered but not declared",
+        "a query parameter given more than once (GET /clients?search=…&search=…, 1 run in 2) answered 200 with "
+        "the last value, the others dropped unread; now a 422 naming it (api/http/input_guard.py, "
+        "tests/e2e/test_hostile_input.py)",
     ]
     return result
 
