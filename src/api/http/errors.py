@@ -86,11 +86,13 @@ class EnvelopeAPI(NinjaAPI):
             # Ninja drops each error's input (it may echo secrets); what was given is looked at here only.
             given = [err.get("input") for err in context.pydantic_validation_error.errors(include_url=False)]
             located = super().validation_error_from_error_contexts([context]).errors
+            lists = getattr(context.model, "__ninja_collection_fields__", ())  # a list there is no repetition
             for err, value in zip(located, given, strict=True):
                 loc = tuple(err.get("loc", ()))
                 if wrapper and len(loc) > 1 and loc[1] == wrapper:
                     err["loc"] = (loc[0], *loc[2:])
-                err.update(repeated_parameter(loc, value) or {})
+                if len(loc) == 2 and loc[1] not in lists:
+                    err.update(repeated_parameter(loc, value) or {})
                 errors.append(err)
         return ValidationError(errors)
 
