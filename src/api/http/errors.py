@@ -6,6 +6,7 @@ Domain errors map to HTTP statuses in one table here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from django.db import DataError, InterfaceError, InternalError, OperationalError
@@ -86,13 +87,12 @@ class EnvelopeAPI(NinjaAPI):
             # Ninja drops each error's input (it may echo secrets); what was given is looked at here only.
             given = [err.get("input") for err in context.pydantic_validation_error.errors(include_url=False)]
             located = super().validation_error_from_error_contexts([context]).errors
-            lists = getattr(context.model, "__ninja_collection_fields__", ())  # a list there is no repetition
+            lists = getattr(context.model, "__ninja_collection_fields__", ())
             for err, value in zip(located, given, strict=True):
                 loc = tuple(err.get("loc", ()))
                 if wrapper and len(loc) > 1 and loc[1] == wrapper:
                     err["loc"] = (loc[0], *loc[2:])
-                if len(loc) == 2 and loc[1] not in lists:
-                    err.update(repeated_parameter(loc, value) or {})
+                err.update(repeated_parameter(loc, value, lists) or {})
                 errors.append(err)
         return ValidationError(errors)
 
@@ -119,11 +119,12 @@ def _status_for(exc: DomainError) -> int:
     return 400
 
 
-def repeated_parameter(loc: tuple[Any, ...], given: object) -> dict[str, str] | None:
+def repeated_parameter(loc: tuple[Any, ...], given: object, list_fields: Collection[str]) -> dict[str, str] | None:
     """A field error in the client's terms when what failed is a query parameter given more than once
     (`JsonBodyParser.parse_querydict` passes its values on as a list, which a one-value field
-    refuses with pydantic's words, "Input should be a valid string"), else None."""
-    if len(loc) == 2 and loc[0] == "query" and isinstance(given, list):
+    refuses with pydantic's words, "Input should be a valid string"), else None. A list field's own
+    error is not a repetition."""
+    if len(loc) == 2 and loc[0] == "query" and loc[1] not in list_fields and isinstance(given, list):
         return {
             "msg": f"Given more than once ({len(given)} times): this parameter takes one value.",
             "type": "repeated_parameter",
